@@ -1,0 +1,44 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is here for them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.tts-nb-installed
+KERNEL := tts-nb
+OUT    ?= build/notebooks
+
+.PHONY: run test lint install clean-notebooks clean bench
+
+install: $(STAMP)
+
+# Idempotent: re-runs only when pyproject.toml changes (or the venv is missing).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@# Keep any torch already in the venv. Without one, prefer a wheel from a local wheelhouse
+	@# (pip's find-links), else the registry's default build.
+	@$(BIN)/python -c "import torch" 2>/dev/null || \
+	  $(BIN)/python -m pip install -q --no-index --no-deps torch 2>/dev/null || \
+	  $(BIN)/python -m pip install -q torch
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (tts-nb)" >/dev/null
+	@touch $@
+	@echo "installed into $(VENV) (kernel '$(KERNEL)')"
+
+run: $(STAMP)
+	$(BIN)/tts-nb run --out $(OUT) --kernel $(KERNEL)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Notebooks are committed without outputs; executed copies are build artefacts.
+clean-notebooks: $(STAMP)
+	$(BIN)/python -m tts_nb_utils.notebooks strip notebooks/*.ipynb
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,144 @@
+"""The papermill runner and the `tts-nb run` / `tts-nb list` commands, on small notebooks built here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from tts_nb_utils.cli import main
+from tts_nb_utils.notebooks import UsageError, parse_value, resolve_notebooks, strip_outputs
+
+
+def tts_nb(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "tts_nb_utils.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3", 3),
+        ("-2", -2),
+        ("1e-4", 1e-4),
+        ("0.5", 0.5),
+        ("True", True),
+        ("true", True),
+        ("false", False),
+        ("None", None),
+        ("null", None),
+        ("cuda", "cuda"),
+        ("'cpu'", "cpu"),
+        ("[[0, 5e-4], [10, 4e-4]]", [[0, 5e-4], [10, 4e-4]]),
+        ("[1, 2, 3]", [1, 2, 3]),
+        ("{a: 1}", {"a": 1}),
+        ("../data/raw", "../data/raw"),
+    ],
+)
+def test_parse_value(text, value):
+    assert parse_value(text) == value
+    assert type(parse_value(text)) is type(value)
+
+
+@pytest.mark.parametrize("text", ["[1, 2", "{a: [1, 2}", "(1, "])
+def test_malformed_literal_is_a_usage_error(text):
+    with pytest.raises(UsageError, match="literal"):
+        parse_value(text)
+
+
+def test_run_writes_executed_copy_and_report(make_notebook, tmp_path):
+    nb = make_notebook("01_ok.ipynb", "SEED = 0  # seed\nSCALE = 1.0  # a float", "result = SEED * SCALE\nprint(result)")
+    out = tmp_path / "out"
+    proc = tts_nb("run", nb, "-p", "SEED", "3", "-p", "SCALE", "2.5", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    (row,) = report["notebooks"]
+    assert row["status"] == "ok" and row["error"] is None and row["seconds"] > 0
+    assert row["parameters"] == {"SEED": 3, "SCALE": 2.5}
+    executed = nbformat.read(str(out / "01_ok.ipynb"), as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "7.5" in printed
+    assert "01_ok.ipynb" in proc.stdout and "ok" in proc.stdout  # the summary table
+    assert not list(out.glob(".*part*")), "no temporary files may remain"
+
+
+def test_failing_notebook_reports_cell_and_error_and_later_ones_still_run(make_notebook, tmp_path):
+    bad = make_notebook(
+        "01_bad.ipynb", "SEED = 0  # seed", "x = 1", "raise ValueError(f'broken on purpose {SEED}')", "y = 2"
+    )
+    good = make_notebook("02_good.ipynb", "SEED = 0  # seed", "assert SEED == 5")
+    out = tmp_path / "out"
+    proc = tts_nb("run", bad, good, "-p", "SEED", "5", "--out", out)
+    assert proc.returncode == 1
+    report = json.loads((out / "report.json").read_text())
+    first, second = report["notebooks"]
+    assert first["notebook"] == "01_bad.ipynb" and first["status"] == "failed"
+    err = first["error"]
+    assert err["cell_index"] == 2  # parameters cell is 0; cells papermill inserts are not counted
+    assert err["exception"] == "ValueError"
+    assert err["message"] == "broken on purpose 5"
+    assert second["status"] == "ok", "a failure must not stop the next notebook"
+    assert (out / "01_bad.ipynb").exists(), "the failed executed copy is kept for inspection"
+    assert "01_bad.ipynb" in proc.stdout and "ValueError" in proc.stdout
+    assert report["ok"] is False
+
+
+def test_unknown_notebook_is_exit_2(tmp_path):
+    proc = tts_nb("run", "99_no_such_notebook", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert "99_no_such_notebook" in proc.stderr and "00_start_here.ipynb" in proc.stderr
+
+
+def test_unknown_parameter_is_exit_2_and_lists_known_ones(make_notebook, tmp_path):
+    nb = make_notebook("01_ok.ipynb", "SEED = 0  # seed", "pass")
+    proc = tts_nb("run", nb, "-p", "SEEED", "1", "--out", tmp_path / "out")
+    assert proc.returncode == 2
+    assert "SEEED" in proc.stderr and "SEED" in proc.stderr.replace("SEEED", "")
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_malformed_parameter_is_exit_2(make_notebook, tmp_path):
+    nb = make_notebook("01_ok.ipynb", "SEED = 0  # seed", "pass")
+    assert main(["run", str(nb), "-p", "SEED", "[1, 2", "--out", str(tmp_path)]) == 2
+    assert main(["run", str(nb), "-p", "not-a-name", "1", "--out", str(tmp_path)]) == 2
+
+
+def test_parameters_go_only_to_notebooks_that_declare_them(make_notebook, tmp_path):
+    a = make_notebook("01_a.ipynb", "SEED = 0  # seed\nSTEPS = 5  # steps", "assert STEPS == 9")
+    b = make_notebook("02_b.ipynb", "SEED = 0  # seed", "assert 'STEPS' not in globals()")
+    assert main(["run", str(a), str(b), "-p", "STEPS", "9", "--out", str(tmp_path / "o")]) == 0
+
+
+def test_resolve_by_number_and_stem():
+    (p,) = resolve_notebooks(["00"])
+    assert p.name == "00_start_here.ipynb"
+    assert resolve_notebooks(["00_start_here"]) == [p]
+    assert resolve_notebooks(["00_start_here.ipynb"]) == [p]
+
+
+def test_list_shows_parameters_and_help(capsys):
+    assert main(["list", "00"]) == 0
+    out = capsys.readouterr().out
+    assert "00_start_here.ipynb" in out
+    assert 'DEVICE = "auto"' in out and "# " in out
+
+
+def test_strip_outputs(make_notebook):
+    nb_path = make_notebook("01.ipynb", "SEED = 0  # seed", "print(1)")
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells[1].execution_count = 1
+    nbformat.write(nb, str(nb_path))
+    assert strip_outputs(nb_path) is True
+    clean = nbformat.read(str(nb_path), as_version=4)
+    assert clean.cells[1].outputs == [] and clean.cells[1].execution_count is None
+    assert strip_outputs(nb_path) is False
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "run" in capsys.readouterr().out

@@ -1,0 +1,364 @@
+"""Run the project's notebooks with papermill, collect a report, and keep committed notebooks output-free.
+
+This is what ``tts-nb run``, ``tts-nb list``, ``make run`` and the notebook tests call. Each notebook runs in
+its own folder (as Jupyter does) with an explicit kernel name, so a notebook's stored kernelspec never
+decides which Python runs it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from .atomic import atomic_path, atomic_write_json, atomic_write_text
+
+#: The kernel ``make install`` registers for the project's virtual environment.
+PROJECT_KERNEL = "tts-nb"
+
+
+class UsageError(ValueError):
+    """A mistake in what was asked for (unknown notebook, malformed or unknown parameter): exit code 2."""
+
+
+# --------------------------------------------------------------------------------------------- discovery
+
+
+def discover(folder: str | Path | None = None) -> list[Path]:
+    """The notebooks in ``folder`` (default: the project's ``notebooks/``), sorted by name."""
+    if folder is None:
+        from .paths import notebooks_dir
+
+        folder = notebooks_dir()
+    return sorted(p for p in Path(folder).glob("*.ipynb") if not p.name.startswith("."))
+
+
+def resolve_notebooks(names: list[str] | None, folder: str | Path | None = None) -> list[Path]:
+    """Map what a user typed to notebook paths: a path, a file name, a stem or a number prefix ("02").
+
+    No names means every notebook, in order. Raises UsageError for a name that matches nothing
+    (or more than one notebook), listing what exists.
+    """
+    available = discover(folder) if folder is not None or not names else None
+    if not names:
+        return available or []
+    out: list[Path] = []
+    for name in names:
+        p = Path(name)
+        if p.suffix == ".ipynb" and p.is_file():
+            out.append(p.resolve())
+            continue
+        if available is None:
+            try:
+                available = discover(folder)
+            except FileNotFoundError:
+                available = []
+        key = p.name.removesuffix(".ipynb")
+        matches = [nb for nb in available if nb.stem == key] or [nb for nb in available if nb.stem.startswith(key)]
+        if len(matches) != 1:
+            known = ", ".join(nb.name for nb in available) or "(none found)"
+            what = "matches several notebooks" if matches else "is not a notebook file and matches no notebook"
+            raise UsageError(f"{name!r} {what}. Notebooks: {known}")
+        out.append(matches[0])
+    return out
+
+
+# -------------------------------------------------------------------------------------------- parameters
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``-p NAME VALUE`` value like papermill: a Python or YAML literal, else the plain string.
+
+    ``3`` -> 3, ``1e-4`` -> 0.0001, ``True``/``true`` -> True, ``None``/``null`` -> None,
+    ``[[0, 5e-4], [10, 4e-4]]`` -> a list, ``cuda`` -> "cuda". A value that starts like a list, dict or
+    tuple but does not parse raises UsageError instead of silently becoming a string.
+    """
+    s = text.strip()
+    try:
+        return ast.literal_eval(s)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    try:
+        value = yaml.safe_load(s)
+    except yaml.YAMLError as e:
+        if s[:1] in "[{(":
+            raise UsageError(f"parameter value {text!r} is not a valid Python/YAML literal: {e}") from None
+        return text
+    if isinstance(value, str | int | float | bool | list | dict) or value is None:
+        if s[:1] in "[{(" and isinstance(value, str):
+            raise UsageError(f"parameter value {text!r} is not a valid Python/YAML literal")
+        return value
+    return text
+
+
+def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The notebook's ``parameters`` cell: ``{name: {"default": ..., "type": ..., "help": ...}}``.
+
+    From papermill's ``inspect_notebook``; ``default`` is the source text of the value.
+    """
+    import papermill as pm
+
+    nb = nbformat.read(str(path), as_version=4)
+    if nb.metadata.get("kernelspec", {}).get("name"):
+        params = pm.inspect_notebook(str(path))
+    else:  # papermill needs a kernel or language to parse the cell; a user's notebook may have neither
+        nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / Path(path).name
+            nbformat.write(nb, str(copy))
+            params = pm.inspect_notebook(str(copy))
+    return {
+        name: {"default": info.get("default"), "type": info.get("inferred_type_name"), "help": info.get("help", "")}
+        for name, info in params.items()
+    }
+
+
+def split_parameters(paths: list[Path], parameters: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Give each notebook the parameters it declares; a name no selected notebook declares is a UsageError."""
+    declared = {p: notebook_parameters(p) for p in paths}
+    unknown = [k for k in parameters if not any(k in d for d in declared.values())]
+    if unknown:
+        lines = [f"  {p.name}: {', '.join(d) or '(no parameters)'}" for p, d in declared.items()]
+        raise UsageError(
+            f"unknown parameter(s) {', '.join(unknown)}: no selected notebook declares them. "
+            "Parameters by notebook:\n" + "\n".join(lines)
+        )
+    return {p: {k: v for k, v in parameters.items() if k in d} for p, d in declared.items()}
+
+
+# ------------------------------------------------------------------------------------------------ running
+
+
+@dataclass
+class NotebookResult:
+    notebook: str
+    source: str
+    output: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    parameters: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def default_kernel() -> str:
+    """The project's registered kernel when it exists, else ``python3`` (the running interpreter's)."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        if PROJECT_KERNEL in KernelSpecManager().find_kernel_specs():
+            return PROJECT_KERNEL
+    except Exception:  # noqa: BLE001 - a broken Jupyter install should not stop the fallback
+        pass
+    return "python3"
+
+
+def _language(path: Path) -> str:
+    """The notebook's language, defaulting to Python for notebooks saved without kernel metadata."""
+    meta = nbformat.read(str(path), as_version=4).metadata
+    return meta.get("kernelspec", {}).get("language") or meta.get("language_info", {}).get("name") or "python"
+
+
+def _failed_cell(output_nb: Path) -> tuple[int | None, int | None, str]:
+    """Find the failing cell of an executed copy from papermill's per-cell status metadata.
+
+    Returns (index in the source notebook, index in the executed copy, first line of its source).
+    """
+    try:
+        nb = nbformat.read(str(output_nb), as_version=4)
+    except Exception:  # noqa: BLE001
+        return None, None, ""
+    source_index = 0
+    for i, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags or "papermill-error-cell-tag" in tags:
+            continue  # cells papermill added: not in the user's notebook
+        status = cell.get("metadata", {}).get("papermill", {}).get("status")
+        if status in ("failed", "running"):
+            src = cell.get("source", "").strip().splitlines()
+            return source_index, i, (src[0] if src else "")
+        source_index += 1
+    return None, None, ""
+
+
+def run_notebook(
+    path: str | Path,
+    out_dir: str | Path,
+    parameters: dict[str, Any] | None = None,
+    kernel_name: str | None = None,
+    timeout: float | None = None,
+) -> NotebookResult:
+    """Execute one notebook with papermill into ``out_dir/<name>.ipynb``; never raises for a failing cell.
+
+    ``timeout`` is per cell, in seconds (papermill's ``execution_timeout``). The executed copy is written
+    atomically, and kept when the notebook fails, with the error in the failing cell's output.
+    """
+    import papermill as pm
+
+    path = Path(path).resolve()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / path.name
+    parameters = dict(parameters or {})
+    kernel_name = kernel_name or default_kernel()
+    error: dict[str, Any] | None = None
+    start = time.perf_counter()
+    with atomic_path(dest) as tmp:
+        try:
+            pm.execute_notebook(
+                str(path),
+                str(tmp),
+                parameters=parameters,
+                kernel_name=kernel_name,
+                language=_language(path),
+                execution_timeout=timeout,
+                cwd=str(path.parent),
+                progress_bar=False,
+            )
+        except Exception as e:  # noqa: BLE001 - every failure becomes a report row
+            cell_index, executed_index, first_line = _failed_cell(tmp)
+            ename = getattr(e, "ename", None) or type(e).__name__
+            evalue = getattr(e, "evalue", None)  # PapermillExecutionError carries the cell's exception
+            message = str(evalue) if evalue is not None else (str(e).strip().splitlines() or [""])[-1]
+            error = {
+                "cell_index": cell_index,
+                "executed_cell_index": executed_index,
+                "cell_first_line": first_line,
+                "exception": ename,
+                "message": message,
+            }
+    seconds = time.perf_counter() - start
+    return NotebookResult(
+        notebook=path.name,
+        source=str(path),
+        output=str(dest),
+        status="failed" if error else "ok",
+        seconds=round(seconds, 2),
+        parameters=parameters,
+        error=error,
+    )
+
+
+def run_notebooks(
+    paths: list[Path],
+    out_dir: str | Path,
+    parameters: dict[str, Any] | None = None,
+    kernel_name: str | None = None,
+    timeout: float | None = None,
+    echo: bool = True,
+) -> list[NotebookResult]:
+    """Run each notebook (each one even when an earlier one failed) and write ``out_dir/report.json``.
+
+    ``parameters`` go to every notebook that declares them (UsageError if none does).
+    """
+    out_dir = Path(out_dir)
+    per_notebook = split_parameters(paths, parameters or {})
+    kernel_name = kernel_name or default_kernel()
+    results: list[NotebookResult] = []
+    for i, path in enumerate(paths, 1):
+        if echo:
+            print(f"[{i}/{len(paths)}] {path.name} ...", flush=True)
+        result = run_notebook(path, out_dir, per_notebook[path], kernel_name, timeout)
+        results.append(result)
+        if echo:
+            line = f"[{i}/{len(paths)}] {path.name}: {result.status} in {result.seconds:.1f} s"
+            if result.error:
+                err = result.error
+                line += f" (cell {err['cell_index']}: {err['exception']}: {err['message']})"
+            print(line, flush=True)
+        write_report(results, out_dir, kernel_name)
+    return results
+
+
+def write_report(results: list[NotebookResult], out_dir: str | Path, kernel_name: str) -> Path:
+    """Write ``report.json`` (per notebook: status, seconds, parameters, and the error when it failed)."""
+    report = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "kernel": kernel_name,
+        "python": sys.version.split()[0],
+        "ok": all(r.ok for r in results),
+        "notebooks": [asdict(r) for r in results],
+    }
+    return atomic_write_json(Path(out_dir) / "report.json", report)
+
+
+def format_summary(results: list[NotebookResult]) -> str:
+    """A plain-text table: notebook, status, seconds (and the failing cell for failures)."""
+    width = max([len("notebook")] + [len(r.notebook) for r in results])
+    lines = [f"{'notebook':<{width}}  {'status':<6}  {'seconds':>8}", f"{'-' * width}  ------  --------"]
+    for r in results:
+        lines.append(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:>8.1f}")
+        if r.error:
+            e = r.error
+            lines.append(f"{'':<{width}}    cell {e['cell_index']}: {e['exception']}: {e['message']}"[:400])
+    total = sum(r.seconds for r in results)
+    failed = sum(not r.ok for r in results)
+    lines.append(f"{len(results)} notebook(s), {failed} failed, {total:.1f} s in all")
+    return "\n".join(lines)
+
+
+def format_parameters(path: Path) -> str:
+    """The notebook's parameters as ``NAME = default  # help`` lines, for ``tts-nb list``."""
+    params = notebook_parameters(path)
+    if not params:
+        return "    (no parameters cell)"
+    assignments = {k: f"{k} = {v['default']}" for k, v in params.items()}
+    width = max(len(a) for a in assignments.values())
+    return "\n".join(
+        f"    {assignments[k]:<{width}}  # {v['help']}".rstrip(" #") for k, v in params.items()
+    )
+
+
+# ------------------------------------------------------------------------------------------ housekeeping
+
+
+def load_report(out_dir: str | Path) -> dict[str, Any]:
+    """Read a ``report.json`` written by :func:`run_notebooks`."""
+    return json.loads((Path(out_dir) / "report.json").read_text(encoding="utf-8"))
+
+
+def strip_outputs(path: str | Path) -> bool:
+    """Remove outputs, execution counts and run metadata from a notebook in place; True if it changed."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(text, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        for key in ("papermill", "execution", "collapsed", "scrolled"):
+            cell.metadata.pop(key, None)
+    nb.metadata.pop("papermill", None)
+    new = nbformat.writes(nb) + "\n"
+    if new == text:
+        return False
+    atomic_write_text(path, new)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tts_nb_utils.notebooks strip NOTEBOOK...`` (used by ``make clean-notebooks``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] != "strip":
+        print("usage: python -m tts_nb_utils.notebooks strip NOTEBOOK.ipynb ...", file=sys.stderr)
+        return 2
+    for p in argv[1:]:
+        print(f"{'stripped' if strip_outputs(p) else 'clean   '} {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
