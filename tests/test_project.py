@@ -45,7 +45,8 @@ def test_environment_yml_installs_the_project_with_lab_and_dev_through_pip():
 def test_required_dependencies_are_declared():
     names = set(_deps())
     for needed in ["torch", "numpy", "scipy", "librosa", "soundfile", "soxr", "noisereduce", "matplotlib", "tqdm",
-                   "ipywidgets", "ipykernel", "papermill", "nbformat", "pyyaml", "lightning", "coqui-tts-trainer"]:
+                   "ipywidgets", "ipykernel", "papermill", "nbformat", "pyyaml", "lightning", "coqui-tts-trainer",
+                   "filelock"]:
         assert needed in names, needed
 
 
