@@ -1,0 +1,82 @@
+"""Audio -> 9-channel code frames for Dia training: real DAC codes (optional) or deterministic synthetic ones.
+
+Dia reads 44.1 kHz DAC codes: 9 codebooks of 1024, hop 512 samples (about 86 frames per second). The DAC
+model (``descript-audio-codec``) and its weights need an optional install and the network, so by default
+the notebook uses ``codec="synthetic"``: codes derived deterministically from the audio's log-mel frames
+(random projections quantised to 1024 levels). They have DAC's shape, rate and smoothness, so the training
+mechanics (delays, masks, loss, memory) are the same; they do not decode back to audio. Used by notebook 05.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+import torch
+
+from ..mel import MelConfig, mel_spectrogram
+
+DAC_SAMPLE_RATE = 44100
+DAC_HOP = 512
+FRAMES_PER_SECOND = DAC_SAMPLE_RATE / DAC_HOP  # about 86.13
+
+
+class CodecUnavailableError(RuntimeError):
+    """The requested codec cannot run here (a missing optional package or weights); says how to enable it."""
+
+
+def synthetic_codes(y: np.ndarray, sr: int, channels: int = 9, codebook_size: int = 1024, seed: int = 0,
+                    ) -> torch.Tensor:
+    """Deterministic stand-in for DAC codes: ``[frames, channels]`` int64 in ``0..codebook_size-1`` at
+    44.1 kHz / hop 512 (``frames = ceil(samples_44k / 512)``). The same audio and seed give the same codes.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or len(y) == 0:
+        raise ValueError(f"synthetic_codes needs mono audio samples [n], got shape {y.shape}")
+    if sr != DAC_SAMPLE_RATE:
+        y = soxr.resample(y, sr, DAC_SAMPLE_RATE).astype(np.float32)
+    cfg = MelConfig(sample_rate=DAC_SAMPLE_RATE, n_fft=2048, hop_length=DAC_HOP, win_length=2048, n_mels=32,
+                    f_max=16000.0)
+    feats = mel_spectrogram(torch.from_numpy(y)[None], cfg, log=True)[0].T  # [frames + 1, 32]
+    frames = -(-len(y) // DAC_HOP)
+    feats = feats[:frames]
+    feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
+    gen = torch.Generator().manual_seed(int(seed))
+    proj = torch.randn(feats.shape[1], channels, generator=gen) / feats.shape[1] ** 0.5
+    # Finer channels see the features through a sharper quantiser, like residual codebooks.
+    sharp = torch.linspace(0.7, 1.5, channels)
+    v = torch.tanh(feats @ proj * sharp)
+    return ((v + 1) / 2 * (codebook_size - 1)).round().long().clamp(0, codebook_size - 1)
+
+
+def encode(y: np.ndarray, sr: int, codec: str = "synthetic", device: str | torch.device = "cpu", seed: int = 0,
+           ) -> torch.Tensor:
+    """Codes ``[frames, 9]`` for one mono clip. ``codec``: ``"synthetic"`` (default, no downloads) or
+    ``"dac"`` (needs ``descript-audio-codec`` and, the first time, the network for its 44 kHz weights)."""
+    if codec == "synthetic":
+        return synthetic_codes(y, sr, seed=seed)
+    if codec == "dac":
+        return _dac_codes(y, sr, device)
+    raise ValueError(f"CODEC={codec!r} is not known; use 'synthetic' or 'dac'")
+
+
+_DAC = {}
+
+
+def _dac_codes(y: np.ndarray, sr: int, device) -> torch.Tensor:
+    try:
+        import dac  # noqa: PLC0415 - optional
+    except ImportError:
+        raise CodecUnavailableError(
+            "CODEC='dac' needs the optional package descript-audio-codec, which is not installed. Install it "
+            "with `pip install descript-audio-codec` (it downloads the 44 kHz weights on first use, so it also "
+            "needs the network), or keep CODEC='synthetic' to run without it."
+        ) from None
+    if "model" not in _DAC:
+        _DAC["model"] = dac.DAC.load(dac.utils.download(model_type="44khz")).eval()
+    model = _DAC["model"].to(device)
+    if sr != DAC_SAMPLE_RATE:
+        y = soxr.resample(np.asarray(y, dtype=np.float32), sr, DAC_SAMPLE_RATE)
+    x = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device)[None, None]
+    with torch.inference_mode():
+        _, codes, *_ = model.encode(model.preprocess(x, DAC_SAMPLE_RATE))
+    return codes[0, :9].T.long().cpu()  # [frames, 9]
