@@ -1,0 +1,715 @@
+"""Learning-rate schedules that never move: trace, plot, watch and fix them (notebook 04, Coqui XTTS).
+
+A scheduler's milestones count calls to ``scheduler.step()``. Step it once per epoch (the Coqui trainer's
+default, ``scheduler_after_epoch=True``) and milestones written in optimizer steps arrive thousands of times
+too late. The tools here work on any torch or Coqui (``trainer.torch``) scheduler:
+
+- :func:`trace_lr` steps the real scheduler on a dummy optimizer and returns the LR each optimizer step uses;
+- :func:`plot_lr_traces` draws intended against applied schedules;
+- :class:`LRWatch` (any loop) and :func:`lightning_lr_watch` (a Lightning callback) record the LR in use and
+  raise or warn when it has not reached an expected value by a given step;
+- :func:`steps_to_epochs` / :func:`epochs_to_steps` convert milestones, :func:`warmup_then_decay` builds a
+  warm-up plus decay from torch's ``LambdaLR`` and ``SequentialLR``;
+- :func:`read_coqui_lr_log` reads back the ``current_lr`` the Coqui trainer logged;
+- ``tts-nb lr-plan`` prints when the LR changes for a scheduler config and warns about unreachable milestones.
+
+Steps are 0-based optimizer steps throughout; learning rates are in the optimizer's units.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import json
+import math
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.optim import lr_scheduler as torch_sched
+
+from .atomic import atomic_path
+from .notebooks import UsageError
+
+#: The start of the warning torch gives when ``scheduler.step()`` runs before the first ``optimizer.step()``.
+ORDER_WARNING_TEXT = "Detected call of `lr_scheduler.step()` before `optimizer.step()`"
+
+#: Schedulers that cannot be built from JSON parameters (they take callables, other schedulers or a metric).
+_NOT_FROM_JSON = {
+    "LambdaLR": "it takes a Python function (lr_lambda)",
+    "MultiplicativeLR": "it takes a Python function (lr_lambda)",
+    "SequentialLR": "it takes other scheduler objects",
+    "ChainedScheduler": "it takes other scheduler objects",
+    "ReduceLROnPlateau": "it steps on a validation metric, not on a step count",
+}
+
+
+class ScheduleConfigError(ValueError):
+    """A scheduler name or parameters that cannot build a scheduler (unknown class, wrong arguments)."""
+
+
+class LRWatchError(RuntimeError):
+    """The LR in use at a watched step is not the expected one."""
+
+
+class LRWatchWarning(UserWarning):
+    """Issued instead of :class:`LRWatchError` when an :class:`LRWatch` is set to warn."""
+
+
+# ------------------------------------------------------------------------------------------ scheduler lookup
+
+
+def _coqui_schedulers() -> dict[str, type]:
+    try:
+        from trainer.torch import NoamLR, StepwiseGradualLR
+    except ImportError:  # the Coqui trainer is optional for torch-only users
+        return {}
+    return {"NoamLR": NoamLR, "StepwiseGradualLR": StepwiseGradualLR}
+
+
+def available_schedulers() -> list[str]:
+    """Names :func:`scheduler_class` accepts: torch's LR scheduler classes, then the Coqui trainer's."""
+    names = [
+        n for n, obj in vars(torch_sched).items()
+        if inspect.isclass(obj) and not n.startswith("_") and n not in ("LRScheduler", "Optimizer")
+        and (issubclass(obj, torch_sched.LRScheduler) or n == "ReduceLROnPlateau")
+    ]
+    return sorted(names) + sorted(_coqui_schedulers())
+
+
+def scheduler_class(name: str) -> type:
+    """The scheduler class called ``name`` in ``torch.optim.lr_scheduler`` or the Coqui trainer (``trainer.torch``).
+
+    Matching is exact first, then case-insensitive (as the Coqui trainer's ``get_scheduler`` does).
+    Raises ScheduleConfigError listing the known names.
+    """
+    known = available_schedulers()
+    coqui = _coqui_schedulers()
+    match = name if name in known else next((k for k in known if k.lower() == name.lower()), None)
+    if match is None:
+        raise ScheduleConfigError(
+            f"unknown scheduler {name!r}: not a class of torch.optim.lr_scheduler or the Coqui trainer. "
+            f"Known: {', '.join(known)}"
+        )
+    return coqui[match] if match in coqui else getattr(torch_sched, match)
+
+
+def scheduler_factory(name: str, params: dict[str, Any] | None = None) -> Callable[[torch.optim.Optimizer], Any]:
+    """A ``make_scheduler(optimizer)`` for :func:`trace_lr` from a config's name and parameters.
+
+    This is what ``lr_scheduler`` / ``lr_scheduler_params`` in a Coqui ``TrainerConfig`` mean. Raises
+    ScheduleConfigError for an unknown name, a class that cannot be built from plain values, or parameters
+    the class rejects (checked now, on a throwaway optimizer, so the error names the config).
+    """
+    cls = scheduler_class(name)
+    params = dict(params or {})
+    if cls.__name__ in _NOT_FROM_JSON:
+        raise ScheduleConfigError(
+            f"{cls.__name__} cannot be built from plain parameters: {_NOT_FROM_JSON[cls.__name__]}. "
+            "Build it in Python and pass make_scheduler=lambda opt: ... to trace_lr."
+        )
+
+    def make(optimizer: torch.optim.Optimizer) -> Any:
+        try:
+            return cls(optimizer, **params)
+        except (TypeError, ValueError, KeyError, IndexError) as e:
+            try:
+                sig = str(inspect.signature(cls.__init__)).replace("self, ", "")
+            except (TypeError, ValueError):
+                sig = "(...)"
+            raise ScheduleConfigError(
+                f"{cls.__name__}(optimizer, **{json.dumps(params, default=str)}) failed: {e}. "
+                f"Its arguments are {cls.__name__}{sig}."
+            ) from None
+
+    make(_dummy_optimizer(1.0))  # fail early, with the config in the message
+    make.__name__ = f"make_{cls.__name__}"
+    return make
+
+
+def _dummy_optimizer(lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+# ------------------------------------------------------------------------------------------------- tracing
+
+
+@dataclass
+class LRTrace:
+    """The LR each optimizer step uses (``lrs[s]`` for 0-based step ``s``), and how it was stepped."""
+
+    lrs: list[float]
+    steps_per_epoch: int
+    epochs: int
+    after_epoch: bool
+    label: str = ""
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.lrs)
+
+    def lr_at(self, step: int) -> float:
+        """The LR optimizer step ``step`` (0-based) uses."""
+        return self.lrs[step]
+
+    def changes(self, rel_tol: float = 1e-9) -> list[tuple[int, float]]:
+        """``[(step, lr), ...]``: the step from which each new LR is used; the first entry is step 0."""
+        out: list[tuple[int, float]] = []
+        for step, lr in enumerate(self.lrs):
+            if not out or not math.isclose(lr, out[-1][1], rel_tol=rel_tol, abs_tol=0.0):
+                out.append((step, lr))
+        return out
+
+    def never_changes(self) -> bool:
+        return len(self.changes()) <= 1
+
+
+def trace_lr(
+    make_scheduler: Callable[[torch.optim.Optimizer], Any],
+    steps_per_epoch: int,
+    epochs: int,
+    after_epoch: bool = False,
+    lr: float = 1e-3,
+    label: str = "",
+) -> LRTrace:
+    """The LR each optimizer step would use, from the real scheduler stepped on a dummy optimizer (no training).
+
+    ``make_scheduler(optimizer)`` builds the scheduler (see :func:`scheduler_factory`); the optimizer starts at
+    ``lr``. With ``after_epoch`` the scheduler is stepped once after each epoch's ``steps_per_epoch`` optimizer
+    steps (Coqui's ``scheduler_after_epoch=True``, Lightning's ``interval="epoch"``), else after every
+    optimizer step. Order is the correct one: ``optimizer.step()`` then ``scheduler.step()``.
+    """
+    if steps_per_epoch < 1 or epochs < 1:
+        raise ValueError(f"steps_per_epoch ({steps_per_epoch}) and epochs ({epochs}) must be at least 1")
+    optimizer = _dummy_optimizer(lr)
+    scheduler = make_scheduler(optimizer)
+    lrs: list[float] = []
+    for _ in range(epochs):
+        for _ in range(steps_per_epoch):
+            lrs.append(float(optimizer.param_groups[0]["lr"]))
+            optimizer.step()  # no gradients: changes nothing, but counts as the step torch expects first
+            if not after_epoch:
+                scheduler.step()
+        if after_epoch:
+            scheduler.step()
+    return LRTrace(lrs, steps_per_epoch, epochs, after_epoch, label)
+
+
+def trace_config(
+    name: str,
+    params: dict[str, Any] | None,
+    lr: float,
+    steps_per_epoch: int,
+    epochs: int,
+    after_epoch: bool,
+) -> LRTrace:
+    """:func:`trace_lr` for a scheduler given by name and parameters (a Coqui ``lr_scheduler`` config)."""
+    how = "per epoch" if after_epoch else "per step"
+    return trace_lr(scheduler_factory(name, params), steps_per_epoch, epochs, after_epoch, lr, f"{name}, {how}")
+
+
+# ---------------------------------------------------------------------------------------------- milestones
+
+
+def scheduler_milestones(name: str, params: dict[str, Any]) -> dict[str, list[float]]:
+    """The counts of ``scheduler.step()`` calls at which a scheduler config does something, by parameter.
+
+    E.g. ``{"milestones": [900000, 2700000]}`` for MultiStepLR, ``{"gradual_learning_rates": [0, 10000]}`` for
+    StepwiseGradualLR, ``{"warmup_steps": [4000]}`` for NoamLR. Unknown parameters are ignored.
+    """
+    cls_name = scheduler_class(name).__name__
+    p = params or {}
+    out: dict[str, list[float]] = {}
+    if cls_name == "StepwiseGradualLR" and p.get("gradual_learning_rates"):
+        out["gradual_learning_rates"] = [float(t) for t, _ in p["gradual_learning_rates"]]
+    if cls_name == "MultiStepLR" and p.get("milestones"):
+        out["milestones"] = [float(m) for m in p["milestones"]]
+    if cls_name == "SequentialLR" and p.get("milestones"):
+        out["milestones"] = [float(m) for m in p["milestones"]]
+    for key in ("step_size", "warmup_steps", "total_iters", "T_max", "T_0", "total_steps", "step_size_up"):
+        if isinstance(p.get(key), int | float):
+            out[key] = [float(p[key])]
+    return out
+
+
+def milestone_warnings(
+    name: str,
+    params: dict[str, Any],
+    steps_per_epoch: int,
+    epochs: int,
+    after_epoch: bool,
+    trace: LRTrace | None = None,
+) -> list[str]:
+    """Plain-language warnings for a scheduler config: milestones the run never reaches, an LR that never
+    changes, StepwiseGradualLR thresholds out of order."""
+    run_len = epochs if after_epoch else steps_per_epoch * epochs
+    unit = "epochs (the scheduler is stepped once per epoch)" if after_epoch else "optimizer steps"
+    out: list[str] = []
+    for key, values in scheduler_milestones(name, params).items():
+        discrete = key in ("milestones", "gradual_learning_rates", "step_size")
+        for v in values:
+            if discrete and v > 0 and v >= run_len:
+                msg = (
+                    f"{key} value {_num(v)} lies beyond the run: it counts {unit} and the run has only "
+                    f"{run_len} of them ({epochs} epochs x {steps_per_epoch} steps), so it never takes effect."
+                )
+                if after_epoch and v < steps_per_epoch * epochs:
+                    msg += (
+                        f" Read as optimizer steps it would fall in epoch {int(v // steps_per_epoch)}: step the "
+                        "scheduler per step (scheduler_after_epoch=False) or use epoch milestones "
+                        f"(steps_to_epochs gives {steps_to_epochs([v], steps_per_epoch)[0]})."
+                    )
+                out.append(msg)
+            elif not discrete and v > run_len:
+                out.append(
+                    f"{key}={_num(v)} counts {unit} but the run has only {run_len} of them: only "
+                    f"{100 * run_len / v:.0f} % of that part of the schedule is ever applied."
+                )
+        if key == "gradual_learning_rates" and list(values) != sorted(values):
+            out.append(
+                f"gradual_learning_rates thresholds {[_num(v) for v in values]} are not in increasing order: "
+                "StepwiseGradualLR applies each one only when its step count equals it, so check the list."
+            )
+    if trace is not None and trace.never_changes():
+        out.append(f"the LR stays {trace.lrs[0]:.6g} for the whole run ({trace.total_steps} optimizer steps).")
+    return out
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def epochs_to_steps(epoch_milestones: Iterable[float], steps_per_epoch: int) -> list[int]:
+    """Epoch milestones (of a scheduler stepped per epoch) as the 0-based optimizer steps they take effect at.
+
+    A milestone ``e`` changes the LR from the first step of epoch ``e``, i.e. step ``e * steps_per_epoch``.
+    """
+    _check_spe(steps_per_epoch)
+    return [int(round(float(e) * steps_per_epoch)) for e in epoch_milestones]
+
+
+def steps_to_epochs(step_milestones: Iterable[float], steps_per_epoch: int, rounding: str = "ceil") -> list[int]:
+    """Optimizer-step milestones as epoch milestones for a scheduler stepped once per epoch.
+
+    An epoch milestone can only move the LR at an epoch boundary. ``rounding="ceil"`` (default) picks the
+    first boundary at or after the step (the LR never drops early), ``"floor"`` the last one before it,
+    ``"nearest"`` the closest.
+    """
+    _check_spe(steps_per_epoch)
+    rounders = {"ceil": math.ceil, "floor": math.floor, "nearest": lambda x: math.floor(x + 0.5)}
+    if rounding not in rounders:
+        raise ValueError(f"rounding={rounding!r}: use 'ceil', 'floor' or 'nearest'")
+    return [int(rounders[rounding](float(s) / steps_per_epoch)) for s in step_milestones]
+
+
+def _check_spe(steps_per_epoch: int) -> None:
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}")
+
+
+def gradual_to_epochs(
+    gradual_lr: Sequence[Sequence[float]], steps_per_epoch: int, rounding: str = "ceil"
+) -> list[list[float]]:
+    """A StepwiseGradualLR list ``[[step, lr], ...]`` with its step thresholds converted to epochs.
+
+    Raises ValueError when two thresholds land in the same epoch (StepwiseGradualLR would apply only the
+    first), naming them: use a larger gap or step the scheduler per optimizer step instead.
+    """
+    epochs = steps_to_epochs([t for t, _ in gradual_lr], steps_per_epoch, rounding)
+    seen: dict[int, float] = {}
+    for (step, _), ep in zip(gradual_lr, epochs, strict=True):
+        if ep in seen:
+            raise ValueError(
+                f"thresholds {_num(seen[ep])} and {_num(step)} both map to epoch {ep} with {steps_per_epoch} "
+                "steps per epoch; space them at least one epoch apart or step the scheduler per step"
+            )
+        seen[ep] = step
+    return [[ep, float(lr)] for ep, (_, lr) in zip(epochs, gradual_lr, strict=True)]
+
+
+def gradual_lr_at(gradual_lr: Sequence[Sequence[float]], step: int, base_lr: float | None = None) -> float:
+    """The LR a StepwiseGradualLR list intends at ``step``: the value of the last threshold <= step.
+
+    Before the first threshold the LR is ``base_lr`` (the optimizer's) when given, else the first value.
+    """
+    current = None
+    for threshold, lr in sorted(gradual_lr, key=lambda pair: pair[0]):
+        if threshold <= step:
+            current = float(lr)
+    if current is None:
+        current = float(base_lr) if base_lr is not None else float(gradual_lr[0][1])
+    return current
+
+
+# ---------------------------------------------------------------------------------------- warm-up + decay
+
+
+def warmup_then_decay(
+    optimizer: torch.optim.Optimizer,
+    warmup_steps: int,
+    decay: str = "cosine",
+    *,
+    total_steps: int | None = None,
+    gradual_lr: Sequence[Sequence[float]] | None = None,
+    milestones: Sequence[int] | None = None,
+    gamma: float = 0.5,
+    min_lr: float = 0.0,
+    start_factor: float = 0.0,
+) -> torch_sched.SequentialLR:
+    """A warm-up then a decay, for a scheduler stepped after every optimizer step.
+
+    Built from torch's schedulers: ``LambdaLR`` rises linearly from ``start_factor * lr`` at step 0 to the
+    optimizer's ``lr`` at step ``warmup_steps``; ``SequentialLR`` then hands over to the decay:
+
+    - ``"cosine"``: ``CosineAnnealingLR`` from ``lr`` down to ``min_lr`` at ``total_steps``;
+    - ``"multistep"``: multiply by ``gamma`` at each of ``milestones`` (0-based optimizer steps);
+    - ``"gradual"``: ``gradual_lr`` ``[[step, lr], ...]`` as StepwiseGradualLR means it (absolute LRs from
+      each threshold, in optimizer steps); steps before the first threshold after warm-up keep ``lr``.
+
+    Milestones and thresholds are global optimizer steps; they must lie after the warm-up.
+    """
+    if warmup_steps < 1:
+        raise ValueError(f"warmup_steps must be at least 1, got {warmup_steps}")
+    if not 0.0 <= start_factor < 1.0:
+        raise ValueError(f"start_factor must be in [0, 1), got {start_factor}")
+    base_lrs = [float(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups]
+    warm = torch_sched.LambdaLR(optimizer, lambda s: start_factor + (1.0 - start_factor) * min(s, warmup_steps) / warmup_steps)
+    if decay == "cosine":
+        if total_steps is None or total_steps <= warmup_steps:
+            raise ValueError(f"decay='cosine' needs total_steps > warmup_steps ({warmup_steps}), got {total_steps}")
+        after = torch_sched.CosineAnnealingLR(optimizer, T_max=total_steps - warmup_steps, eta_min=min_lr)
+    elif decay == "multistep":
+        ms = sorted(int(m) for m in (milestones or []))
+        _check_after_warmup("milestones", ms, warmup_steps)
+        after = torch_sched.MultiStepLR(optimizer, [m - warmup_steps for m in ms], gamma=gamma)
+    elif decay == "gradual":
+        if not gradual_lr:
+            raise ValueError("decay='gradual' needs gradual_lr=[[step, lr], ...]")
+        _check_after_warmup("gradual_lr thresholds", [t for t, _ in gradual_lr if t > 0], warmup_steps)
+        base = base_lrs[0]
+        table = [list(pair) for pair in gradual_lr if pair[0] > 0]
+        after = torch_sched.LambdaLR(optimizer, lambda k: gradual_lr_at(table, warmup_steps + k, base) / base)
+    else:
+        raise ValueError(f"decay={decay!r}: use 'cosine', 'multistep' or 'gradual'")
+    return torch_sched.SequentialLR(optimizer, [warm, after], milestones=[warmup_steps])
+
+
+def _check_after_warmup(what: str, values: Sequence[float], warmup_steps: int) -> None:
+    early = [v for v in values if v < warmup_steps]
+    if early:
+        raise ValueError(f"{what} {early} fall inside the warm-up ({warmup_steps} steps); move them after it")
+
+
+# ------------------------------------------------------------------------------------------------ plotting
+
+
+def plot_lr_traces(
+    traces: Sequence[LRTrace],
+    ax: Any = None,
+    thresholds: Sequence[float] | None = None,
+    path: str | Path | None = None,
+    title: str = "Learning rate per optimizer step",
+) -> Any:
+    """Step plots of LR against optimizer step, one line per trace (intended vs applied), with epoch
+    boundaries shaded and optional threshold markers. Writes a PNG/SVG atomically when ``path`` is given.
+    Returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 3.2), dpi=90)
+    fig = fig or ax.figure
+    styles = ["-", "--", "-.", ":"]
+    for i, tr in enumerate(traces):
+        ax.step(range(tr.total_steps), tr.lrs, where="post", lw=2, ls=styles[i % len(styles)],
+                label=tr.label or f"trace {i}", color=f"C{i}")
+    if traces:
+        spe, n = traces[0].steps_per_epoch, traces[0].total_steps
+        for e in range(0, n, spe * 2):
+            ax.axvspan(e, min(e + spe, n), color="gray", alpha=0.08, lw=0)
+    for t in thresholds or []:
+        ax.axvline(t, color="gray", ls=":", lw=1)
+    ax.set_xlabel("optimizer step (shaded bands: every other epoch)")
+    ax.set_ylabel("learning rate")
+    ax.set_title(title)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, framealpha=0.6)
+    fig.tight_layout()
+    if path is not None:
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- LR watching
+
+
+@dataclass
+class LRWatch:
+    """Record the LR in use at each optimizer step and check it against expectations.
+
+    ``expect`` maps 0-based optimizer steps to the LR that step should use (e.g. a StepwiseGradualLR list
+    ``[[0, 5e-4], [100, 4e-4]]``, or a dict). Call :meth:`record` once per optimizer step, *before*
+    ``optimizer.step()`` (the LR that step will use). When the first recorded step at or after an expected
+    step holds an LR not within ``rel_tol`` of the expected one, it raises :class:`LRWatchError`
+    (``action="raise"``) or warns with :class:`LRWatchWarning` (``action="warn"``). :meth:`finish` reports
+    expectations the run never reached. ``history`` holds ``(step, lr)`` pairs.
+    """
+
+    expect: dict[int, float] | Sequence[Sequence[float]] = field(default_factory=dict)
+    action: str = "raise"
+    rel_tol: float = 1e-6
+    group: int = 0
+    history: list[tuple[int, float]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.action not in ("raise", "warn"):
+            raise ValueError(f"action={self.action!r}: use 'raise' or 'warn'")
+        pairs = self.expect.items() if isinstance(self.expect, dict) else self.expect
+        self._pending = sorted((int(s), float(v)) for s, v in pairs)
+        self.expect = dict(self._pending)
+
+    def record(self, optimizer: torch.optim.Optimizer, step: int | None = None) -> float:
+        """Record the LR of param group ``group`` for ``step`` (default: one after the last recorded)."""
+        if step is None:
+            step = self.history[-1][0] + 1 if self.history else 0
+        lr = float(optimizer.param_groups[self.group]["lr"])
+        self.history.append((int(step), lr))
+        while self._pending and self._pending[0][0] <= step:
+            want_step, want = self._pending.pop(0)
+            if not math.isclose(lr, want, rel_tol=self.rel_tol, abs_tol=0.0):
+                where = f"step {step}" if step == want_step else f"step {step} (first recorded at or after {want_step})"
+                self._fail(
+                    f"LR at {where} is {lr:.6g}, expected {want:.6g} from step {want_step}. The schedule has not "
+                    "moved as configured: is the scheduler stepped per epoch while its milestones count steps "
+                    "(Coqui: scheduler_after_epoch=True), or stepped before optimizer.step()?"
+                )
+        return lr
+
+    def finish(self) -> list[str]:
+        """Call at the end of the run: expectations beyond the last recorded step are reported (warning)."""
+        last = self.history[-1][0] if self.history else -1
+        notes = [
+            f"expected LR {v:.6g} from step {s}, but the run ended at step {last}: that part of the schedule "
+            "never ran" for s, v in self._pending
+        ]
+        for n in notes:
+            warnings.warn(n, LRWatchWarning, stacklevel=2)
+        self._pending = []
+        return notes
+
+    def _fail(self, msg: str) -> None:
+        self.failures.append(msg)
+        if self.action == "raise":
+            raise LRWatchError(msg)
+        warnings.warn(msg, LRWatchWarning, stacklevel=3)
+
+    def as_trace(self, steps_per_epoch: int = 1, label: str = "watched") -> LRTrace:
+        """The recorded LRs as an :class:`LRTrace` (for :func:`plot_lr_traces`); assumes consecutive steps."""
+        lrs = [lr for _, lr in self.history]
+        return LRTrace(lrs, steps_per_epoch, max(1, math.ceil(len(lrs) / steps_per_epoch)), False, label)
+
+
+def lightning_lr_watch(watch: LRWatch | None = None, **kwargs: Any) -> Any:
+    """A Lightning callback recording the LR of ``trainer.optimizers[0]`` at each optimizer step.
+
+    It records at the first batch of every optimizer step (``trainer.global_step`` counts optimizer steps,
+    so gradient accumulation is handled) before the step runs, and calls :meth:`LRWatch.finish` when
+    training ends. ``kwargs`` build a new :class:`LRWatch` when ``watch`` is None. The watch is ``.watch``.
+    """
+    from lightning.pytorch.callbacks import Callback
+
+    class LRWatchCallback(Callback):
+        def __init__(self, w: LRWatch) -> None:
+            self.watch = w
+
+        def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+            step = int(trainer.global_step)
+            if trainer.optimizers and (not self.watch.history or self.watch.history[-1][0] < step):
+                self.watch.record(trainer.optimizers[0], step)
+
+        def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+            self.watch.finish()
+
+    return LRWatchCallback(watch if watch is not None else LRWatch(**kwargs))
+
+
+# ----------------------------------------------------------------------------------- ordering and GradScaler
+
+
+@contextlib.contextmanager
+def catch_order_warnings() -> Iterator[list[str]]:
+    """Collect torch's "``lr_scheduler.step()`` before ``optimizer.step()``" warnings raised in the block.
+
+    Yields a list that holds the messages once the block ends (other warnings pass through untouched).
+    """
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield found
+    for w in caught:
+        if ORDER_WARNING_TEXT in str(w.message):
+            found.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def scaler_skipped_step(scale_before: float, scaler: Any) -> bool:
+    """True when ``scaler.update()`` lowered the scale, i.e. ``scaler.step()`` skipped ``optimizer.step()``
+    because of inf/NaN gradients. Step the LR scheduler only when this is False."""
+    return bool(scaler.is_enabled() and scaler.get_scale() < scale_before)
+
+
+# ---------------------------------------------------------------------------------------------- Coqui logs
+
+
+@contextlib.contextmanager
+def quiet_coqui_console(level: int = 30) -> Iterator[None]:
+    """Silence the Coqui trainer's console output below ``level`` (default WARNING) during the block.
+
+    Only the ``trainer`` logger's console handlers are raised; its log file (``trainer_0_log.txt``, which
+    :func:`read_coqui_lr_log` reads) keeps every line. Levels are restored afterwards, and the log-file
+    handlers each ``Trainer`` adds during the block are closed, so several runs in one process do not write
+    into each other's log files.
+    """
+    import logging
+
+    with contextlib.suppress(ImportError):
+        import trainer  # noqa: F401 - sets up the "trainer" logger and its console handler
+    log = logging.getLogger("trainer")
+    before = list(log.handlers)
+    saved = [(h, h.level) for h in before if not isinstance(h, logging.FileHandler)]
+    for h, _ in saved:
+        h.setLevel(level)
+    try:
+        yield
+    finally:
+        for h, old in saved:
+            h.setLevel(old)
+        for h in [h for h in log.handlers if h not in before and isinstance(h, logging.FileHandler)]:
+            log.removeHandler(h)
+            h.close()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_GLOBAL = re.compile(r"GLOBAL_STEP:\s*(\d+)")
+_LR = re.compile(r"\|\s*>\s*(current_lr(?:_\d+)?):\s*([-+0-9.eE]+)")
+
+
+def read_coqui_lr_log(path: str | Path, key: str = "current_lr") -> list[tuple[int, float]]:
+    """``[(global_step, lr), ...]`` from a Coqui trainer log (``trainer_0_log.txt`` in the run folder).
+
+    The trainer prints ``GLOBAL_STEP: N`` and ``| > current_lr: V`` every ``print_step`` steps, the LR as it
+    was before that step's optimizer update. Use ``key="current_lr_1"`` for a second optimizer. Raises
+    FileNotFoundError naming the file; returns [] when the log has no such lines.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Coqui trainer log {path} not found: it is trainer_0_log.txt in the run folder")
+    out: list[tuple[int, float]] = []
+    step: int | None = None
+    for line in _ANSI.sub("", path.read_text(encoding="utf-8", errors="replace")).splitlines():
+        if (m := _GLOBAL.search(line)) is not None:
+            step = int(m.group(1))
+        elif step is not None and (m := _LR.search(line)) is not None and m.group(1) == key:
+            out.append((step, float(m.group(2))))
+            step = None
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+
+
+def lr_plan(
+    name: str,
+    params: dict[str, Any],
+    lr: float,
+    steps_per_epoch: int,
+    epochs: int,
+    after_epoch: bool,
+) -> dict[str, Any]:
+    """What ``tts-nb lr-plan`` reports: ``{"changes": [{"step", "lr"}], "warnings": [...], "trace": LRTrace}``."""
+    trace = trace_config(name, params, lr, steps_per_epoch, epochs, after_epoch)
+    return {
+        "changes": [{"step": s, "lr": v} for s, v in trace.changes()],
+        "warnings": milestone_warnings(name, params, steps_per_epoch, epochs, after_epoch, trace),
+        "trace": trace,
+    }
+
+
+def format_plan(plan: dict[str, Any], max_lines: int = 30) -> str:
+    """The text ``tts-nb lr-plan`` prints: one line per LR change (step, epoch, LR), then the warnings."""
+    trace: LRTrace = plan["trace"]
+    how = "once per epoch" if trace.after_epoch else "after every optimizer step"
+    lines = [
+        f"{trace.epochs} epochs x {trace.steps_per_epoch} steps = {trace.total_steps} optimizer steps; "
+        f"scheduler stepped {how}.",
+        f"{'step':>10}  {'epoch':>6}  lr",
+    ]
+    changes = plan["changes"]
+    shown = changes if len(changes) <= max_lines else changes[: max_lines - 1]
+    for c in shown:
+        lines.append(f"{c['step']:>10}  {c['step'] // trace.steps_per_epoch:>6}  {c['lr']:.6g}")
+    if len(shown) < len(changes):
+        last = changes[-1]
+        lines.append(f"{'...':>10}  ({len(changes) - len(shown)} more changes; last at step {last['step']}: "
+                     f"{last['lr']:.6g}; --json lists all)")
+    lines.append(f"final LR {trace.lrs[-1]:.6g}; the LR changes {len(changes) - 1} time(s) during the run.")
+    for w in plan["warnings"]:
+        lines.append(f"WARNING: {w}")
+    return "\n".join(lines)
+
+
+def _cmd_lr_plan(args: argparse.Namespace) -> int:
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--params is not valid JSON ({e}): give an object such as '{{\"milestones\": [60, 80]}}'") from None
+    if not isinstance(params, dict):
+        raise UsageError(f"--params must be a JSON object of keyword arguments, got {type(params).__name__}")
+    if args.steps_per_epoch < 1 or args.epochs < 1:
+        raise UsageError("--steps-per-epoch and --epochs must be at least 1")
+    if not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
+    try:
+        plan = lr_plan(args.scheduler, params, args.lr, args.steps_per_epoch, args.epochs, args.after_epoch)
+    except ScheduleConfigError as e:
+        raise UsageError(str(e)) from None
+    if args.plot:
+        plot_lr_traces([plan["trace"]], path=args.plot, title=f"{args.scheduler} {json.dumps(params)}"[:90])
+    if args.json:
+        print(json.dumps({"changes": plan["changes"], "warnings": plan["warnings"]}, indent=2))
+    else:
+        print(format_plan(plan))
+        if args.plot:
+            print(f"plot written to {args.plot}")
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "lr-plan",
+        help="show when a scheduler config actually changes the LR (per step or per epoch)",
+        description="Step a real LR scheduler (torch.optim.lr_scheduler or the Coqui trainer's StepwiseGradualLR, "
+        "NoamLR) on a dummy optimizer and print the optimizer steps at which the LR changes. Warns when a "
+        "milestone lies beyond the run. Exit 2 for an unknown scheduler, bad JSON or parameters the class rejects.",
+    )
+    p.add_argument("--scheduler", required=True, metavar="NAME", help="class name, e.g. MultiStepLR, StepwiseGradualLR")
+    p.add_argument("--params", default="{}", metavar="JSON",
+                   help='keyword arguments as JSON, e.g. \'{"gradual_learning_rates": [[0, 5e-4], [10000, 4e-4]]}\'')
+    p.add_argument("--lr", type=float, required=True, metavar="BASE", help="the optimizer's learning rate")
+    p.add_argument("--steps-per-epoch", type=int, required=True, metavar="N", help="optimizer steps per epoch")
+    p.add_argument("--epochs", type=int, required=True, metavar="E", help="epochs in the run")
+    p.add_argument("--after-epoch", action="store_true",
+                   help="step the scheduler once per epoch (Coqui scheduler_after_epoch=True, its default)")
+    p.add_argument("--json", action="store_true", help='print {"changes": [{"step", "lr"}], "warnings": [...]}')
+    p.add_argument("--plot", metavar="FILE", help="also write a plot of LR per step (PNG or SVG), atomically")
+    p.set_defaults(func=_cmd_lr_plan)
