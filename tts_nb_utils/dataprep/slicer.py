@@ -1,0 +1,214 @@
+"""Cut long takes into clips at pauses: the audio-slicer algorithm (openvpi/audio-slicer ``slicer2.py``, used by
+GPT-SoVITS as ``tools/slicer2.py``), written anew with a vectorised RMS and a loop over silent runs only.
+
+Same parameters and the same cut points as that algorithm; :func:`slice_ranges_reference` is the plain
+per-frame loop, kept for tests and for ``benchmarks/bench_dataprep.py``. Used by notebook 01 and ``tts-nb slice``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+class SlicerConfigError(ValueError):
+    """Slicer parameters that the algorithm cannot use (it names the parameter and the rule)."""
+
+
+@dataclass(frozen=True)
+class SlicerConfig:
+    """Slicer parameters as GPT-SoVITS users know them (defaults: its web UI's).
+
+    threshold_db: frames with RMS below this (dBFS) count as silence.
+    min_length_ms: a clip is not cut before it is this long (a clip may still end shorter at the end of a take).
+    min_interval_ms: the shortest pause that can become a cut.
+    hop_size_ms: RMS frame hop (the RMS window is ``min(min_interval, 4 * hop)``).
+    max_sil_kept_ms: at most this much silence is kept around a cut.
+    """
+
+    threshold_db: float = -34.0
+    min_length_ms: float = 4000
+    min_interval_ms: float = 300
+    hop_size_ms: float = 10
+    max_sil_kept_ms: float = 500
+
+    def check(self) -> None:
+        """Raise SlicerConfigError unless ``min_length >= min_interval >= hop_size`` and ``max_sil_kept >= hop_size``."""
+        if not self.min_length_ms >= self.min_interval_ms >= self.hop_size_ms > 0:
+            raise SlicerConfigError(
+                f"slicer needs min_length_ms >= min_interval_ms >= hop_size_ms > 0; got {self.min_length_ms}, "
+                f"{self.min_interval_ms}, {self.hop_size_ms}. Lower min_interval_ms or hop_size_ms."
+            )
+        if not self.max_sil_kept_ms >= self.hop_size_ms:
+            raise SlicerConfigError(
+                f"slicer needs max_sil_kept_ms >= hop_size_ms; got {self.max_sil_kept_ms} < {self.hop_size_ms}."
+            )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FrameGrid:
+    """The slicer's settings converted to samples (hop, window) and frames (the rest), rounded as upstream does."""
+
+    hop: int
+    win: int
+    min_length: int
+    min_interval: int
+    max_sil_kept: int
+    threshold: float  # linear RMS
+
+
+def frame_grid(sr: int, cfg: SlicerConfig) -> FrameGrid:
+    """Convert ``cfg`` (milliseconds, dB) to samples and frames at sample rate ``sr`` (Hz)."""
+    cfg.check()
+    interval_samples = sr * cfg.min_interval_ms / 1000
+    hop = round(sr * cfg.hop_size_ms / 1000)
+    if hop < 1:
+        raise SlicerConfigError(f"hop_size_ms={cfg.hop_size_ms} is under one sample at {sr} Hz; raise it.")
+    return FrameGrid(
+        hop=hop,
+        win=min(round(interval_samples), 4 * hop),
+        min_length=round(sr * cfg.min_length_ms / 1000 / hop),
+        min_interval=round(interval_samples / hop),
+        max_sil_kept=round(sr * cfg.max_sil_kept_ms / 1000 / hop),
+        threshold=10 ** (cfg.threshold_db / 20.0),
+    )
+
+
+def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """RMS per frame, centred frames with zero padding (as ``librosa.feature.rms(center=True, pad_mode="constant")``).
+
+    Vectorised with a running sum of squares in float64: O(n) whatever the window. Returns ``1 + n // hop`` values.
+    """
+    y = np.asarray(y)
+    pad = frame_length // 2
+    sq = np.square(y, dtype=np.float64)
+    csum = np.zeros(len(y) + 2 * pad + 1)
+    np.cumsum(sq, out=csum[pad + 1 : pad + 1 + len(y)])
+    csum[pad + 1 + len(y) :] = csum[pad + len(y)]
+    n_frames = 1 + (len(y) + 2 * pad - frame_length) // hop_length
+    starts = np.arange(n_frames) * hop_length
+    power = (csum[starts + frame_length] - csum[starts]) / frame_length
+    return np.sqrt(np.maximum(power, 0.0))
+
+
+def _cut(rms: np.ndarray, s: int, i: int, clip_start: int, g: FrameGrid) -> tuple[tuple[int, int], int]:
+    """The silence to remove for the pause of frames ``[s, i)`` (frame ``i`` is loud again), and the new clip start."""
+    keep = g.max_sil_kept
+    if i - s <= keep:
+        pos = int(rms[s : i + 1].argmin()) + s
+        return ((0, pos) if s == 0 else (pos, pos)), pos
+    left = int(rms[s : s + keep + 1].argmin()) + s
+    right = int(rms[i - keep : i + 1].argmin()) + i - keep
+    if s == 0:
+        return (0, right), right
+    if i - s <= 2 * keep:
+        mid = int(rms[i - keep : s + keep + 1].argmin()) + i - keep
+        return (min(left, mid), max(right, mid)), max(right, mid)
+    return (left, right), right
+
+
+def _tags_to_ranges(tags: list[tuple[int, int]], total: int, n: int, hop: int) -> list[tuple[int, int]]:
+    """Frame tags of removed silence -> sample ranges ``[start, end)`` of the clips between them."""
+    if not tags:
+        return [(0, n)]
+    bounds = []
+    if tags[0][0] > 0:
+        bounds.append((0, tags[0][0]))
+    bounds += [(tags[k][1], tags[k + 1][0]) for k in range(len(tags) - 1)]
+    if tags[-1][1] < total:
+        bounds.append((tags[-1][1], total))
+    return [(min(a * hop, n), min(b * hop, n)) for a, b in bounds]
+
+
+def slice_ranges(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> list[tuple[int, int]]:
+    """Where the slicer cuts ``y`` (``[n]`` or ``[n, channels]``, sample rate ``sr`` Hz): clip ranges in samples.
+
+    Each range is ``[start, end)``; the silence between consecutive ranges is what the slicer removes.
+    The frame state machine runs once per silent run, not per frame.
+    """
+    g = frame_grid(sr, cfg)
+    x = np.asarray(y)
+    x = x.mean(axis=1) if x.ndim > 1 else x
+    n = len(x)
+    if n <= g.min_length:  # upstream compares samples with a frame count here; kept for identical results
+        return [(0, n)]
+    rms = frame_rms(x, g.win, g.hop)
+    total = len(rms)
+    edges = np.diff(np.concatenate(([0], (rms < g.threshold).astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    tags: list[tuple[int, int]] = []
+    clip_start = 0
+    for s, i in zip(starts.tolist(), ends.tolist(), strict=True):
+        if i == total:  # trailing silence
+            if total - s >= g.min_interval:
+                stop = min(total, s + g.max_sil_kept)
+                tags.append((int(rms[s : stop + 1].argmin()) + s, total + 1))
+            break
+        leading = s == 0 and i > g.max_sil_kept
+        long_enough = i - s >= g.min_interval and i - clip_start >= g.min_length
+        if leading or long_enough:
+            tag, clip_start = _cut(rms, s, i, clip_start, g)
+            tags.append(tag)
+    return _tags_to_ranges(tags, total, n, g.hop)
+
+
+def slice_ranges_reference(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> list[tuple[int, int]]:
+    """The same algorithm as a straightforward loop: RMS frame by frame, then the state machine frame by frame.
+
+    Slow on purpose; for tests and the benchmark's speed ratio. Same output as :func:`slice_ranges`.
+    """
+    g = frame_grid(sr, cfg)
+    x = np.asarray(y, dtype=np.float64)
+    x = x.mean(axis=1) if x.ndim > 1 else x
+    n = len(x)
+    if n <= g.min_length:
+        return [(0, n)]
+    padded = np.concatenate((np.zeros(g.win // 2), x, np.zeros(g.win // 2)))
+    total = 1 + (len(padded) - g.win) // g.hop
+    rms = np.empty(total)
+    for k in range(total):
+        frame = padded[k * g.hop : k * g.hop + g.win]
+        rms[k] = np.sqrt(np.dot(frame, frame) / g.win)
+    tags: list[tuple[int, int]] = []
+    silence_start = None
+    clip_start = 0
+    for i in range(total):
+        if rms[i] < g.threshold:
+            if silence_start is None:
+                silence_start = i
+            continue
+        if silence_start is None:
+            continue
+        leading = silence_start == 0 and i > g.max_sil_kept
+        long_enough = i - silence_start >= g.min_interval and i - clip_start >= g.min_length
+        if leading or long_enough:
+            tag, clip_start = _cut(rms, silence_start, i, clip_start, g)
+            tags.append(tag)
+        silence_start = None
+    if silence_start is not None and total - silence_start >= g.min_interval:
+        stop = min(total, silence_start + g.max_sil_kept)
+        tags.append((int(rms[silence_start : stop + 1].argmin()) + silence_start, total + 1))
+    return _tags_to_ranges(tags, total, n, g.hop)
+
+
+@dataclass
+class Chunk:
+    """One clip cut from a take: ``audio`` is ``y[start:end]`` (samples) at ``sr`` Hz."""
+
+    audio: np.ndarray
+    start: int
+    end: int
+    sr: int
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start) / self.sr
+
+
+def slice_audio(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> list[Chunk]:
+    """Slice ``y`` and return the clips with their sample ranges (see :func:`slice_ranges`)."""
+    return [Chunk(np.asarray(y)[a:b], a, b, sr) for a, b in slice_ranges(y, sr, cfg) if b > a]

@@ -1,0 +1,329 @@
+"""Check speech recordings before training: one row per file with issue codes from a fixed vocabulary.
+
+GPT-SoVITS, RVC and Applio check none of this: a clipped, silent or noisy file goes straight into training
+(and a silent clip turns into NaN). Used by notebook 01, ``tts-nb validate`` and ``tts-nb prepare``.
+A file that cannot be read gets a row with the decoder's message; the batch always goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..atomic import atomic_write_json, atomic_write_text
+from ..audio import EPS, to_db
+from .slicer import frame_rms
+
+#: Every issue code, in report order. A file with one of FATAL_CODES gets only that code.
+CODES: tuple[str, ...] = (
+    "unreadable", "empty", "non_finite", "silent", "wrong_sample_rate", "not_mono", "too_short", "too_long",
+    "too_quiet", "clipping", "dc_offset", "low_snr", "long_silence",
+)
+FATAL_CODES: tuple[str, ...] = ("unreadable", "empty", "non_finite", "silent")
+
+CODE_MEANINGS: dict[str, str] = {
+    "unreadable": "cannot be decoded (the row carries the decoder's message)",
+    "empty": "decodes to zero samples",
+    "non_finite": "has NaN or Inf samples",
+    "silent": "peak below silent_peak_dbfs",
+    "wrong_sample_rate": "sample rate differs from the target",
+    "not_mono": "more than one channel",
+    "too_short": "shorter than min_duration_s",
+    "too_long": "longer than max_duration_s",
+    "too_quiet": "RMS of the active part below quiet_rms_dbfs",
+    "clipping": "at least clip_fraction of samples at or above clip_level of full scale",
+    "dc_offset": "absolute mean above dc_offset",
+    "low_snr": "estimated SNR below min_snr_db",
+    "long_silence": "leading/trailing silence above max_edge_silence_s or a pause above max_pause_s",
+}
+
+
+class ValidationUsageError(ValueError):
+    """A folder that does not exist or a threshold that makes no sense (names it and what to do)."""
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Thresholds for every issue code (units in the names); ``sample_rate=None`` skips wrong_sample_rate."""
+
+    sample_rate: int | None = None
+    min_duration_s: float = 1.0
+    max_duration_s: float = 15.0
+    silent_peak_dbfs: float = -45.0
+    quiet_rms_dbfs: float = -35.0
+    clip_level: float = 0.999
+    clip_fraction: float = 0.001
+    dc_offset: float = 0.01
+    min_snr_db: float = 15.0
+    silence_dbfs: float = -40.0  # frames (20 ms) below this, and 30 dB below the loudest, are silence
+    max_edge_silence_s: float = 1.0
+    max_pause_s: float = 3.0
+
+    def __post_init__(self):
+        if self.min_duration_s > self.max_duration_s:
+            raise ValidationUsageError(
+                f"min_duration_s={self.min_duration_s} is above max_duration_s={self.max_duration_s}; swap them."
+            )
+
+
+@dataclass
+class Metrics:
+    """Measurements behind the codes (dBFS, seconds, fractions); None where a fatal code stopped the checks."""
+
+    peak_dbfs: float | None = None
+    active_rms_dbfs: float | None = None
+    clipped_fraction: float | None = None
+    dc_offset: float | None = None
+    snr_db: float | None = None
+    leading_silence_s: float | None = None
+    trailing_silence_s: float | None = None
+    longest_pause_s: float | None = None
+
+
+@dataclass
+class FileReport:
+    """One row: ``path`` relative to the validated folder, issue codes, basic facts and measurements."""
+
+    path: str
+    issues: list[str] = field(default_factory=list)
+    duration_s: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    error: str | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------- measurements
+
+FRAME_S = 0.020
+HOP_S = 0.010
+
+
+def _frames_db(mono: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    """Frame levels in dBFS (20 ms windows, 10 ms hop) and the hop in seconds."""
+    hop = max(1, round(sr * HOP_S))
+    rms = frame_rms(mono, max(2, round(sr * FRAME_S)), hop)
+    return to_db(rms), hop / sr
+
+
+def estimate_snr_db(mono: np.ndarray, sr: int, active_margin_db: float = 30.0) -> float:
+    """SNR estimate (dB) from frame powers inside the speech region.
+
+    The speech region runs from the first to the last frame within ``active_margin_db`` of the loudest frame
+    (so digital silence or padding at the ends does not count as a clean noise floor). Noise power is the
+    mean power of the quietest 5 % of frames there (pauses and gaps between words); speech power is the mean
+    power of frames more than 6 dB above that floor, less the noise. A clean take with room tone reads 30-50 dB;
+    a take that is all noise reads near 0. A clip with no pause at all reads low (its floor is speech).
+    """
+    db, _ = _frames_db(mono, sr)
+    if not len(db):
+        return 0.0
+    active = np.flatnonzero(db > db.max() - active_margin_db)
+    region = db[active[0] : active[-1] + 1]
+    power = 10 ** (region / 10)
+    quietest = np.sort(power)[: max(1, len(power) // 20)]
+    noise = max(float(quietest.mean()), 1e-12)
+    loud = power[power > 4 * noise]
+    if not len(loud):
+        return 0.0
+    return float(10 * np.log10(max(float(loud.mean()) - noise, 1e-12) / noise))
+
+
+def _silence_runs(db: np.ndarray, threshold: float) -> tuple[int, int, int]:
+    """Frames of leading silence, trailing silence and the longest internal silent run."""
+    loud = np.flatnonzero(db >= threshold)
+    if not len(loud):
+        return len(db), len(db), 0
+    lead, trail = int(loud[0]), int(len(db) - 1 - loud[-1])
+    gaps = np.diff(loud) - 1
+    return lead, trail, int(gaps.max()) if len(gaps) else 0
+
+
+def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfig()) -> tuple[list[str], Metrics]:
+    """Issue codes and measurements for samples ``y`` (``[n]`` or ``[n, channels]``, float, full scale 1.0).
+
+    Does not check unreadable files (see :func:`validate_file`). Fatal codes (empty, non_finite, silent) stop
+    the other checks.
+    """
+    x = np.asarray(y, dtype=np.float32)
+    x2 = x if x.ndim == 2 else x[:, None]
+    m = Metrics()
+    if x2.shape[0] == 0:
+        return ["empty"], m
+    if not np.isfinite(x2).all():
+        return ["non_finite"], m
+    absx = np.abs(x2)
+    peak = float(absx.max())
+    m.peak_dbfs = round(float(to_db(peak)), 2)
+    if m.peak_dbfs < cfg.silent_peak_dbfs:
+        return ["silent"], m
+    issues: list[str] = []
+    n, channels = x2.shape
+    if cfg.sample_rate is not None and sr != cfg.sample_rate:
+        issues.append("wrong_sample_rate")
+    if channels > 1:
+        issues.append("not_mono")
+    duration = n / sr
+    if duration < cfg.min_duration_s:
+        issues.append("too_short")
+    if duration > cfg.max_duration_s:
+        issues.append("too_long")
+    mono = x2.mean(axis=1)
+    db, hop_s = _frames_db(mono, sr)
+    active = db > db.max() - 30.0
+    m.active_rms_dbfs = round(float(10 * np.log10(np.mean(10 ** (db[active] / 10)) + EPS)), 2)
+    if m.active_rms_dbfs < cfg.quiet_rms_dbfs:
+        issues.append("too_quiet")
+    m.clipped_fraction = float(np.count_nonzero(absx >= cfg.clip_level)) / absx.size
+    if m.clipped_fraction >= cfg.clip_fraction:
+        issues.append("clipping")
+    m.dc_offset = round(float(np.abs(x2.mean(axis=0, dtype=np.float64)).max()), 5)
+    if m.dc_offset > cfg.dc_offset:
+        issues.append("dc_offset")
+    m.snr_db = round(estimate_snr_db(mono - mono.mean(), sr), 2)
+    if m.snr_db < cfg.min_snr_db:
+        issues.append("low_snr")
+    centred_db = _frames_db(mono - mono.mean(), sr)[0]
+    lead, trail, pause = _silence_runs(centred_db, min(cfg.silence_dbfs, float(centred_db.max()) - 30.0))
+    m.leading_silence_s, m.trailing_silence_s = round(lead * hop_s, 3), round(trail * hop_s, 3)
+    m.longest_pause_s = round(pause * hop_s, 3)
+    if max(m.leading_silence_s, m.trailing_silence_s) > cfg.max_edge_silence_s or m.longest_pause_s > cfg.max_pause_s:
+        issues.append("long_silence")
+    return issues, m
+
+
+# ------------------------------------------------------------------------------------------------- files
+
+
+def audio_extensions() -> set[str]:
+    """File suffixes (lower case, with the dot) of the formats this soundfile/libsndfile can read."""
+    exts = {f".{name.lower()}" for name in sf.available_formats()}
+    return exts | {".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".mp3", ".wave"}
+
+
+def list_audio_files(folder: str | os.PathLike, extensions: Iterable[str] | None = None) -> list[Path]:
+    """Audio files under ``folder`` (recursive, sorted), by suffix; hidden files (such as ``.x.part.wav``) skipped.
+
+    Raises ValidationUsageError when the folder does not exist.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValidationUsageError(f"{root}: no such folder (give the folder that holds your recordings)")
+    exts = {e.lower() for e in (extensions or audio_extensions())}
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in exts and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def validate_file(path: str | os.PathLike, cfg: ValidationConfig = ValidationConfig(), root: str | os.PathLike | None = None) -> FileReport:
+    """Validate one file; never raises for bad audio (the row says ``unreadable`` with the decoder's message).
+
+    ``path`` in the row is relative to ``root`` when given. The file is only read.
+    """
+    path = Path(path)
+    rel = path.relative_to(root).as_posix() if root is not None else path.as_posix()
+    row = FileReport(rel)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            row.sample_rate, row.channels = int(f.samplerate), int(f.channels)
+            data = f.read(dtype="float32", always_2d=True)
+    except Exception as e:  # noqa: BLE001 - libsndfile raises several types for bad files
+        row.issues, row.error = ["unreadable"], f"{type(e).__name__}: {e}"
+        return row
+    row.duration_s = round(data.shape[0] / row.sample_rate, 4)
+    row.issues, row.metrics = check_signal(data, row.sample_rate, cfg)
+    return row
+
+
+def _validate_one(args: tuple[str, ValidationConfig, str]) -> FileReport:
+    return validate_file(args[0], args[1], args[2])
+
+
+def validate_folder(
+    folder: str | os.PathLike,
+    cfg: ValidationConfig = ValidationConfig(),
+    jobs: int = 1,
+    progress: bool = True,
+) -> list[FileReport]:
+    """One row per audio file under ``folder`` (recursive), in path order, whatever each file holds.
+
+    ``jobs > 1`` validates in that many processes. Raises ValidationUsageError for a missing folder.
+    """
+    from tqdm.auto import tqdm
+
+    files = list_audio_files(folder)
+    tasks = [(str(p), cfg, str(folder)) for p in files]
+    if jobs > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            it = pool.map(_validate_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs)))
+            return list(tqdm(it, total=len(tasks), desc="validate", unit="file", disable=not progress))
+    return [_validate_one(t) for t in tqdm(tasks, desc="validate", unit="file", disable=not progress)]
+
+
+def summarize(rows: list[FileReport]) -> dict:
+    """Counts: files, ok, with_issues, by_code (every code, zero included), total and mean duration (s)."""
+    counts = Counter(code for r in rows for code in r.issues)
+    durations = [r.duration_s for r in rows if r.duration_s is not None]
+    return {
+        "files": len(rows),
+        "ok": sum(r.ok for r in rows),
+        "with_issues": sum(not r.ok for r in rows),
+        "by_code": {code: counts.get(code, 0) for code in CODES},
+        "total_duration_s": round(float(sum(durations)), 3),
+    }
+
+
+def report_dict(rows: list[FileReport], cfg: ValidationConfig | None = None) -> dict:
+    """The JSON document of ``tts-nb validate --json``: ``{"files": [...], "summary": {...}, "config": {...}}``."""
+    out = {"files": [r.as_dict() for r in rows], "summary": summarize(rows)}
+    if cfg is not None:
+        out["config"] = asdict(cfg)
+    return out
+
+
+def write_json(rows: list[FileReport], dest: str | os.PathLike, cfg: ValidationConfig | None = None) -> Path:
+    """Write :func:`report_dict` atomically."""
+    return atomic_write_json(dest, report_dict(rows, cfg))
+
+
+def write_csv(rows: list[FileReport], dest: str | os.PathLike) -> Path:
+    """One CSV line per file: path, issues (``;``-joined), facts, error, and every metric."""
+    buf = io.StringIO()
+    metric_names = [f.name for f in fields(Metrics)]
+    w = csv.writer(buf)
+    w.writerow(["path", "issues", "duration_s", "sample_rate", "channels", "error", *metric_names])
+    for r in rows:
+        m = asdict(r.metrics)
+        w.writerow([r.path, ";".join(r.issues), r.duration_s, r.sample_rate, r.channels, r.error or "",
+                    *(m[k] for k in metric_names)])
+    return atomic_write_text(dest, buf.getvalue())
+
+
+def format_table(rows: list[FileReport]) -> str:
+    """A plain-text table of the rows (path, duration, rate, channels, issues or the error)."""
+    width = max([4] + [len(r.path) for r in rows])
+    lines = [f"{'path':<{width}}  {'seconds':>8}  {'rate':>6}  ch  issues"]
+    for r in rows:
+        dur = f"{r.duration_s:8.2f}" if r.duration_s is not None else f"{'-':>8}"
+        what = ", ".join(r.issues) or "ok"
+        if r.error:
+            what += f" ({r.error[:80]})"
+        lines.append(f"{r.path:<{width}}  {dur}  {r.sample_rate or '-':>6}  {r.channels or '-':>2}  {what}")
+    return "\n".join(lines)
