@@ -145,6 +145,15 @@ def estimate_snr_db(mono: np.ndarray, sr: int, active_margin_db: float = 30.0) -
     return float(10 * np.log10(max(float(loud.mean()) - noise, 1e-12) / noise))
 
 
+def active_rms_dbfs(mono: np.ndarray, sr: int, margin_db: float = 30.0) -> float:
+    """RMS (dBFS) of the active part: the 20 ms frames within ``margin_db`` of the loudest frame."""
+    db, _ = _frames_db(mono, sr)
+    if not len(db):
+        return -240.0
+    active = db > db.max() - margin_db
+    return float(10 * np.log10(np.mean(10 ** (db[active] / 10)) + EPS))
+
+
 def _silence_runs(db: np.ndarray, threshold: float) -> tuple[int, int, int]:
     """Frames of leading silence, trailing silence and the longest internal silent run."""
     loud = np.flatnonzero(db >= threshold)
@@ -185,9 +194,7 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
     if duration > cfg.max_duration_s:
         issues.append("too_long")
     mono = x2.mean(axis=1)
-    db, hop_s = _frames_db(mono, sr)
-    active = db > db.max() - 30.0
-    m.active_rms_dbfs = round(float(10 * np.log10(np.mean(10 ** (db[active] / 10)) + EPS)), 2)
+    m.active_rms_dbfs = round(active_rms_dbfs(mono, sr), 2)
     if m.active_rms_dbfs < cfg.quiet_rms_dbfs:
         issues.append("too_quiet")
     m.clipped_fraction = float(np.count_nonzero(absx >= cfg.clip_level)) / absx.size
@@ -199,7 +206,7 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
     m.snr_db = round(estimate_snr_db(mono - mono.mean(), sr), 2)
     if m.snr_db < cfg.min_snr_db:
         issues.append("low_snr")
-    centred_db = _frames_db(mono - mono.mean(), sr)[0]
+    centred_db, hop_s = _frames_db(mono - mono.mean(), sr)
     lead, trail, pause = _silence_runs(centred_db, min(cfg.silence_dbfs, float(centred_db.max()) - 30.0))
     m.leading_silence_s, m.trailing_silence_s = round(lead * hop_s, 3), round(trail * hop_s, 3)
     m.longest_pause_s = round(pause * hop_s, 3)

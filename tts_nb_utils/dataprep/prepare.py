@@ -1,0 +1,192 @@
+"""The whole data pipeline: validate -> denoise -> slice -> normalise -> resample -> validate, into a folder of
+clips with a manifest (JSONL) and a report. Also :func:`slice_folder`, the slicing step alone.
+
+Used by notebook 01 and ``tts-nb prepare`` / ``tts-nb slice``. Inputs are only read. Every output is written
+atomically; each finished source leaves a small record in ``OUT/.prepare/``, so a killed run, restarted,
+skips what is done and ends with the same files as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..atomic import atomic_write_json, atomic_write_text
+from ..audio import save_audio
+from .denoise import denoise
+from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk
+from .report import build_report, write_report
+from .slicer import SlicerConfig, slice_ranges
+from .validate import (
+    FATAL_CODES,
+    FileReport,
+    ValidationConfig,
+    active_rms_dbfs,
+    list_audio_files,
+    validate_file,
+)
+
+STATE_DIR = ".prepare"
+CLIPS_DIR = "clips"
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of the pipeline (units in the names).
+
+    sample_rate: rate of the clips (None keeps each source's). level_dbfs: gain each take so its active RMS is
+    this before slicing (the slicer's threshold is absolute, so a quiet take would be all "silence"); None skips.
+    skip_codes: sources with these codes are not used. drop_clip_codes: clips cut from a part of the source with
+    these problems are dropped (measured on the raw source: "clipping", "too_short", "too_long").
+    """
+
+    sample_rate: int | None = None
+    denoise: bool = True
+    stationary: bool = False
+    denoise_options: dict[str, Any] = field(default_factory=dict)
+    level_dbfs: float | None = -20.0
+    slicer: SlicerConfig = SlicerConfig()
+    normalize: bool = True
+    max_: float = DEFAULT_MAX
+    alpha: float = DEFAULT_ALPHA
+    validation: ValidationConfig = ValidationConfig()
+    skip_codes: tuple[str, ...] = FATAL_CODES
+    drop_clip_codes: tuple[str, ...] = ("clipping", "too_short", "too_long")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PrepareResult:
+    """What a run produced: paths of the manifest and report, validation rows before and after, drops."""
+
+    out_dir: Path
+    manifest: Path
+    report: Path
+    sources: list[FileReport]
+    clips: list[FileReport]
+    entries: list[dict]
+    drops: list[dict]
+    source_status: list[dict]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.clips)
+
+
+def _clip_problem(raw: np.ndarray, sr: int, a: int, b: int, cfg: PrepareConfig) -> str | None:
+    """The first of ``drop_clip_codes`` that the raw source has in ``[a, b)``, else None."""
+    v = cfg.validation
+    dur = (b - a) / sr
+    seg = np.abs(raw[a:b])
+    checks = {
+        "too_short": dur < v.min_duration_s,
+        "too_long": dur > v.max_duration_s,
+        "clipping": seg.size > 0 and np.count_nonzero(seg >= v.clip_level) / seg.size >= v.clip_fraction,
+    }
+    return next((code for code in cfg.drop_clip_codes if checks.get(code)), None)
+
+
+def process_source(src: Path, rel: Path, out_dir: Path, cfg: PrepareConfig) -> tuple[list[dict], list[dict]]:
+    """Denoise, slice, normalise and resample one readable source; write its clips. Returns (entries, drops)."""
+    data, sr = sf.read(str(src), dtype="float32", always_2d=True)
+    raw = data.mean(axis=1)
+    x = raw - raw.mean()
+    if cfg.denoise:
+        x = denoise(x, sr, stationary=cfg.stationary, remove_dc=False, **cfg.denoise_options)
+    if cfg.level_dbfs is not None:
+        gain = 10 ** ((cfg.level_dbfs - active_rms_dbfs(x, sr)) / 20)
+        x = x * min(gain, 0.99 / max(float(np.abs(x).max()), 1e-9))
+    entries, drops = [], []
+    out_sr = cfg.sample_rate or sr
+    stem = rel.with_suffix("").as_posix().replace("/", "__")
+    for a, b in slice_ranges(x, sr, cfg.slicer):
+        where = {"source": rel.as_posix(), "start_s": round(a / sr, 4), "end_s": round(b / sr, 4)}
+        problem = _clip_problem(raw, sr, a, b, cfg)
+        chunk = x[a:b]
+        if problem is None and cfg.normalize:
+            result = normalize_chunk(chunk, cfg.max_, cfg.alpha, cfg.validation.silent_peak_dbfs)
+            problem, chunk = result.reason, result.audio
+        if problem is not None:
+            drops.append({**where, "reason": problem})
+            continue
+        if out_sr != sr:
+            chunk = soxr.resample(chunk, sr, out_sr, quality="HQ").astype(np.float32)
+        name = f"{CLIPS_DIR}/{stem}_{a:010d}_{b:010d}.wav"
+        if not (out_dir / name).exists():
+            save_audio(out_dir / name, np.clip(chunk, -1.0, 1.0), out_sr, subtype="PCM_16")
+        entries.append({"path": name, "duration_s": round(len(chunk) / out_sr, 4), "sample_rate": out_sr, **where,
+                        "start_sample": a, "end_sample": b})
+    return entries, drops
+
+
+def prepare_folder(
+    in_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    cfg: PrepareConfig = PrepareConfig(),
+    progress: bool = True,
+) -> PrepareResult:
+    """Run the pipeline on every audio file under ``in_dir`` into ``out_dir``.
+
+    Writes ``clips/*.wav`` (named ``<source>_<start>_<end>.wav``, sample positions in the source),
+    ``manifest.jsonl`` (path, duration_s, sample_rate, source, start_s, end_s, start/end samples),
+    ``report.json``, ``report.md`` and ``durations.png``. A source that fails goes into the report and the run
+    goes on. Raises ValidationUsageError when ``in_dir`` does not exist or ``out_dir`` is inside it.
+    """
+    from tqdm.auto import tqdm
+
+    from .validate import ValidationUsageError
+
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    files = list_audio_files(in_dir)
+    if out_dir.resolve().is_relative_to(in_dir.resolve()):
+        raise ValidationUsageError(f"output folder {out_dir} is inside the input folder {in_dir}; choose another")
+    vcfg = replace(cfg.validation, sample_rate=cfg.sample_rate)
+    source_rows, entries, drops, status = [], [], [], []
+    for path in tqdm(files, desc="prepare", unit="file", disable=not progress):
+        rel = path.relative_to(in_dir)
+        row = validate_file(path, replace(vcfg, sample_rate=None), root=in_dir)
+        source_rows.append(row)
+        fatal = [c for c in row.issues if c in cfg.skip_codes]
+        if fatal:
+            status.append({"source": row.path, "status": "skipped", "reason": ", ".join(fatal)})
+            continue
+        state = out_dir / STATE_DIR / f"{rel.as_posix()}.json"
+        done = json.loads(state.read_text()) if state.exists() else None
+        if done is None or not all((out_dir / e["path"]).exists() for e in done["entries"]):
+            try:
+                done_entries, done_drops = process_source(path, rel, out_dir, cfg)
+            except Exception as e:  # noqa: BLE001 - one bad source must not stop the batch
+                status.append({"source": row.path, "status": "failed", "reason": f"{type(e).__name__}: {e}"})
+                continue
+            done = {"entries": done_entries, "drops": done_drops}
+            atomic_write_json(state, done)
+        entries += done["entries"]
+        drops += done["drops"]
+        status.append({"source": row.path, "status": "used", "reason": None})
+    manifest = atomic_write_text(out_dir / "manifest.jsonl", "".join(json.dumps(e) + "\n" for e in entries))
+    clip_rows = [validate_file(out_dir / e["path"], vcfg, root=out_dir) for e in entries]
+    report = build_report(source_rows, clip_rows, status, drops, cfg.as_dict())
+    md = write_report(out_dir, report, (vcfg.min_duration_s, vcfg.max_duration_s))
+    return PrepareResult(out_dir, manifest, md, source_rows, clip_rows, entries, drops, status)
+
+
+def slice_folder(
+    in_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    slicer: SlicerConfig | None = None,
+    normalize: bool = False,
+    progress: bool = True,
+) -> PrepareResult:
+    """Only slice (optionally with the safe GPT-SoVITS mix): no denoising, no gain, no clip dropping."""
+    cfg = PrepareConfig(denoise=False, level_dbfs=None, slicer=slicer or SlicerConfig(), normalize=normalize,
+                        drop_clip_codes=())
+    return prepare_folder(in_dir, out_dir, cfg, progress=progress)
