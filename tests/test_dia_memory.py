@@ -1,0 +1,97 @@
+"""The memory planner: exact bytes against real tensors of the tiny preset, and the 24 GB verdicts for 1.6B."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tts_nb_utils.dia.data import DiaDataset, collate
+from tts_nb_utils.dia.loss import dia_loss
+from tts_nb_utils.dia.memory import GIB, MemoryConfigError, estimate, plan
+from tts_nb_utils.dia.model import DiaConfig, DiaModel
+
+TINY = DiaConfig.tiny()
+
+
+def _nbytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _one_step(model, optimizer):
+    g = torch.Generator().manual_seed(0)
+    ds = DiaDataset([("[S1] hi", torch.randint(0, 1024, (6, 9), generator=g))])
+    b = collate([ds[0]])
+    dia_loss(model(**b.model_inputs()).float(), b.targets).loss.backward()
+    optimizer.step()
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "bf16-true"])
+@pytest.mark.parametrize("freeze_encoder", [False, True])
+def test_weights_gradients_and_adamw_states_are_exact(precision, freeze_encoder):
+    torch.manual_seed(0)
+    model = DiaModel(TINY)
+    if precision == "bf16-true":
+        model = model.to(torch.bfloat16)
+    if freeze_encoder:
+        model.encoder.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=1e-3)
+    _one_step(model, opt)
+    est = estimate(TINY, 1, 8, 30, precision=precision, optimizer="adamw", freeze_encoder=freeze_encoder)
+    stored = "master_weights" if precision.endswith("mixed") else "weights"
+    assert est.breakdown[stored] == _nbytes(model.parameters())
+    assert est.breakdown["gradients"] == _nbytes(p.grad for p in trainable)
+    states = [t for st in opt.state.values() for t in st.values() if torch.is_tensor(t)]
+    assert est.breakdown["optimizer_states"] == _nbytes(states)
+    assert est.trainable_params == sum(p.numel() for p in trainable)
+
+
+def test_sgd_momentum_states_are_exact():
+    torch.manual_seed(0)
+    model = DiaModel(TINY)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    _one_step(model, opt)
+    est = estimate(TINY, 1, 8, 30, precision="32-true", optimizer="sgd")
+    assert est.breakdown["optimizer_states"] == _nbytes(st["momentum_buffer"] for st in opt.state.values())
+
+
+def test_full_adamw_mixed_precision_is_16_bytes_per_param_and_does_not_fit_24gb():
+    est = estimate(DiaConfig.dia_1_6b(), 1, 256, 877, precision="bf16-mixed", optimizer="adamw")
+    assert est.params == 1_611_160_576
+    state = est.bytes_per_param(("master_weights", "gradients", "optimizer_states"))
+    assert state == pytest.approx(16.0, abs=1e-3)
+    assert state * est.params / 1e9 == pytest.approx(25.8, abs=0.05)  # 25.8 GB before activations
+    assert est.total_bytes > 24 * GIB
+
+
+def test_planner_verdicts_for_a_24gb_card():
+    rows = {(r.precision, r.optimizer, r.grad_checkpointing, r.freeze_encoder, r.lora_rank): r
+            for r in plan(gpu_gib=24)}
+    assert not rows[("bf16-mixed", "adamw", False, False, None)].fits
+    assert not rows[("bf16-mixed", "adamw", True, False, None)].fits  # checkpointing alone is not enough
+    best = rows[("bf16-mixed", "adamw8bit", True, False, None)]
+    assert best.fits and best.max_batch >= 2 and best.max_audio_len >= 877
+    assert best.gib_at_max_batch <= 24 - 1.5
+    # a bigger card fits full AdamW; smaller lengths never need more memory
+    assert {r.fits for r in plan(gpu_gib=48, optimizers=("adamw",), lora_ranks=(None,))} == {True}
+    c = DiaConfig.dia_1_6b()
+    assert estimate(c, 2, 128, 400).total_bytes < estimate(c, 2, 256, 877).total_bytes
+
+
+def test_checkpointing_and_8bit_reduce_the_right_terms():
+    c = DiaConfig.dia_1_6b()
+    base = estimate(c, 2, 256, 877)
+    ck = estimate(c, 2, 256, 877, grad_checkpointing=True)
+    b8 = estimate(c, 2, 256, 877, optimizer="adamw8bit")
+    assert ck.breakdown["activations"] < base.breakdown["activations"] / 5
+    assert ck.breakdown["optimizer_states"] == base.breakdown["optimizer_states"]
+    assert b8.breakdown["optimizer_states"] == pytest.approx(base.breakdown["optimizer_states"] / 4, rel=0.01)
+    lora = estimate(c, 2, 256, 877, lora_rank=16)
+    assert lora.trainable_params < 0.02 * lora.params
+
+
+def test_bad_names_are_rejected():
+    with pytest.raises(MemoryConfigError, match="bf16-mixed"):
+        estimate(TINY, 1, 8, 8, precision="bf16")
+    with pytest.raises(MemoryConfigError, match="adamw8bit"):
+        estimate(TINY, 1, 8, 8, optimizer="adam")

@@ -1,0 +1,264 @@
+"""How much GPU memory does training a Dia-style model take, and what fits on a 24 GB card?
+
+``estimate`` adds up the bytes of each thing a training step keeps alive at its peak (the start of the
+backward pass); ``plan`` tries the usual settings (precision, optimizer, gradient checkpointing, frozen
+encoder, LoRA) and reports the largest batch and audio length that fit. Used by notebook 05.
+
+What is exact and what is an estimate:
+
+* **Exact** (checked in tests against real tensors): parameter counts (the model is built on the meta
+  device), weight, gradient and optimizer-state bytes for torch's AdamW and SGD with momentum.
+* **Approximate**: ``adamw8bit`` uses bitsandbytes' layout (1 byte per state element for tensors of at least
+  4096 elements, 4 bytes below) and ignores its small quantisation statistics.
+* **Estimate**: activations. The model counts, per token and layer, the tensors autograd saves in this
+  package's ``DiaModel`` (projections, RoPE's float32 copies, the GQA-expanded keys and values, the gated MLP,
+  RMSNorm's float32 intermediates), assumes a memory-efficient SDPA kernel (no T x T score matrix: true
+  for CUDA's flash / efficient kernels), and with checkpointing keeps each layer's input plus one layer's full
+  activations. The logits term counts the 16-bit output, the float32 copy, the saved log-probabilities and
+  their gradient (``B x T x 9 x 1028`` elements each). CUDA context, cuDNN/cuBLAS workspaces and allocator
+  fragmentation are not in ``total_bytes``: ``plan`` keeps ``reserve_gib`` free for them.
+
+Precision names are Lightning's: ``"32-true"`` (float32 everything), ``"bf16-mixed"`` / ``"16-mixed"``
+(float32 parameters, gradients and optimizer states -- the *master weights* -- with autocast making 16-bit
+working copies of the matmul weights, which autograd keeps until the backward pass), ``"bf16-true"``
+(bfloat16 parameters, gradients and optimizer states; no float32 copy at all).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .model import DiaConfig, DiaModel
+
+GIB = 2**30
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
+OPTIMIZERS = ("adamw", "adamw8bit", "sgd")
+BNB_MIN_8BIT_SIZE = 4096  # bitsandbytes keeps 32-bit states for smaller tensors
+
+
+class MemoryConfigError(ValueError):
+    """An unknown precision or optimizer name, or impossible sizes."""
+
+
+@dataclass
+class MemoryEstimate:
+    """Bytes at the peak of one training step. ``breakdown`` keys: ``weights`` (parameters used in the
+    forward pass: the parameters themselves, or autocast's 16-bit copies in mixed precision),
+    ``master_weights`` (float32 parameters in mixed precision), ``gradients``, ``optimizer_states``,
+    ``activations``, ``logits``."""
+
+    total_bytes: int
+    breakdown: dict[str, int]
+    params: int
+    trainable_params: int
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def total_gib(self) -> float:
+        return self.total_bytes / GIB
+
+    def bytes_per_param(self, keys=("master_weights", "weights", "gradients", "optimizer_states")) -> float:
+        """Bytes per parameter of the model-state terms (no activations) with the weights as stored."""
+        return sum(self.breakdown[k] for k in keys) / self.params
+
+
+def _check(precision: str, optimizer: str) -> None:
+    if precision not in PRECISIONS:
+        raise MemoryConfigError(f"precision={precision!r}: use one of {PRECISIONS} (Lightning's names)")
+    if optimizer not in OPTIMIZERS:
+        raise MemoryConfigError(f"optimizer={optimizer!r}: use one of {OPTIMIZERS}")
+
+
+_SHAPES: dict[tuple, dict] = {}
+
+
+def _shapes(config: DiaConfig) -> dict:
+    """Parameter tensors of the model, grouped, from a meta-device build (no memory allocated)."""
+    key = tuple(sorted(config.as_dict().items()))
+    if key not in _SHAPES:
+        with torch.device("meta"):
+            model = DiaModel(config)
+        groups = {"encoder": model.encoder, "decoder": model.decoder}
+        info = {}
+        for name, mod in groups.items():
+            info[name] = [p.numel() for p in mod.parameters()]
+            info[name + "_linear"] = [(m.in_features, m.out_features) for layer in mod.layers
+                                      for m in layer.modules() if isinstance(m, nn.Linear)]
+        info["head"] = model.decoder.logits_dense.weight.numel()
+        info["enc_layer"] = sum(p.numel() for p in model.encoder.layers[0].parameters()) if config.enc_layers else 0
+        info["dec_layer"] = sum(p.numel() for p in model.decoder.layers[0].parameters()) if config.dec_layers else 0
+        _SHAPES[key] = info
+    return _SHAPES[key]
+
+
+def _activation_bytes_per_token(config: DiaConfig, a: int) -> tuple[float, float, float]:
+    """Saved bytes per (decoder row, layer), per (text byte, encoder layer), per (text byte, decoder layer)."""
+    D, F = config.dec_dim, config.dec_mlp
+    qd, kv = config.dec_q_heads * config.dec_head_dim, config.dec_kv_heads * config.dec_head_dim
+    cd = config.cross_heads * config.cross_head_dim
+    norms = 3 * (a + 8) * D
+    self_attn = a * (5 * qd + 3 * kv) + 4 * (qd + kv)
+    cross_q = a * 3 * cd + 4 * cd
+    mlp = a * (D + 4 * F)
+    dec = norms + self_attn + cross_q + mlp
+    cross_kv = a * 3 * cd + 4 * cd  # keys (with RoPE) and values over the text, per decoder layer
+    E, FE = config.enc_dim, config.enc_mlp
+    ed = config.enc_heads * config.enc_head_dim
+    enc = 2 * (a + 8) * E + a * 8 * ed + 4 * 2 * ed + a * (E + 4 * FE)
+    return dec, enc, cross_kv
+
+
+def estimate(
+    config: DiaConfig,
+    batch_size: int,
+    text_len: int,
+    audio_len: int,
+    precision: str = "bf16-mixed",
+    optimizer: str = "adamw",
+    grad_checkpointing: bool = False,
+    freeze_encoder: bool = False,
+    lora_rank: int | None = None,
+) -> MemoryEstimate:
+    """Peak training memory in bytes for ``batch_size`` items of ``text_len`` bytes and ``audio_len`` decoder
+    rows (frames + 17 for BOS, the delays and EOS). See the module docstring for what is exact.
+
+    ``freeze_encoder``: the encoder gets no gradients or optimizer states and runs without autograd.
+    ``lora_rank``: every linear layer of the transformer blocks (not the embeddings or the output layer) gets
+    a frozen base weight plus trainable rank-r factors (r x in + out x r); only those are trained.
+    """
+    _check(precision, optimizer)
+    if min(batch_size, text_len, audio_len) < 1:
+        raise MemoryConfigError(f"batch_size, text_len and audio_len must be >= 1, got {batch_size}, "
+                                f"{text_len}, {audio_len}")
+    s = _shapes(config)
+    pb = 2 if precision == "bf16-true" else 4  # bytes per parameter element as stored
+    a = 4 if precision == "32-true" else 2  # bytes per activation element
+    mixed = precision.endswith("-mixed")
+    train_encoder = not freeze_encoder
+    params = sum(s["encoder"]) + sum(s["decoder"])
+    linears = s["decoder_linear"] + (s["encoder_linear"] if train_encoder else [])
+    if lora_rank:
+        # one A [r, in] and one B [out, r] per adapted linear layer, only where training happens
+        trainable = [lora_rank * i for i, _ in linears] + [lora_rank * o for _, o in linears]
+        extra = sum(trainable)
+    else:
+        trainable = s["decoder"] + (s["encoder"] if train_encoder else [])
+        extra = 0
+    n_train = sum(trainable)
+    stored = (params + extra) * pb
+
+    if optimizer == "adamw":
+        opt = 2 * n_train * pb + 4 * len(trainable)  # exp_avg, exp_avg_sq in the parameter dtype; float32 step
+    elif optimizer == "adamw8bit":
+        opt = sum(2 * n if n >= BNB_MIN_8BIT_SIZE else 8 * n for n in trainable)
+    else:  # sgd with momentum: one buffer per parameter
+        opt = n_train * pb
+
+    B, S, T = batch_size, text_len, audio_len
+    dec_tok, enc_tok, cross_kv = _activation_bytes_per_token(config, a)
+    enc_rows, dec_rows = B * S, B * T
+    enc_act = enc_rows * config.enc_layers * enc_tok if train_encoder else 0
+    if grad_checkpointing:
+        dec_act = dec_rows * config.dec_layers * a * config.dec_dim + dec_rows * dec_tok + enc_rows * cross_kv
+        if enc_act:
+            enc_act = enc_rows * config.enc_layers * a * config.enc_dim + enc_rows * enc_tok
+    else:
+        dec_act = config.dec_layers * (dec_rows * dec_tok + enc_rows * cross_kv)
+    embed_and_head = dec_rows * config.dec_dim * (2 * a + 8) + enc_rows * config.enc_dim * a
+    activations = int(enc_act + dec_act + embed_and_head)
+
+    # autocast's 16-bit copies of the matmul weights, kept for the backward pass (one layer's with checkpointing)
+    if mixed:
+        lin = lambda pairs: sum(i * o for i, o in pairs)  # noqa: E731
+        used = lin(s["decoder_linear"]) + (lin(s["encoder_linear"]) if train_encoder else 0)
+        if grad_checkpointing:
+            used = max(s["dec_layer"], s["enc_layer"] if train_encoder else 0)
+        casts = 2 * (used + s["head"])
+        breakdown = {"weights": casts, "master_weights": stored}
+    else:
+        breakdown = {"weights": stored, "master_weights": 0}
+    n_logits = B * T * config.channels * config.tgt_vocab
+    breakdown |= {
+        "gradients": n_train * pb,
+        "optimizer_states": int(opt),
+        "activations": activations,
+        "logits": n_logits * (a + 12),
+    }
+    settings = {"batch_size": B, "text_len": S, "audio_len": T, "precision": precision, "optimizer": optimizer,
+                "grad_checkpointing": grad_checkpointing, "freeze_encoder": freeze_encoder,
+                "lora_rank": lora_rank}
+    return MemoryEstimate(sum(breakdown.values()), breakdown, params, n_train, settings)
+
+
+@dataclass
+class PlanRow:
+    """One setting: whether batch 1 fits at the given lengths, the largest batch that fits there, the
+    longest audio (decoder rows) that fits at batch 1, and the estimate at the largest batch."""
+
+    precision: str
+    optimizer: str
+    grad_checkpointing: bool
+    freeze_encoder: bool
+    lora_rank: int | None
+    fits: bool
+    max_batch: int
+    max_audio_len: int
+    gib_at_max_batch: float
+    gib_at_batch_1: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _largest(fits, lo: int, hi: int) -> int:
+    """Largest n in [lo, hi] with fits(n) (monotone), or lo - 1 when none."""
+    if not fits(lo):
+        return lo - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+def plan(
+    gpu_gib: float = 24,
+    config: DiaConfig | None = None,
+    text_len: int = 256,
+    audio_len: int = 877,
+    reserve_gib: float = 1.5,
+    precisions: tuple[str, ...] = ("bf16-mixed", "bf16-true"),
+    optimizers: tuple[str, ...] = OPTIMIZERS,
+    lora_ranks: tuple[int | None, ...] = (None, 16),
+    max_batch: int = 256,
+) -> list[PlanRow]:
+    """Every combination of the settings, fitting ones first (then by largest batch).
+
+    Defaults: Dia-1.6B, 256 text bytes, 877 decoder rows (10 s of audio: 860 frames + 17), and
+    ``gpu_gib - reserve_gib`` usable GiB (the reserve covers the CUDA context and fragmentation).
+    """
+    config = config or DiaConfig.dia_1_6b()
+    budget = (gpu_gib - reserve_gib) * GIB
+    rows = []
+    for prec, opt, ckpt, frz, lora in itertools.product(precisions, optimizers, (False, True), (False, True),
+                                                        lora_ranks):
+        kw = dict(precision=prec, optimizer=opt, grad_checkpointing=ckpt, freeze_encoder=frz, lora_rank=lora)
+        one = estimate(config, 1, text_len, audio_len, **kw)
+        mb = _largest(lambda b, kw=kw: estimate(config, b, text_len, audio_len, **kw).total_bytes <= budget, 1,
+                      max_batch)
+        ml = _largest(lambda t, kw=kw: estimate(config, 1, text_len, t, **kw).total_bytes <= budget, 1,
+                      config.max_audio_len)
+        at = estimate(config, max(mb, 1), text_len, audio_len, **kw)
+        rows.append(PlanRow(prec, opt, ckpt, frz, lora, mb >= 1, max(mb, 0), max(ml, 0),
+                            round(at.total_gib, 2), round(one.total_gib, 2)))
+    rows.sort(key=lambda r: (not r.fits, -r.max_batch, -r.max_audio_len))
+    return rows
+
+
+def format_breakdown(est: MemoryEstimate) -> str:
+    """A small text table of the breakdown in GiB."""
+    lines = [f"{k:>17}: {v / GIB:7.2f} GiB" for k, v in est.breakdown.items()]
+    return "\n".join([*lines, f"{'total':>17}: {est.total_gib:7.2f} GiB"])
