@@ -1,0 +1,502 @@
+"""Sanity checks that catch a training run that only looks like it works.
+
+Used by notebook 06 (Applio: ``bool("False")`` is True, feature extraction failed on every file behind a
+print-only ``try/except``, and training ran on the two "mute" entries at one epoch per second).
+
+* ``parse_bool``: command-line strings to bool; anything unrecognised is an error, never truthy.
+* ``check_stage``: compares a stage's inputs with the outputs it produced (audio files vs feature files, by
+  name, recursively) and lists the inputs without output (``tts-nb check-features``).
+* ``SanityMonitor``: for any training loop; ``SanityCallback``: the same as a Lightning callback. They flag,
+  early: a dataset much smaller than expected, a loss that does not change, gradients that are zero or
+  missing, parameters an optimizer step did not change, and step times too short for the model's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .notebooks import UsageError
+
+# -- parse_bool ----------------------------------------------------------------------------------------------
+TRUE_STRINGS = ("true", "1", "yes", "y", "on", "t")
+FALSE_STRINGS = ("false", "0", "no", "n", "off", "f")
+
+
+class BoolParseError(ValueError):
+    """A string that is not a recognised boolean; the message names the argument and the value."""
+
+
+def parse_bool(value: str | bool | int, name: str | None = None) -> bool:
+    """``"False"``, ``"0"``, ``"no"``, ``"off"`` -> False; ``"True"``, ``"1"``, ``"yes"``, ``"on"`` -> True.
+
+    Case and surrounding spaces are ignored; a bool passes through, an int must be 0 or 1. Anything else
+    (``""``, ``"maybe"``, ``"2"``, None) raises BoolParseError naming ``name`` and the value; unlike
+    ``bool("False")``, which is True because the string is not empty.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in TRUE_STRINGS:
+            return True
+        if text in FALSE_STRINGS:
+            return False
+    what = f"{name}={value!r}" if name else repr(value)
+    raise BoolParseError(
+        f"{what} is not a boolean: use one of {', '.join(TRUE_STRINGS)} or {', '.join(FALSE_STRINGS)}"
+    )
+
+
+def bool_arg(value: str) -> bool:
+    """``parse_bool`` for ``argparse`` (``type=bool_arg``): a bad value is a clean usage error."""
+    try:
+        return parse_bool(value)
+    except BoolParseError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+# -- stage check -----------------------------------------------------------------------------------------------
+AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif")
+
+
+class StageCheckError(RuntimeError):
+    """A stage left inputs without outputs; the message names the folders and the first missing files."""
+
+
+@dataclass
+class StageReport:
+    """Inputs (relative paths) of a stage, and those with no output of ``output_ext`` (``missing``)."""
+
+    input_dir: Path
+    output_dir: Path
+    output_ext: str
+    inputs: list[Path] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)
+    extra: list[Path] = field(default_factory=list)  # outputs whose name matches no input
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.inputs) and not self.missing
+
+    def format(self, limit: int = 20) -> str:
+        """A short human-readable report listing up to ``limit`` missing inputs."""
+        lines = [
+            f"{len(self.inputs)} input(s) in {self.input_dir}, {len(self.inputs) - len(self.missing)} with a "
+            f"'{self.output_ext}' output in {self.output_dir}, {len(self.missing)} missing"
+        ]
+        lines += [f"  missing: {p.as_posix()}" for p in self.missing[:limit]]
+        if len(self.missing) > limit:
+            lines.append(f"  ... and {len(self.missing) - limit} more")
+        if self.extra:
+            lines.append(f"  ({len(self.extra)} output(s) match no input, e.g. {self.extra[0].as_posix()})")
+        return "\n".join(lines)
+
+    def raise_if_missing(self) -> StageReport:
+        """Raise StageCheckError unless every input has an output; returns self for chaining."""
+        if not self.inputs:
+            raise StageCheckError(f"{self.input_dir}: no input files to check; is this the right folder?")
+        if self.missing:
+            raise StageCheckError(
+                f"{len(self.missing)} of {len(self.inputs)} input(s) have no output: the stage failed on them "
+                f"and its log may not say so.\n{self.format()}"
+            )
+        return self
+
+
+def _strip_ext(name: str, ext: str) -> str | None:
+    return name[: -len(ext)] if name.lower().endswith(ext.lower()) and len(name) > len(ext) else None
+
+
+def _walk(folder: Path, recursive: bool) -> Iterable[Path]:
+    files = folder.rglob("*") if recursive else folder.iterdir()
+    for path in files:
+        rel = path.relative_to(folder)
+        if path.is_file() and not any(part.startswith(".") for part in rel.parts):  # skip hidden and .part
+            yield rel
+
+
+def check_stage(
+    input_dir: str | Path,
+    output_dir: str | Path,
+    output_ext: str = ".npy",
+    input_exts: Iterable[str] = AUDIO_EXTS,
+    recursive: bool = True,
+) -> StageReport:
+    """Which files in ``input_dir`` (extensions ``input_exts``) have no ``<name><output_ext>`` in ``output_dir``.
+
+    An input ``a/b/x.wav`` is matched by ``a/b/x.npy`` or, for stages that write a flat folder, by any
+    ``x.npy`` under ``output_dir``. ``output_ext`` may have several dots (RVC pitch files: ``".wav.npy"``).
+    Hidden files (temporary ``.part`` files) are ignored. Raises FileNotFoundError for a missing folder.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    for label, folder in (("input", input_dir), ("output", output_dir)):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{label} folder {folder} does not exist (or is not a folder)")
+    ext = output_ext if output_ext.startswith(".") else f".{output_ext}"
+    exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in input_exts}
+    inputs = sorted(p for p in _walk(input_dir, recursive) if p.suffix.lower() in exts)
+    out_keys: set[str] = set()
+    out_stems: set[str] = set()
+    outputs: list[tuple[Path, str]] = []
+    for rel in _walk(output_dir, recursive):
+        stem = _strip_ext(rel.name, ext)
+        if stem is not None:
+            key = (rel.parent / stem).as_posix()
+            out_keys.add(key)
+            out_stems.add(stem)
+            outputs.append((rel, stem))
+    in_keys = {p.with_suffix("").as_posix() for p in inputs}
+    in_stems = {p.stem for p in inputs}
+    missing = [p for p in inputs if p.with_suffix("").as_posix() not in out_keys and p.stem not in out_stems]
+    extra = [rel for rel, stem in outputs if (rel.parent / stem).as_posix() not in in_keys and stem not in in_stems]
+    return StageReport(input_dir, output_dir, ext, inputs, missing, extra)
+
+
+# -- training sanity monitor -----------------------------------------------------------------------------------
+#: Generous memory bandwidths (bytes/s): a step cannot be faster than reading and updating every parameter.
+PEAK_BANDWIDTH = {"cpu": 2e11, "cuda": 5e12, "mps": 8e11}
+BYTES_TOUCHED_PER_PARAM = 16  # fp32: forward read, gradient write, optimizer read and write; a lower bound
+
+
+def plausible_min_step_seconds(n_params: int, device: str | torch.device = "cpu") -> float:
+    """A lower bound on one training step's time (seconds) for ``n_params`` trainable parameters.
+
+    Every step must at least read each parameter, write its gradient and let the optimizer update it
+    (``BYTES_TOUCHED_PER_PARAM`` bytes each) at no more than a generous peak bandwidth for the device type.
+    Real steps are far slower; a step below this bound skipped its work.
+    """
+    kind = torch.device(device).type
+    return n_params * BYTES_TOUCHED_PER_PARAM / PEAK_BANDWIDTH.get(kind, PEAK_BANDWIDTH["cuda"])
+
+
+class SanityWarning(UserWarning):
+    """A sanity check flagged a training run (``on_flag="warn"``)."""
+
+
+class SanityError(RuntimeError):
+    """A sanity check flagged a training run (``on_flag="raise"``)."""
+
+
+@dataclass
+class SanityFlag:
+    kind: str  # small-dataset, flat-loss, zero-grad, missing-grad, unchanged-params, fast-steps
+    step: int  # optimizer steps seen when it was flagged (0: before training)
+    message: str
+
+
+class SanityMonitor:
+    """Flags a training run that only looks like it works. Works in any loop::
+
+        monitor = SanityMonitor(model, expected_samples=len(audio_files))
+        monitor.check_dataset(len(train_set))
+        for batch in loader:
+            loss = ...; loss.backward()
+            monitor.before_step()          # gradients: missing or zero? snapshot the parameters
+            optimizer.step(); optimizer.zero_grad()
+            monitor.after_step(loss)       # parameters changed? loss flat? step time plausible?
+
+    Each kind of problem is flagged once (``flags``), as a SanityWarning (``on_flag="warn"``), a SanityError
+    (``"raise"``) or only recorded (``"record"``). Gradient and parameter problems must persist for
+    ``patience`` steps (a zero-initialised layer, or a GradScaler skipping its first fp16 steps, is not a bug).
+    Gradient and parameter checks run for the first ``check_steps`` steps (None: always); they cost one
+    reduction per parameter tensor. Parameter names matching any substring in ``ignore`` are not checked.
+    """
+
+    KINDS = ("small-dataset", "flat-loss", "zero-grad", "missing-grad", "unchanged-params", "fast-steps")
+
+    def __init__(
+        self,
+        model: torch.nn.Module | None = None,
+        *,
+        expected_samples: int | None = None,
+        min_fraction: float = 0.5,
+        flat_window: int = 20,
+        flat_rtol: float = 1e-5,
+        patience: int = 5,
+        time_window: int = 5,
+        min_step_seconds: float | None = None,
+        check_steps: int | None = 200,
+        ignore: Iterable[str] = (),
+        on_flag: str = "warn",
+    ):
+        if on_flag not in ("warn", "raise", "record"):
+            raise ValueError(f"on_flag={on_flag!r}: use 'warn', 'raise' or 'record'")
+        self.model = model
+        self.expected_samples = expected_samples
+        self.min_fraction = float(min_fraction)
+        self.flat_rtol = float(flat_rtol)
+        self.patience = int(patience)
+        self.min_step_seconds = min_step_seconds
+        self.check_steps = check_steps
+        self.ignore = tuple(ignore)
+        self.on_flag = on_flag
+        self.flags: list[SanityFlag] = []
+        self.step = 0
+        self.losses: deque[float] = deque(maxlen=int(flat_window))
+        self.step_times: deque[float] = deque(maxlen=int(time_window))
+        self.loss_history: list[float] = []
+        self._zero: dict[str, int] = {}
+        self._none: dict[str, int] = {}
+        self._same: dict[str, int] = {}
+        self._snapshot: dict[str, torch.Tensor] | None = None
+        self._last_end: float | None = None
+
+    # -- public checks -----------------------------------------------------------------------------------------
+    def check_dataset(self, n_samples: int, expected: int | None = None) -> SanityFlag | None:
+        """Flag a dataset with fewer than ``min_fraction`` of the ``expected`` samples (or none at all)."""
+        expected = self.expected_samples if expected is None else expected
+        if n_samples == 0:
+            return self._flag("small-dataset", "the training set is empty; an earlier stage produced nothing")
+        if expected and n_samples < self.min_fraction * expected:
+            return self._flag(
+                "small-dataset",
+                f"the training set has {n_samples} samples but about {expected} were expected "
+                f"({n_samples / expected:.0%}); an earlier stage (feature extraction?) probably dropped files "
+                "without failing: check its outputs (tts-nb check-features) before training",
+            )
+        return None
+
+    def before_step(self, model: torch.nn.Module | None = None) -> None:
+        """Call after ``backward()`` and before ``optimizer.step()``: checks gradients, snapshots parameters."""
+        if not self._checking():
+            return
+        named = self._named(model)
+        if not named:
+            return
+        grads = [p.grad for _, p in named]
+        present = [i for i, g in enumerate(grads) if g is not None]
+        peaks = (
+            torch.stack([torch.linalg.vector_norm(grads[i].detach().float(), math.inf) for i in present]).cpu()
+            if present
+            else torch.empty(0)
+        )
+        peak_of = dict(zip(present, peaks.tolist(), strict=True))
+        for i, (name, _) in enumerate(named):
+            self._none[name] = self._none.get(name, 0) + 1 if grads[i] is None else 0
+            zero = grads[i] is not None and peak_of[i] == 0.0
+            self._zero[name] = self._zero.get(name, 0) + 1 if zero else 0
+        self._streak_flag(
+            "missing-grad",
+            self._none,
+            "no gradient (.grad is None) after backward for {n} step(s): {names}. Are they used in the loss, "
+            "detached, or created after the optimizer?",
+        )
+        self._streak_flag(
+            "zero-grad",
+            self._zero,
+            "all-zero gradients for {n} step(s): {names}. Their inputs may be all zeros (silent or empty "
+            "features?), or the loss does not depend on them.",
+        )
+        self._snapshot = {name: self._fingerprint(p) for name, p in named}
+
+    def after_step(self, loss: float | torch.Tensor | None = None, seconds: float | None = None) -> None:
+        """Call after ``optimizer.step()``: compares parameters with the snapshot, records loss and step time.
+
+        ``seconds``: this step's duration; by default the time since the previous ``after_step``.
+        """
+        self.step += 1
+        now = time.perf_counter()
+        if seconds is None and self._last_end is not None:
+            seconds = now - self._last_end
+        self._last_end = now
+        named = self._named(None) if self._snapshot is not None else []
+        if self._snapshot is not None:
+            for name, p in named:
+                if name in self._snapshot:
+                    same = torch.equal(self._fingerprint(p), self._snapshot[name])
+                    self._same[name] = self._same.get(name, 0) + 1 if same else 0
+            self._snapshot = None
+            self._streak_flag(
+                "unchanged-params",
+                self._same,
+                "parameters unchanged by {n} optimizer step(s): {names}. Is the learning rate 0, are they "
+                "missing from the optimizer, or are their gradients zero?",
+            )
+        if loss is not None:
+            self._record_loss(float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss))
+        if seconds is not None:
+            self.step_times.append(float(seconds))
+            self._check_time()
+
+    @property
+    def kinds(self) -> set[str]:
+        """The kinds of problem flagged so far."""
+        return {f.kind for f in self.flags}
+
+    @property
+    def ok(self) -> bool:
+        return not self.flags
+
+    def report(self) -> str:
+        """One line per flag, or a line saying nothing was flagged."""
+        if not self.flags:
+            return f"sanity monitor: nothing flagged in {self.step} step(s)"
+        return "\n".join(f"[{f.kind} @ step {f.step}] {f.message}" for f in self.flags)
+
+    # -- internals -------------------------------------------------------------------------------------------------
+    def _checking(self) -> bool:
+        return self.check_steps is None or self.step < self.check_steps
+
+    def _named(self, model: torch.nn.Module | None) -> list[tuple[str, torch.Tensor]]:
+        model = model if model is not None else self.model
+        if model is None:
+            raise ValueError("SanityMonitor needs the model: pass it to SanityMonitor(model) or to before_step()")
+        self.model = model
+        return [
+            (n, p)
+            for n, p in model.named_parameters()
+            if p.requires_grad and not any(pattern in n for pattern in self.ignore)
+        ]
+
+    @staticmethod
+    def _fingerprint(p: torch.Tensor) -> torch.Tensor:
+        # float64 sum and norm: any optimizer update changes them (no full copy of the weights is kept).
+        d = p.detach()
+        return torch.stack([d.sum(dtype=torch.float64), torch.linalg.vector_norm(d, dtype=torch.float64)]).cpu()
+
+    def _streak_flag(self, kind: str, streaks: dict[str, int], template: str) -> None:
+        names = [n for n, s in streaks.items() if s >= self.patience]
+        if names:
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            self._flag(kind, f"{len(names)} parameter tensor(s) with " + template.format(n=self.patience, names=shown))
+
+    def _record_loss(self, value: float) -> None:
+        self.loss_history.append(value)
+        self.losses.append(value)
+        if len(self.losses) == self.losses.maxlen and all(math.isfinite(v) for v in self.losses):
+            spread = max(self.losses) - min(self.losses)
+            scale = max(abs(statistics.fmean(self.losses)), 1e-12)
+            if spread <= self.flat_rtol * scale:
+                self._flag(
+                    "flat-loss",
+                    f"the loss has not changed over the last {len(self.losses)} steps (stays at {value:.6g}); "
+                    "is the model learning at all (learning rate, detached loss, identical batches)?",
+                )
+
+    def _check_time(self) -> None:
+        if len(self.step_times) < self.step_times.maxlen or self.model is None:
+            return
+        n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        bound = self.min_step_seconds
+        if bound is None:
+            bound = plausible_min_step_seconds(n_params, device)
+        median = statistics.median(self.step_times)
+        if median < bound:
+            self._flag(
+                "fast-steps",
+                f"steps take {median * 1e3:.3g} ms (median of {len(self.step_times)}), less than the "
+                f"{bound * 1e3:.3g} ms that merely reading and updating {n_params:,} parameters takes on "
+                f"{device.type}: the loop is probably skipping the work (empty batches, swallowed errors)",
+            )
+
+    def _flag(self, kind: str, message: str) -> SanityFlag | None:
+        if kind in self.kinds:
+            return None
+        flag = SanityFlag(kind, self.step, message)
+        self.flags.append(flag)
+        if self.on_flag == "raise":
+            raise SanityError(f"[{kind}] {message}")
+        if self.on_flag == "warn":
+            warnings.warn(f"[{kind}] {message}", SanityWarning, stacklevel=3)
+        return flag
+
+
+def _make_callback_class():
+    from lightning.pytorch.callbacks import Callback
+
+    class SanityCallback(Callback):
+        """``SanityMonitor`` as a Lightning callback: ``Trainer(callbacks=[SanityCallback(expected_samples=N)])``.
+
+        Checks the training set's size at the start (``len(dataset)`` of the train dataloader), gradients and a
+        parameter snapshot in ``on_before_optimizer_step``, and parameters, loss and step time at the end of
+        each batch that stepped the optimizer. Keyword arguments go to SanityMonitor; ``.monitor`` holds it.
+        """
+
+        def __init__(self, **monitor_kwargs):
+            self.monitor = SanityMonitor(**monitor_kwargs)
+            self._stepped = False
+
+        @property
+        def flags(self) -> list[SanityFlag]:
+            return self.monitor.flags
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            self.monitor.model = pl_module
+            loader = trainer.train_dataloader
+            dataset = getattr(loader, "dataset", None)
+            try:
+                n = len(dataset) if dataset is not None else None
+            except TypeError:  # an IterableDataset without a length
+                n = None
+            if n is not None:
+                self.monitor.check_dataset(n)
+
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+            self.monitor.before_step(pl_module)
+            self._stepped = True
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if not self._stepped:  # gradient accumulation: no optimizer step in this batch
+                return
+            self._stepped = False
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            self.monitor.after_step(loss if isinstance(loss, torch.Tensor | float | int) else None)
+
+    return SanityCallback
+
+
+_LAZY: dict[str, type] = {}
+
+
+def __getattr__(name: str):
+    # SanityCallback is built on first use, so importing this module does not import Lightning.
+    if name == "SanityCallback":
+        if name not in _LAZY:
+            _LAZY[name] = _make_callback_class()
+        return _LAZY[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- CLI -----------------------------------------------------------------------------------------------------------
+def _cmd_check_features(args: argparse.Namespace) -> int:
+    try:
+        report = check_stage(args.audio_dir, args.feature_dir, args.ext, args.audio_ext, not args.flat)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+    if not report.inputs:
+        raise UsageError(
+            f"no audio files ({', '.join(args.audio_ext)}) in {args.audio_dir}; is this the right folder?"
+        )
+    print(report.format(limit=args.limit))
+    return 0 if report.ok else 1
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check-features",
+        help="list audio files that have no feature file (did extraction fail silently?)",
+        description="Compare AUDIO_DIR with FEATURE_DIR by file name (recursively) and list every audio file "
+        "without a feature file. Exit 0 when all have one, 1 when any are missing, 2 for usage errors.",
+    )
+    p.add_argument("audio_dir", metavar="AUDIO_DIR")
+    p.add_argument("feature_dir", metavar="FEATURE_DIR")
+    p.add_argument("--ext", default=".npy", help="feature file extension, may have dots: .npy, .wav.npy, .pt")
+    p.add_argument(
+        "--audio-ext", nargs="+", default=list(AUDIO_EXTS), metavar="EXT", help="audio extensions to look for"
+    )
+    p.add_argument("--flat", action="store_true", help="do not descend into subfolders")
+    p.add_argument("--limit", type=int, default=50, help="list at most this many missing files")
+    p.set_defaults(func=_cmd_check_features)
