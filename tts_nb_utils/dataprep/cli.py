@@ -1,0 +1,213 @@
+"""``tts-nb validate``, ``tts-nb denoise``, ``tts-nb slice`` and ``tts-nb prepare``: thin argparse wrappers over
+the dataprep functions that notebook 01 calls. Exit codes: 0 done, 1 problems found (``--fail-on`` codes,
+failed files, clips that fail validation), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..notebooks import UsageError
+from .slicer import SlicerConfig, SlicerConfigError
+from .validate import CODES, ValidationConfig, ValidationUsageError
+
+
+def _validation_args(p: argparse.ArgumentParser) -> None:
+    d = ValidationConfig()
+    g = p.add_argument_group("validation thresholds")
+    g.add_argument("--sample-rate", type=int, default=None, help="expected sample rate in Hz (flags wrong_sample_rate)")
+    g.add_argument("--min-duration", type=float, default=d.min_duration_s, help="seconds (too_short)")
+    g.add_argument("--max-duration", type=float, default=d.max_duration_s, help="seconds (too_long)")
+    g.add_argument("--silent-peak", type=float, default=d.silent_peak_dbfs, help="dBFS peak below which a file is silent")
+    g.add_argument("--quiet-rms", type=float, default=d.quiet_rms_dbfs, help="dBFS active RMS below which too_quiet")
+    g.add_argument("--clip-fraction", type=float, default=d.clip_fraction, help="fraction of clipped samples (clipping)")
+    g.add_argument("--dc-offset", type=float, default=d.dc_offset, help="absolute mean above which dc_offset")
+    g.add_argument("--min-snr", type=float, default=d.min_snr_db, help="dB, estimated SNR below which low_snr")
+    g.add_argument("--max-edge-silence", type=float, default=d.max_edge_silence_s, help="seconds of lead/trail silence")
+    g.add_argument("--max-pause", type=float, default=d.max_pause_s, help="seconds of internal pause (long_silence)")
+
+
+def _validation_config(args: argparse.Namespace) -> ValidationConfig:
+    return ValidationConfig(
+        sample_rate=args.sample_rate, min_duration_s=args.min_duration, max_duration_s=args.max_duration,
+        silent_peak_dbfs=args.silent_peak, quiet_rms_dbfs=args.quiet_rms, clip_fraction=args.clip_fraction,
+        dc_offset=args.dc_offset, min_snr_db=args.min_snr, max_edge_silence_s=args.max_edge_silence,
+        max_pause_s=args.max_pause,
+    )
+
+
+def _slicer_args(p: argparse.ArgumentParser) -> None:
+    d = SlicerConfig()
+    g = p.add_argument_group("slicer (GPT-SoVITS web UI defaults)")
+    g.add_argument("--threshold", type=float, default=d.threshold_db, help="dB; quieter frames are silence")
+    g.add_argument("--min-length", type=float, default=d.min_length_ms, help="ms; shortest clip before a cut")
+    g.add_argument("--min-interval", type=float, default=d.min_interval_ms, help="ms; shortest pause to cut at")
+    g.add_argument("--hop-size", type=float, default=d.hop_size_ms, help="ms; RMS frame hop")
+    g.add_argument("--max-sil-kept", type=float, default=d.max_sil_kept_ms, help="ms; silence kept around a cut")
+
+
+def _slicer_config(args: argparse.Namespace) -> SlicerConfig:
+    cfg = SlicerConfig(args.threshold, args.min_length, args.min_interval, args.hop_size, args.max_sil_kept)
+    try:
+        cfg.check()
+    except SlicerConfigError as e:
+        raise UsageError(str(e)) from None
+    return cfg
+
+
+def _codes(text: str | None) -> list[str]:
+    if not text:
+        return []
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in CODES]
+    if unknown:
+        raise UsageError(f"--fail-on: unknown code(s) {', '.join(unknown)}; known: {', '.join(CODES)}")
+    return codes
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import format_table, report_dict, validate_folder, write_csv, write_json
+
+    fail_on = _codes(args.fail_on)
+    try:
+        cfg = _validation_config(args)
+        rows = validate_folder(args.dir, cfg, jobs=args.jobs, progress=not args.quiet)
+    except ValidationUsageError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        write_json(rows, args.json, cfg)
+    if args.csv:
+        write_csv(rows, args.csv)
+    if not args.quiet:
+        print(format_table(rows))
+        s = report_dict(rows)["summary"]
+        found = ", ".join(f"{k}: {v}" for k, v in s["by_code"].items() if v) or "none"
+        print(f"{s['files']} file(s), {s['ok']} ok, {s['with_issues']} with issues ({found})")
+    hits = sorted({c for r in rows for c in r.issues if c in fail_on})
+    if hits:
+        print(f"tts-nb validate: found --fail-on code(s): {', '.join(hits)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_denoise(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .denoise import denoise_file, denoise_folder
+
+    src = Path(args.input)
+    options = {"prop_decrease": args.prop_decrease}
+    if src.is_file():
+        denoise_file(src, args.output, stationary=args.stationary, **options)
+        print(f"wrote {args.output}")
+        return 0
+    try:
+        results = denoise_folder(src, args.output, stationary=args.stationary, overwrite=args.overwrite,
+                                 progress=not args.quiet, **options)
+    except ValidationUsageError as e:
+        raise UsageError(str(e)) from None
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        print(f"failed: {r.source}: {r.error}", file=sys.stderr)
+    counts = {s: sum(r.status == s for r in results) for s in ("written", "skipped", "failed")}
+    print(f"{len(results)} file(s): {counts['written']} written, {counts['skipped']} skipped, {counts['failed']} failed")
+    return 1 if failed else 0
+
+
+def _print_result(result) -> int:
+    s = json.loads((result.out_dir / "report.json").read_text())["summary"]
+    print(f"{s['clips']} clip(s), {s['clips_ok']} pass validation, {s['clip_seconds']:.1f} s; dropped: {s['dropped']}")
+    for st in result.source_status:
+        if st["status"] != "used":
+            print(f"  {st['source']}: {st['status']} ({st['reason']})")
+    print(f"manifest: {result.manifest}\nreport:   {result.report}")
+    failed = any(st["status"] == "failed" for st in result.source_status)
+    return 0 if result.ok and not failed else 1
+
+
+def _cmd_slice(args: argparse.Namespace) -> int:
+    from .prepare import slice_folder
+
+    try:
+        result = slice_folder(args.input, args.output, _slicer_config(args), normalize=args.normalize,
+                              progress=not args.quiet)
+    except ValidationUsageError as e:
+        raise UsageError(str(e)) from None
+    s = json.loads((result.out_dir / "report.json").read_text())["summary"]
+    print(f"{s['clips']} clip(s), {s['clip_seconds']:.1f} s, manifest: {result.manifest}")
+    return 1 if any(st["status"] == "failed" for st in result.source_status) else 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import PrepareConfig, prepare_folder
+
+    try:
+        cfg = PrepareConfig(
+            sample_rate=args.sample_rate, denoise=not args.no_denoise, stationary=args.stationary,
+            denoise_options={"prop_decrease": args.prop_decrease},
+            level_dbfs=None if args.no_level else args.level, slicer=_slicer_config(args),
+            normalize=not args.no_normalize, max_=args.max, alpha=args.alpha, validation=_validation_config(args),
+        )
+        result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
+    except ValidationUsageError as e:
+        raise UsageError(str(e)) from None
+    return _print_result(result)
+
+
+def _denoise_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stationary", action="store_true", help="one noise profile for the whole file (hum, hiss)")
+    p.add_argument("--prop-decrease", type=float, default=1.0, help="how much of the noise to remove, 0..1")
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    v = sub.add_parser(
+        "validate", help="check every audio file in a folder: one row per file with issue codes",
+        description="Validate recordings (recursive). Codes: " + ", ".join(CODES) + ". Exit 0 when the run "
+        "completes (even with issues), 1 when a --fail-on code is found, 2 for usage errors.",
+    )
+    v.add_argument("dir", metavar="DIR")
+    _validation_args(v)
+    v.add_argument("--json", metavar="PATH", help="write the rows and a summary as JSON")
+    v.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
+    v.add_argument("--jobs", type=int, default=1, help="processes to use")
+    v.add_argument("--fail-on", metavar="CODE,...", help="exit 1 when any file has one of these codes")
+    v.add_argument("-q", "--quiet", action="store_true", help="no table, no progress bar")
+    v.set_defaults(func=_cmd_validate)
+
+    d = sub.add_parser("denoise", help="noisereduce spectral gating on a file or a folder",
+                       description="Denoise IN (a file or a folder, recursive) into OUT. Existing outputs are "
+                       "skipped. Exit 1 when a file failed.")
+    d.add_argument("input", metavar="IN")
+    d.add_argument("output", metavar="OUT")
+    _denoise_args(d)
+    d.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
+    d.add_argument("-q", "--quiet", action="store_true")
+    d.set_defaults(func=_cmd_denoise)
+
+    s = sub.add_parser("slice", help="cut takes into clips at pauses (GPT-SoVITS's slicer)",
+                       description="Slice every file under IN into OUT/clips with manifest.jsonl and a report.")
+    s.add_argument("input", metavar="IN")
+    s.add_argument("output", metavar="OUT")
+    _slicer_args(s)
+    s.add_argument("--normalize", action="store_true", help="apply the (safe) GPT-SoVITS max/alpha mix")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=_cmd_slice)
+
+    p = sub.add_parser("prepare", help="validate, denoise, slice, normalise, resample and validate a folder",
+                       description="The whole pipeline into OUT (clips/, manifest.jsonl, report.json, report.md). "
+                       "Resumes a killed run. Exit 1 when a clip fails validation or a source failed.")
+    p.add_argument("input", metavar="IN")
+    p.add_argument("output", metavar="OUT")
+    _validation_args(p)
+    _slicer_args(p)
+    _denoise_args(p)
+    p.add_argument("--no-denoise", action="store_true", help="skip denoising")
+    p.add_argument("--level", type=float, default=-20.0, help="dBFS active RMS to gain each take to before slicing")
+    p.add_argument("--no-level", action="store_true", help="no gain before slicing")
+    p.add_argument("--no-normalize", action="store_true", help="skip the max/alpha mix")
+    p.add_argument("--max", type=float, default=0.9, help="GPT-SoVITS mix: peak target")
+    p.add_argument("--alpha", type=float, default=0.25, help="GPT-SoVITS mix: share of the normalised signal")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_prepare)
