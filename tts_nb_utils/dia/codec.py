@@ -80,3 +80,28 @@ def _dac_codes(y: np.ndarray, sr: int, device) -> torch.Tensor:
     with torch.inference_mode():
         _, codes, *_ = model.encode(model.preprocess(x, DAC_SAMPLE_RATE))
     return codes[0, :9].T.long().cpu()  # [frames, 9]
+
+
+DEMO_LINES = (
+    "[S1] The quick brown fox jumps over the lazy dog.",
+    "[S2] Did you hear that? [S1] Yes, it was the fox again.",
+    "[S1] Training on a single card needs care with memory.",
+    "[S2] Eight-bit optimizers and checkpointing help a lot.",
+    "[S1] Delays let the model predict fine codes after coarse ones.",
+    "[S2] Classifier-free guidance drops the text sometimes.",
+    "[S1] A cosine schedule decays the learning rate smoothly.",
+    "[S2] Resuming from a checkpoint continues the same curve.",
+)
+
+
+def demo_corpus(n: int = 4, seconds: float = 1.5, seed: int = 0, codec: str = "synthetic",
+                sr: int = 22050) -> list[tuple[str, torch.Tensor]]:
+    """``n`` (text, codes) pairs from deterministic speech-like clips (``tts_nb_utils.audio.speechlike``) of
+    ``seconds`` each, with varied lengths and pitch; texts cycle through ``DEMO_LINES``."""
+    from ..audio import speechlike
+
+    items = []
+    for i in range(n):
+        y = speechlike(seconds * (0.8 + 0.4 * ((i * 7) % 5) / 4), sr, seed=seed + i, f0=110 + 15 * (i % 5))
+        items.append((DEMO_LINES[i % len(DEMO_LINES)], encode(y, sr, codec, seed=seed)))
+    return items
