@@ -350,3 +350,46 @@ def test_cli_text_and_plot(capsys, tmp_path):
 def test_cli_usage_errors_exit_2(capsys, args, message):
     assert cli.main(["lr-plan", *args, "--lr", "1e-3", "--steps-per-epoch", "4", "--epochs", "2"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_coqui_trainer_per_epoch_stepping_and_the_callback(tmp_path):
+    from trainer import Trainer, TrainerArgs, TrainerConfig, TrainerModel
+    from trainer.logging.dummy_logger import DummyLogger
+
+    from tts_nb_utils.schedules import coqui_epoch_step_callbacks, quiet_coqui_console
+
+    class Tiny(TrainerModel):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.net(x)
+
+        def train_step(self, batch, criterion, optimizer_idx=None):
+            out = self(batch["x"])
+            return {"model_outputs": out}, {"loss": criterion(out, batch["y"])}
+
+        def get_criterion(self):
+            return torch.nn.MSELoss()
+
+        def get_data_loader(self, config, assets=None, is_eval=False, samples=None, verbose=True, num_gpus=1, rank=0):
+            rows = [{"x": torch.ones(2) * i, "y": torch.ones(1)} for i in range(4)]
+            return torch.utils.data.DataLoader(rows, batch_size=2)
+
+    def run(name, callbacks):
+        cfg = TrainerConfig(output_path=str(tmp_path / name), epochs=3, batch_size=2, lr=1.0, optimizer="SGD",
+                            optimizer_params={}, lr_scheduler="StepLR",
+                            lr_scheduler_params={"step_size": 1, "gamma": 0.5},
+                            print_step=1, run_eval=False, save_checkpoints=False)
+        with quiet_coqui_console():
+            tr = Trainer(TrainerArgs(), cfg, output_path=cfg.output_path, model=Tiny(), callbacks=callbacks,
+                         parse_command_line_args=False, dashboard_logger=DummyLogger())
+            tr.fit()
+        return read_coqui_lr_log(next((tmp_path / name).rglob("trainer_0_log.txt")))
+
+    fixed = run("with_callback", coqui_epoch_step_callbacks())
+    assert [lr for _, lr in fixed] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]  # halves at each epoch boundary
+    plain = run("plain", {})
+    # 0.4.0 never steps a single optimizer's scheduler per epoch (flat); a fixed trainer matches the callback run
+    assert [lr for _, lr in plain] in ([1.0] * 6, [lr for _, lr in fixed])

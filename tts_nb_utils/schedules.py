@@ -599,6 +599,23 @@ def quiet_coqui_console(level: int = 30) -> Iterator[None]:
             h.close()
 
 
+def coqui_epoch_step_callbacks() -> dict[str, Callable[[Any], None]]:
+    """Callbacks for ``trainer.Trainer(..., callbacks=...)`` that make per-epoch scheduler stepping happen.
+
+    In coqui-tts-trainer 0.4.0, with a single optimizer and ``scheduler_after_epoch=True``, the scheduler is
+    never stepped: ``optimize()`` records the stepped optimizer as index ``None`` while ``train_epoch()``
+    looks for index ``0``. This ``on_train_epoch_end`` callback (it runs just before that check) records index
+    0 as well when ``None`` was recorded. On a trainer without the bug it changes nothing.
+    """
+
+    def on_train_epoch_end(trainer: Any) -> None:
+        stepped = getattr(trainer, "_stepped_optimizers", None)
+        if isinstance(stepped, set) and None in stepped:
+            stepped.add(0)
+
+    return {"on_train_epoch_end": on_train_epoch_end}
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _GLOBAL = re.compile(r"GLOBAL_STEP:\s*(\d+)")
 _LR = re.compile(r"\|\s*>\s*(current_lr(?:_\d+)?):\s*([-+0-9.eE]+)")
