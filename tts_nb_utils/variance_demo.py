@@ -1,0 +1,252 @@
+"""A small Lightning task shaped like DiffSinger's variance task, on synthetic phoneme/pitch data.
+
+Notebook 03 (``03_zero_loss_config.ipynb``) trains it with the real Lightning ``Trainer`` to reproduce the
+zero-loss failures. Like upstream ``training/variance_task.py`` + ``basics/base_task.py``:
+
+- an encoder over phoneme tokens (plus the note pitch) feeds a duration head, a pitch head and a variance
+  head (energy, breathiness, voicing, tension), each built only when its ``predict_*`` switch is truthy;
+- ``run_model`` puts ``dur_loss``, ``pitch_loss`` and ``var_loss`` in a dict only for enabled predictions,
+  each multiplied by its ``lambda_*_loss`` weight; the duration loss mixes phoneme, word and sentence
+  levels with ``dur_prediction_args.lambda_{p,w,s}dur_loss``;
+- ``training_step`` returns ``sum(losses.values())``: the int 0 when the dict is empty.
+
+The real model is diffusion-based and far larger; the toy uses MSE heads so a CPU trains it in seconds.
+``detach_heads`` injects the "detached head" bug on purpose, for the notebook's quiet-failure demo.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from .configs import VARIANCE_SWITCHES, LoadedConfig, expected_loss_terms
+from .loss_guard import log_loss_terms
+
+VARIANCE_NAMES: tuple[str, ...] = tuple(s.removeprefix("predict_") for s in VARIANCE_SWITCHES)
+
+
+# -------------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class VarianceData:
+    """Synthetic utterances, all ``n_phones`` long. ``dur``: frames per phoneme; ``midi``: note pitch per
+    phoneme (semitones); ``pitch``: sung pitch (semitones); ``variances``: [N, T, 4] in 0..1, in the order
+    of ``VARIANCE_NAMES``; ``ph2word``: 1-based word index of each phoneme."""
+
+    tokens: torch.Tensor
+    ph2word: torch.Tensor
+    midi: torch.Tensor
+    dur: torch.Tensor
+    pitch: torch.Tensor
+    variances: torch.Tensor
+
+    def dataset(self) -> TensorDataset:
+        return TensorDataset(self.tokens, self.ph2word, self.midi, self.dur, self.pitch, self.variances)
+
+
+def make_variance_data(n_utts: int = 256, n_phones: int = 16, vocab: int = 24, seed: int = 0) -> VarianceData:
+    """Deterministic phoneme sequences whose durations, pitch and variances depend on the phoneme, its place
+    in the word and the note, plus a little noise, so each head has something learnable."""
+    rng = np.random.default_rng(seed)
+    base_dur = rng.uniform(3, 15, vocab)
+    pitch_offset = rng.normal(0, 0.7, vocab)
+    var_table = rng.uniform(0.1, 0.9, (vocab, len(VARIANCE_NAMES)))
+    tokens = rng.integers(1, vocab, (n_utts, n_phones))
+    ph2word = np.zeros((n_utts, n_phones), dtype=np.int64)
+    midi = np.zeros((n_utts, n_phones))
+    last_in_word = np.zeros((n_utts, n_phones), dtype=bool)
+    for u in range(n_utts):
+        pos, word = 0, 1
+        while pos < n_phones:
+            size = min(int(rng.integers(1, 4)), n_phones - pos)
+            ph2word[u, pos:pos + size] = word
+            midi[u, pos:pos + size] = rng.integers(55, 72)
+            last_in_word[u, pos + size - 1] = True
+            pos, word = pos + size, word + 1
+    dur = base_dur[tokens] * np.where(last_in_word, 1.6, 1.0) * rng.uniform(0.9, 1.1, tokens.shape)
+    pitch = midi + pitch_offset[tokens] + rng.normal(0, 0.05, tokens.shape)
+    variances = np.clip(var_table[tokens] + rng.normal(0, 0.02, (*tokens.shape, len(VARIANCE_NAMES))), 0, 1)
+    return VarianceData(
+        tokens=torch.as_tensor(tokens, dtype=torch.long),
+        ph2word=torch.as_tensor(ph2word, dtype=torch.long),
+        midi=torch.as_tensor(midi, dtype=torch.float32),
+        dur=torch.as_tensor(dur, dtype=torch.float32),
+        pitch=torch.as_tensor(pitch, dtype=torch.float32),
+        variances=torch.as_tensor(variances, dtype=torch.float32),
+    )
+
+
+def make_loader(data: VarianceData, batch_size: int = 16, seed: int = 0) -> DataLoader:
+    """A shuffling DataLoader (seeded) over the data; no worker processes."""
+    return DataLoader(
+        data.dataset(), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
+
+
+# ------------------------------------------------------------------------------------------------- model
+
+
+class ToyVarianceModel(nn.Module):
+    """Token + note encoder with optional duration, pitch and variance heads (None when switched off)."""
+
+    def __init__(self, vocab: int, hidden: int, predict_dur: bool, predict_pitch: bool, variances: Sequence[str]):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, hidden)
+        self.note = nn.Linear(1, hidden)
+        self.encoder = nn.Sequential(
+            nn.Conv1d(hidden, hidden, 3, padding=1), nn.ReLU(), nn.Conv1d(hidden, hidden, 3, padding=1), nn.ReLU()
+        )
+        self.dur_head = nn.Linear(hidden, 1) if predict_dur else None
+        self.pitch_head = nn.Linear(hidden, 1) if predict_pitch else None
+        self.variances = list(variances)
+        self.var_head = nn.Linear(hidden, len(self.variances)) if self.variances else None
+
+    def forward(self, tokens: torch.Tensor, midi: torch.Tensor) -> tuple[Any, Any, Any]:
+        x = self.embed(tokens) + self.note(((midi - 63.0) / 6.0).unsqueeze(-1))
+        h = self.encoder(x.transpose(1, 2)).transpose(1, 2) + x
+        dur = self.dur_head(h).squeeze(-1) if self.dur_head is not None else None  # log(frames + 1)
+        pitch = self.pitch_head(h).squeeze(-1) if self.pitch_head is not None else None  # semitones above note
+        var = torch.sigmoid(self.var_head(h)) if self.var_head is not None else None
+        return dur, pitch, var
+
+
+def _word_sum(values: torch.Tensor, ph2word: torch.Tensor) -> torch.Tensor:
+    n_words = int(ph2word.max())
+    out = values.new_zeros(values.shape[0], n_words + 1)
+    return out.scatter_add(1, ph2word, values)[:, 1:]
+
+
+class ToyVarianceTask(pl.LightningModule):
+    """The variance task in miniature. ``config``: a (loaded) DiffSinger variance config; switches are read
+    with Python truthiness and weights only for enabled predictions, as upstream does.
+    ``detach_heads``: any of "dur", "pitch", "var" to detach that head's output (a deliberate bug)."""
+
+    def __init__(
+        self,
+        config: LoadedConfig | Mapping[str, Any],
+        vocab: int = 24,
+        hidden: int = 64,
+        lr: float = 3e-3,
+        detach_heads: Sequence[str] = (),
+    ):
+        super().__init__()
+        hp = config.data if isinstance(config, LoadedConfig) else dict(config)
+        self.hp, self.lr, self.detach_heads = hp, lr, set(detach_heads)
+        self.predict_dur = hp.get("predict_dur", False)
+        if self.predict_dur:
+            self.lambda_dur_loss = hp["lambda_dur_loss"]
+            dur_args = hp["dur_prediction_args"]
+            self.dur_weights = (dur_args["lambda_pdur_loss"], dur_args["lambda_wdur_loss"], dur_args["lambda_sdur_loss"])
+        self.predict_pitch = hp.get("predict_pitch", False)
+        if self.predict_pitch:
+            self.lambda_pitch_loss = hp["lambda_pitch_loss"]
+        self.variance_list = [name for name, s in zip(VARIANCE_NAMES, VARIANCE_SWITCHES, strict=True) if hp.get(s)]
+        self.lambda_var_loss = hp.get("lambda_var_loss", 1.0)
+        self.expected_terms = expected_loss_terms(hp)
+        self.model = ToyVarianceModel(vocab, hidden, bool(self.predict_dur), bool(self.predict_pitch), self.variance_list)
+        self.loss_terms: dict[str, torch.Tensor] | None = None
+
+    def _maybe_detach(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        return value.detach() if name in self.detach_heads else value
+
+    def duration_loss(self, pred_log: torch.Tensor, dur: torch.Tensor, ph2word: torch.Tensor) -> torch.Tensor:
+        """Phoneme-, word- and sentence-level MSE of log(frames + 1), weighted like DiffSinger's DurationLoss."""
+        w_ph, w_word, w_sent = self.dur_weights
+        pred = torch.expm1(pred_log).clamp(min=0)
+        ph = F.mse_loss(pred_log, torch.log1p(dur))
+        word = F.mse_loss(torch.log1p(_word_sum(pred, ph2word)), torch.log1p(_word_sum(dur, ph2word)))
+        sent = F.mse_loss(torch.log1p(pred.sum(1)), torch.log1p(dur.sum(1)))
+        return w_ph * ph + w_word * word + w_sent * sent
+
+    def run_model(self, batch: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The losses dict: only the enabled predictions' terms, each times its lambda (may be empty)."""
+        tokens, ph2word, midi, dur, pitch, variances = batch
+        dur_pred, pitch_pred, var_pred = self.model(tokens, midi)
+        losses = {}
+        if dur_pred is not None:
+            dur_pred = self._maybe_detach("dur", dur_pred)
+            losses["dur_loss"] = self.lambda_dur_loss * self.duration_loss(dur_pred, dur, ph2word)
+        if pitch_pred is not None:
+            pitch_pred = self._maybe_detach("pitch", pitch_pred)
+            losses["pitch_loss"] = self.lambda_pitch_loss * F.mse_loss(pitch_pred, pitch - midi)
+        if var_pred is not None:
+            var_pred = self._maybe_detach("var", var_pred)
+            idx = [VARIANCE_NAMES.index(n) for n in self.variance_list]
+            losses["var_loss"] = self.lambda_var_loss * F.mse_loss(var_pred, variances[..., idx])
+        return losses
+
+    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> Any:
+        losses = self.run_model(batch)
+        total_loss = sum(losses.values())  # as DiffSinger's BaseTask: the int 0 for an empty dict
+        log_loss_terms(self, losses, total_loss, expected=self.expected_terms, batch_size=len(batch[0]))
+        return total_loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not params:  # an empty model (every head off, no encoder use) still needs an optimiser to start
+            params = [nn.Parameter(torch.zeros(1))]
+        return torch.optim.Adam(params, lr=self.lr)
+
+
+# ----------------------------------------------------------------------------------------------- trainer
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's start-up banners and the small-data warnings a toy run triggers."""
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (
+        ".*does not have many workers.*",
+        ".*number of training batches.*",
+        ".*GPU available but not used.*",
+        ".*LightningModule.log.*",
+        ".*tensorboardX.*",
+        ".*LeafSpec.*",
+    ):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def _accelerator(device: str | torch.device) -> tuple[str, Any]:
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return "gpu", [dev.index or 0]
+    return dev.type, 1
+
+
+def make_trainer(
+    max_steps: int,
+    root_dir: str,
+    device: str | torch.device = "cpu",
+    callbacks: Sequence[Any] = (),
+    loggers: Sequence[Any] | bool = False,
+) -> pl.Trainer:
+    """A quiet Lightning Trainer for short runs: no progress bar, summary, checkpoints or validation;
+    everything it writes goes under ``root_dir``."""
+    quiet_lightning()
+    accelerator, devices = _accelerator(device)
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        max_steps=max_steps,
+        max_epochs=-1,
+        logger=list(loggers) if not isinstance(loggers, bool) else loggers,
+        callbacks=list(callbacks),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        default_root_dir=root_dir,
+    )
