@@ -95,3 +95,13 @@ def test_bad_names_are_rejected():
         estimate(TINY, 1, 8, 8, precision="bf16")
     with pytest.raises(MemoryConfigError, match="adamw8bit"):
         estimate(TINY, 1, 8, 8, optimizer="adam")
+
+
+def test_cli_dia_plan_exit_codes(capsys):
+    from tts_nb_utils.cli import main
+
+    assert main(["dia-plan", "--gpu-gib", "24"]) == 0
+    out = capsys.readouterr().out
+    assert "1,611,160,576 parameters" in out and "adamw8bit" in out
+    assert main(["dia-plan", "--gpu-gib", "4"]) == 1  # nothing fits the 1.6B model in 4 GiB
+    assert main(["dia-plan", "--gpu-gib", "1"]) == 2  # less than the reserve: a usage error

@@ -17,7 +17,7 @@ from .notebooks import UsageError
 #: Modules whose ``register_cli(subparsers)`` adds subcommands, in the order ``tts-nb --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "tts_nb_utils.cli", "tts_nb_utils.schedules", "tts_nb_utils.sanity", "tts_nb_utils.configs",
-    "tts_nb_utils.dataprep.cli",
+    "tts_nb_utils.dataprep.cli", "tts_nb_utils.dia.memory", "tts_nb_utils.sovits",
 )
 
 
