@@ -26,7 +26,8 @@ def denoise(y: np.ndarray, sr: int, stationary: bool = False, remove_dc: bool = 
     ``stationary=True`` estimates one noise profile for the whole signal (hum, fan, hiss); ``False`` tracks a
     slowly changing floor (``time_constant_s``, default 2 s). ``nr_options`` go to ``noisereduce.reduce_noise``
     unchanged (``prop_decrease``, ``n_std_thresh_stationary``, ``y_noise``, ``n_fft``...). ``remove_dc``
-    subtracts each channel's mean first (a DC offset is not noise the gate can remove).
+    subtracts each channel's mean first (a DC offset is not noise the gate can remove). NaN that noisereduce
+    produces on stretches of digital silence (0/0 in its non-stationary gate) become 0.
     """
     x = np.asarray(y, dtype=np.float32)
     if x.size == 0:
@@ -34,8 +35,10 @@ def denoise(y: np.ndarray, sr: int, stationary: bool = False, remove_dc: bool = 
     if remove_dc:
         x = x - x.mean(axis=0, keepdims=True)
     data = x.T if x.ndim == 2 else x  # noisereduce wants [channels, n]
-    out = nr.reduce_noise(y=data, sr=sr, stationary=stationary, **nr_options)
-    out = np.asarray(out, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = nr.reduce_noise(y=data, sr=sr, stationary=stationary, **nr_options)
+    # noisereduce's non-stationary gate divides by the smoothed spectrum: 0/0 (NaN) on digital silence.
+    out = np.nan_to_num(np.asarray(out, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     return out.T if x.ndim == 2 else out
 
 

@@ -150,6 +150,8 @@ def prepare_folder(
     if out_dir.resolve().is_relative_to(in_dir.resolve()):
         raise ValidationUsageError(f"output folder {out_dir} is inside the input folder {in_dir}; choose another")
     vcfg = replace(cfg.validation, sample_rate=cfg.sample_rate)
+    for stale in (out_dir / CLIPS_DIR).glob(".*.part*"):  # temp files of a run that was killed
+        stale.unlink(missing_ok=True)
     source_rows, entries, drops, status = [], [], [], []
     for path in tqdm(files, desc="prepare", unit="file", disable=not progress):
         rel = path.relative_to(in_dir)
