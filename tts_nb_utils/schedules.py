@@ -188,11 +188,12 @@ def trace_lr(
         raise ValueError(f"steps_per_epoch ({steps_per_epoch}) and epochs ({epochs}) must be at least 1")
     optimizer = _dummy_optimizer(lr)
     scheduler = make_scheduler(optimizer)
+    optimizer.step()  # no gradients, changes nothing: only marks the optimizer as stepped, as torch expects
+    group = optimizer.param_groups[0]
     lrs: list[float] = []
     for _ in range(epochs):
         for _ in range(steps_per_epoch):
-            lrs.append(float(optimizer.param_groups[0]["lr"]))
-            optimizer.step()  # no gradients: changes nothing, but counts as the step torch expects first
+            lrs.append(float(group["lr"]))
             if not after_epoch:
                 scheduler.step()
         if after_epoch:
