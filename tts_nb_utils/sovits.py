@@ -1,0 +1,229 @@
+"""Read and write GPT-SoVITS SoVITS (stage 2) training log lines; notebook 02 and ``tts-nb sovits-log``.
+
+``s2_train.py`` logs, every ``log_interval`` steps, ``Train Epoch: E [P%]`` and then a bare Python list:
+``[loss_disc, loss_gen, loss_fm, loss_mel, kl_ssl, loss_kl, global_step, lr]``. The LR comes from an
+``ExponentialLR`` stepped once per epoch, stepped ``epoch`` times before epoch ``epoch`` starts, so
+``lr = learning_rate * lr_decay ** epoch`` (``configs/s2.json``: 1e-4 and 0.999875). ``decode_sovits_log``
+names the entries and infers the epoch from the LR; ``format_sovits_log`` writes a line the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOSS_NAMES = ("loss_disc", "loss_gen", "loss_fm", "loss_mel", "kl_ssl", "loss_kl")
+ENTRY_NAMES = (*LOSS_NAMES, "global_step", "lr")
+S2_LEARNING_RATE = 1e-4  #: ``train.learning_rate`` in GPT-SoVITS ``configs/s2.json``
+S2_LR_DECAY = 0.999875  #: ``train.lr_decay`` (per epoch)
+
+_LIST = re.compile(r"\[([^\[\]]*)\]\s*$")
+_EPOCH_LINE = re.compile(r"Train Epoch:\s*(\d+)")
+
+
+class SovitsLogError(ValueError):
+    """A line that is not a GPT-SoVITS loss line; the message shows the line and what was expected."""
+
+
+@dataclass
+class SovitsLogEntry:
+    """One decoded loss line. ``epoch`` is inferred from the LR (None when the LR does not fit
+    ``lr0 * lr_decay ** epoch``; ``epoch_exact`` is the real-valued solution either way)."""
+
+    losses: dict[str, float]
+    global_step: int
+    lr: float
+    epoch: int | None
+    epoch_exact: float
+    line_number: int | None = None
+    logged_epoch: int | None = None
+    nonfinite: list[str] = field(default_factory=list)
+
+    @property
+    def finite(self) -> bool:
+        return not self.nonfinite
+
+    def __str__(self) -> str:
+        where = f"epoch {self.epoch}" if self.epoch is not None else f"epoch ? (lr fits {self.epoch_exact:.2f})"
+        losses = ", ".join(f"{k}={v:.4g}" for k, v in self.losses.items())
+        bad = f"  NON-FINITE: {', '.join(self.nonfinite)}" if self.nonfinite else ""
+        return f"{where}, step {self.global_step}, lr {self.lr:.6g}: {losses}{bad}"
+
+
+def sovits_lr(epoch: int, lr0: float = S2_LEARNING_RATE, lr_decay: float = S2_LR_DECAY) -> float:
+    """The LR GPT-SoVITS logs during ``epoch`` (1-based): ``lr0 * lr_decay ** epoch``."""
+    return lr0 * lr_decay**epoch
+
+
+def infer_epoch(lr: float, lr0: float = S2_LEARNING_RATE, lr_decay: float = S2_LR_DECAY,
+                tol: float = 0.02) -> tuple[int | None, float]:
+    """``(epoch, exact)``: the epoch whose LR is ``lr`` (None if no whole epoch >= 0 is within ``tol``)."""
+    if not (lr > 0 and lr0 > 0 and 0 < lr_decay < 1):
+        raise ValueError(f"cannot infer the epoch from lr={lr}, lr0={lr0}, lr_decay={lr_decay}: "
+                         "need lr > 0, lr0 > 0 and 0 < lr_decay < 1 (use the values from your s2 config)")
+    exact = math.log(lr / lr0) / math.log(lr_decay)
+    nearest = round(exact)
+    return (int(nearest) if nearest >= 0 and abs(exact - nearest) <= tol else None), exact
+
+
+def _number(text: str, name: str, line: str) -> float:
+    t = text.strip()
+    if t.startswith("tensor(") and t.endswith(")"):
+        t = t[len("tensor("):-1].split(",")[0]
+    try:
+        return float(t)
+    except ValueError:
+        raise SovitsLogError(f"entry {name}={text.strip()!r} is not a number in line {line.strip()!r}") from None
+
+
+def decode_sovits_log(line: str, lr0: float = S2_LEARNING_RATE, lr_decay: float = S2_LR_DECAY) -> SovitsLogEntry:
+    """Decode one ``s2_train.py`` loss line (with or without a logger prefix such as ``INFO:exp:``).
+
+    ``decode_sovits_log("[nan, nan, nan, nan, 0.0, nan, 200, 9.993751562304699e-05]")`` -> epoch 5, step 200,
+    every loss but ``kl_ssl`` non-finite. Pass ``lr0``/``lr_decay`` from your own config if you changed them.
+    Raises SovitsLogError for anything else, saying what was found.
+    """
+    if _EPOCH_LINE.search(line):
+        raise SovitsLogError(
+            f"{line.strip()[:120]!r} is the epoch header; the loss list is the line after it in train.log"
+        )
+    m = _LIST.search(line.strip())
+    if not m:
+        raise SovitsLogError(
+            f"no [...] list at the end of {line.strip()[:120]!r}; expected a GPT-SoVITS s2_train.py loss line "
+            f"like [{', '.join(ENTRY_NAMES)}]"
+        )
+    parts = [p for p in m.group(1).split(",")]
+    if len(parts) != len(ENTRY_NAMES):
+        raise SovitsLogError(
+            f"{len(parts)} entries in {m.group(0)!r}, expected {len(ENTRY_NAMES)}: [{', '.join(ENTRY_NAMES)}]"
+        )
+    values = [_number(p, n, line) for p, n in zip(parts, ENTRY_NAMES, strict=True)]
+    step_v, lr = values[6], values[7]
+    if not (math.isfinite(step_v) and step_v == int(step_v) and step_v >= 0):
+        raise SovitsLogError(f"global_step={parts[6].strip()!r} is not a whole number >= 0 in {line.strip()!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise SovitsLogError(f"lr={parts[7].strip()!r} is not a positive number in {line.strip()!r}")
+    epoch, exact = infer_epoch(lr, lr0, lr_decay)
+    losses = dict(zip(LOSS_NAMES, values[:6], strict=True))
+    return SovitsLogEntry(
+        losses=losses, global_step=int(step_v), lr=lr, epoch=epoch, epoch_exact=exact,
+        nonfinite=[k for k, v in losses.items() if not math.isfinite(v)],
+    )
+
+
+def _value(v) -> float:
+    return float(v.detach().float().reshape(-1)[0]) if hasattr(v, "detach") else float(v)
+
+
+def format_sovits_log(
+    losses: Mapping[str, float] | Sequence[float],
+    global_step: int,
+    lr: float,
+    epoch: int | None = None,
+    progress: float | None = None,
+    logger_name: str | None = None,
+) -> str:
+    """A loss line as ``s2_train.py`` logs it: ``[loss_disc, loss_gen, loss_fm, loss_mel, kl_ssl, loss_kl,
+    global_step, lr]`` (Python's list repr, so NaN prints as ``nan``). ``losses`` is the six values in that
+    order, or a mapping by name (missing names are written as 0.0, e.g. for a model without a discriminator).
+    With ``epoch``, the ``Train Epoch: E [P%]`` line comes first; ``logger_name`` adds ``INFO:name:``.
+    """
+    if isinstance(losses, Mapping):
+        unknown = set(losses) - set(LOSS_NAMES)
+        if unknown:
+            raise KeyError(f"unknown loss names {sorted(unknown)}; GPT-SoVITS logs {list(LOSS_NAMES)}")
+        vals = [_value(losses.get(n, 0.0)) for n in LOSS_NAMES]
+    else:
+        vals = [_value(v) for v in losses]
+        if len(vals) != len(LOSS_NAMES):
+            raise ValueError(f"{len(vals)} losses given, GPT-SoVITS logs {len(LOSS_NAMES)}: {list(LOSS_NAMES)}")
+    prefix = f"INFO:{logger_name}:" if logger_name else ""
+    line = prefix + repr([*vals, int(global_step), float(lr)])
+    if epoch is not None:
+        line = f"{prefix}Train Epoch: {epoch} [{progress or 0:.0f}%]\n{line}"
+    return line
+
+
+@dataclass
+class SovitsLogScan:
+    """``scan_sovits_log`` result: decoded entries, the first non-finite one, lines that looked like loss
+    lines but did not decode (``(line_number, message)``)."""
+
+    path: str
+    entries: list[SovitsLogEntry]
+    problems: list[tuple[int, str]]
+
+    @property
+    def first_nonfinite(self) -> SovitsLogEntry | None:
+        return next((e for e in self.entries if not e.finite), None)
+
+
+def scan_sovits_log(path: str | os.PathLike, lr0: float = S2_LEARNING_RATE,
+                    lr_decay: float = S2_LR_DECAY) -> SovitsLogScan:
+    """Decode every loss line of a GPT-SoVITS ``train.log``; other lines are ignored, malformed loss lines are
+    reported in ``problems`` and the scan goes on. ``Train Epoch: E`` lines fill ``logged_epoch``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise FileNotFoundError(f"{p}: cannot read the log ({e.strerror}); give the path of train.log") from None
+    entries, problems, logged = [], [], None
+    for i, line in enumerate(text.splitlines(), 1):
+        if em := _EPOCH_LINE.search(line):
+            logged = int(em.group(1))
+            continue
+        if not _LIST.search(line.strip()) or line.count(",") < 6:
+            continue
+        try:
+            entry = decode_sovits_log(line, lr0, lr_decay)
+        except (SovitsLogError, ValueError) as e:
+            problems.append((i, str(e)))
+            continue
+        entry.line_number, entry.logged_epoch = i, logged
+        entries.append(entry)
+    return SovitsLogScan(str(p), entries, problems)
+
+
+def _cmd_sovits_log(args) -> int:
+    from .notebooks import UsageError
+
+    target = args.log
+    if Path(target).is_file():
+        scan = scan_sovits_log(target, args.lr0, args.lr_decay)
+        if not scan.entries:
+            raise UsageError(f"{target}: no GPT-SoVITS loss lines found ([loss_disc, ..., global_step, lr])")
+        for e in scan.entries:
+            print(f"line {e.line_number}: {e}")
+        for n, msg in scan.problems:
+            print(f"line {n}: could not decode: {msg}")
+        bad = scan.first_nonfinite
+        if bad:
+            print(f"first non-finite loss line: line {bad.line_number}, epoch {bad.epoch}, step {bad.global_step}")
+        return 1 if bad or scan.problems else 0
+    if "[" not in target:
+        raise UsageError(f"{target!r} is neither a file nor a loss line like '[nan, nan, ..., 200, 9.99e-05]'")
+    try:
+        entry = decode_sovits_log(target, args.lr0, args.lr_decay)
+    except SovitsLogError as e:
+        raise UsageError(str(e)) from None
+    print(entry)
+    return 0 if entry.finite else 1
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser(
+        "sovits-log",
+        help="decode GPT-SoVITS SoVITS loss lines (a train.log or one line): names, epoch, first NaN",
+        description="Name the entries of GPT-SoVITS s2_train.py loss lines and infer the epoch from the LR. "
+        "Exit 0 when all losses are finite, 1 when a NaN/Inf line (or an undecodable loss line) is found, "
+        "2 for usage errors.",
+    )
+    p.add_argument("log", help="path to train.log, or one loss line in quotes")
+    p.add_argument("--lr0", type=float, default=S2_LEARNING_RATE, help="train.learning_rate (default 1e-4)")
+    p.add_argument("--lr-decay", type=float, default=S2_LR_DECAY, help="train.lr_decay (default 0.999875)")
+    p.set_defaults(func=_cmd_sovits_log)
