@@ -1,0 +1,69 @@
+"""Feature extraction with the fixes from notebook 06: ``parse_bool`` for the half-precision flag (and half
+only where the device supports it), fail fast on the first file that cannot be processed (exit status 1,
+naming the file), atomic outputs, and a stage check before saying "completed".
+
+``python -m tts_nb_utils.rvc_mini.extract_fixed DEVICE EXP_DIR EMBEDDER_DIR --is-half False``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from tts_nb_utils.atomic import atomic_path
+from tts_nb_utils.rvc_mini.embedder import load_embedder
+from tts_nb_utils.sanity import StageCheckError, bool_arg, check_stage
+
+
+def extract(device: str, exp_dir: Path, embedder_dir: Path, is_half: bool) -> int:
+    if is_half and device == "cpu":
+        print("is_half=True on the CPU: using float32 (half precision is for GPUs)", file=sys.stderr)
+        is_half = False
+    dtype = torch.float16 if is_half else torch.float32
+    model = load_embedder(embedder_dir).to(device=device, dtype=dtype)
+    wav_dir, out_dir = exp_dir / "sliced_audios", exp_dir / "extracted"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = sorted(wav_dir.glob("*.wav"))
+    for path in files:
+        out = out_dir / f"{path.stem}.npy"
+        if out.exists():
+            continue  # resumable: outputs are written atomically, so an existing one is complete
+        try:
+            wav, sr = sf.read(path, dtype="float32")
+            if sr != 16000:
+                raise ValueError(f"sample rate {sr} Hz, expected 16000 Hz: resample the sliced audio")
+            with torch.no_grad():
+                feats = model(torch.from_numpy(wav).to(device=device, dtype=dtype).view(1, -1))[0]
+            with atomic_path(out) as tmp, open(tmp, "wb") as f:
+                np.save(f, feats.float().cpu().numpy(), allow_pickle=False)
+        except Exception as e:
+            raise RuntimeError(f"feature extraction failed on {path}: {e}") from e
+    check_stage(wav_dir, out_dir, ".npy", (".wav",)).raise_if_missing()
+    return len(files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="extract_fixed", description=__doc__)
+    parser.add_argument("device")
+    parser.add_argument("exp_dir", type=Path)
+    parser.add_argument("embedder_dir", type=Path)
+    parser.add_argument("--is-half", type=bool_arg, default=False, help="true/false, 1/0, yes/no, on/off")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        n = extract(args.device, args.exp_dir, args.embedder_dir, args.is_half)
+    except (RuntimeError, StageCheckError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"Feature extraction completed: {n} file(s) in {time.perf_counter() - start:.2f} seconds.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

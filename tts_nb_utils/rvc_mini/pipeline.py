@@ -1,0 +1,203 @@
+"""The stages around feature extraction: clips, pitch files, mute entries, the file list and training."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+from ..atomic import atomic_path, atomic_write_text
+from ..audio import load_audio, save_audio, speechlike
+from ..mel import MelConfig, mel_spectrogram
+from .embedder import HOP
+
+SAMPLE_RATE = 16000
+MEL = MelConfig(sample_rate=SAMPLE_RATE, n_fft=640, hop_length=HOP, win_length=640, n_mels=40, f_max=8000.0)
+
+
+def make_clips(exp_dir: str | Path, n_clips: int, seconds: float = 2.0, seed: int = 0) -> list[Path]:
+    """Write ``n_clips`` speech-like 16 kHz clips to ``exp_dir/sliced_audios/0_<i>.wav`` (speaker 0)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_clips):
+        y = speechlike(seconds, SAMPLE_RATE, seed=seed * 1000 + i, f0=float(rng.uniform(100, 220)))
+        out.append(save_audio(Path(exp_dir) / "sliced_audios" / f"0_{i}.wav", y, SAMPLE_RATE))
+    return out
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+
+
+def extract_pitch(exp_dir: str | Path) -> int:
+    """Pitch files for every clip: ``f0/<name>.wav.npy`` (Hz, 0 when unvoiced) and ``f0_voiced/`` (voiced
+    frames only kept, as a second pitch stream), one value per 160-sample frame. Returns the number written."""
+    exp_dir = Path(exp_dir)
+    n = 0
+    for wav in sorted((exp_dir / "sliced_audios").glob("*.wav")):
+        y, _ = load_audio(wav, SAMPLE_RATE)
+        f0 = librosa.yin(y, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=640, hop_length=HOP)[: len(y) // HOP]
+        voiced = np.where(librosa.feature.rms(y=y, frame_length=640, hop_length=HOP)[0][: len(f0)] > 1e-3, f0, 0)
+        _save_npy(exp_dir / "f0" / f"{wav.name}.npy", f0.astype(np.float32))
+        _save_npy(exp_dir / "f0_voiced" / f"{wav.name}.npy", voiced.astype(np.float32))
+        n += 1
+    return n
+
+
+def make_mute(mute_dir: str | Path, feature_dim: int = 32, seconds: float = 3.0) -> Path:
+    """Applio's ``logs/mute``: a silent clip, all-zero features and pitch, used to pad every file list."""
+    mute_dir = Path(mute_dir)
+    frames = int(seconds * SAMPLE_RATE) // HOP
+    save_audio(mute_dir / "sliced_audios" / f"mute{SAMPLE_RATE}.wav", np.zeros(frames * HOP, np.float32), SAMPLE_RATE)
+    _save_npy(mute_dir / "extracted" / "mute.npy", np.zeros((frames, feature_dim), np.float32))
+    for sub in ("f0", "f0_voiced"):
+        _save_npy(mute_dir / sub / "mute.wav.npy", np.zeros(frames, np.float32))
+    return mute_dir
+
+
+def run_extraction(
+    variant: str, exp_dir: str | Path, embedder_dir: str | Path, is_half: str = "False", device: str = "cpu"
+) -> subprocess.CompletedProcess:
+    """Run ``extract_buggy`` or ``extract_fixed`` as a real subprocess, the way Applio's UI launches its
+    extraction script; returns the finished process (stdout, stderr, returncode) without checking it."""
+    if variant == "buggy":
+        args = ["-m", "tts_nb_utils.rvc_mini.extract_buggy", device, "1", "0", "0", str(exp_dir), "v2", is_half]
+        args.append(str(embedder_dir))
+    elif variant == "fixed":
+        args = ["-m", "tts_nb_utils.rvc_mini.extract_fixed", device, str(exp_dir), str(embedder_dir)]
+        args += ["--is-half", is_half]
+    else:
+        raise ValueError(f"variant={variant!r}: use 'buggy' or 'fixed'")
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
+
+
+def _stems(folder: Path, ext: str) -> set[str]:
+    if not folder.is_dir():
+        return set()
+    return {p.name[: -len(ext)] for p in folder.iterdir() if p.name.endswith(ext) and not p.name.startswith(".")}
+
+
+def generate_filelist(exp_dir: str | Path, mute_dir: str | Path, include_mutes: int = 2) -> list[str]:
+    """Applio's file list: names present in all of sliced_audios, extracted, f0 and f0_voiced, each as
+    ``wav|features|f0|f0_voiced|speaker``, plus ``include_mutes`` mute entries whatever happened before.
+    Written to ``exp_dir/filelist.txt``; returns the lines."""
+    exp_dir, mute_dir = Path(exp_dir), Path(mute_dir)
+    names = (
+        _stems(exp_dir / "sliced_audios", ".wav")
+        & _stems(exp_dir / "extracted", ".npy")
+        & _stems(exp_dir / "f0", ".wav.npy")
+        & _stems(exp_dir / "f0_voiced", ".wav.npy")
+    )
+    lines = [
+        f"{exp_dir}/sliced_audios/{n}.wav|{exp_dir}/extracted/{n}.npy|{exp_dir}/f0/{n}.wav.npy|"
+        f"{exp_dir}/f0_voiced/{n}.wav.npy|0"
+        for n in sorted(names)
+    ]
+    mute = (
+        f"{mute_dir}/sliced_audios/mute{SAMPLE_RATE}.wav|{mute_dir}/extracted/mute.npy|"
+        f"{mute_dir}/f0/mute.wav.npy|{mute_dir}/f0_voiced/mute.wav.npy|0"
+    )
+    lines += [mute] * include_mutes
+    atomic_write_text(exp_dir / "filelist.txt", "\n".join(lines) + "\n")
+    return lines
+
+
+class FilelistDataset(torch.utils.data.Dataset):
+    """Entries of a file list as (features+log-f0 ``[frames, dim+1]``, target log-mel ``[frames, n_mels]``)."""
+
+    def __init__(self, lines: list[str], frames: int = 100):
+        self.items = []
+        for line in lines:
+            wav, feat, f0, _, _ = line.split("|")
+            y, _ = load_audio(wav, SAMPLE_RATE)
+            mel = mel_spectrogram(torch.from_numpy(y), MEL).T
+            x = torch.from_numpy(np.load(feat))
+            pitch = torch.from_numpy(np.log1p(np.load(f0))).unsqueeze(1)
+            n = min(len(mel), len(x), len(pitch))
+            if n < frames:
+                raise ValueError(f"{wav}: {n} frames, shorter than the {frames}-frame training crop")
+            self.items.append((torch.cat([x[:n], pitch[:n]], 1).float(), mel[:n].float()))
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        x, y = self.items[i]
+        start = random.randrange(0, len(x) - self.frames + 1)
+        return x[start : start + self.frames], y[start : start + self.frames]
+
+
+class TinyVoiceModel(nn.Module):
+    """Features + pitch ``[batch, frames, in_dim]`` -> log-mel ``[batch, frames, n_mels]`` (three 1-D convs)."""
+
+    def __init__(self, in_dim: int = 33, hidden: int = 192, n_mels: int = MEL.n_mels):
+        super().__init__()
+        self.inp = nn.Conv1d(in_dim, hidden, 5, padding=2)
+        self.mid = nn.Conv1d(hidden, hidden, 5, padding=2)
+        self.out = nn.Conv1d(hidden, n_mels, 5, padding=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.inp(x.transpose(1, 2)))
+        h = torch.nn.functional.gelu(self.mid(h))
+        return self.out(h).transpose(1, 2)
+
+
+@dataclass
+class TrainResult:
+    epoch_seconds: list[float] = field(default_factory=list)
+    epoch_loss: list[float] = field(default_factory=list)
+    steps: int = 0
+    samples: int = 0
+
+
+def train(
+    lines: list[str],
+    epochs: int,
+    device: str | torch.device = "cpu",
+    monitor=None,
+    batch_size: int = 4,
+    seed: int = 0,
+    lr: float = 2e-3,
+) -> TrainResult:
+    """Train ``TinyVoiceModel`` on a file list for ``epochs`` epochs; ``monitor``: a SanityMonitor or None.
+
+    Like Applio's loop, an epoch is one pass over whatever the file list holds, however short."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    data = FilelistDataset(lines)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=False)
+    model = TinyVoiceModel(in_dim=data.items[0][0].shape[1]).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    if monitor is not None:
+        monitor.model = model
+        monitor.check_dataset(len(data))
+    result = TrainResult(samples=len(data))
+    for _ in range(epochs):
+        start, total = time.perf_counter(), 0.0
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = nn.functional.l1_loss(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if monitor is not None:
+                monitor.before_step()
+            opt.step()
+            if monitor is not None:
+                monitor.after_step(loss)
+            total += float(loss.detach()) * len(x)
+            result.steps += 1
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        result.epoch_seconds.append(time.perf_counter() - start)
+        result.epoch_loss.append(total / len(data))
+    return result
