@@ -17,7 +17,9 @@ from tts_nb_utils.loss_guard import (
     guarded_total,
     log_loss_terms,
     loss_loggers,
+    parameter_changes,
     read_metrics_csv,
+    snapshot_parameters,
     summarize_loss_terms,
 )
 from tts_nb_utils.paths import data_dir
@@ -234,3 +236,32 @@ def test_expected_but_absent_terms_are_logged_as_nan(data, tmp_path):
 def test_string_false_enables_the_head_like_upstream():
     task = ToyVarianceTask(cfg("broken_string_false"))
     assert task.model.var_head is not None and task.variance_list == ["energy"]
+
+
+def test_summarize_loss_terms_statuses():
+    def curve(values):
+        return [(i, float(v)) for i, v in enumerate(values)]
+
+    history = {
+        "train/down": curve([10, 8, 6, 4, 3, 2, 1.5, 1]),
+        "train/noisy": curve([5, 6, 4, 5.5, 4.5, 6, 5, 4.8]),
+        "train/up": curve([1, 1, 2, 2, 3, 3, 4, 4]),
+        "train/zero": curve([0] * 8),
+        "train/nan": curve([math.nan] * 8),
+        "val/other": curve([1, 2]),
+    }
+    got = {s.name: s for s in summarize_loss_terms(history)}
+    assert set(got) == {"down", "noisy", "up", "zero", "nan"}
+    assert got["down"].status == "decreasing" and got["down"].ratio == pytest.approx(1.25 / 9)
+    assert got["noisy"].status == "flat" and got["up"].status == "increasing"
+    assert got["zero"].status == "stuck at zero" and got["nan"].status == "absent"
+    assert summarize_loss_terms(history, ["missing"])[0].status == "absent"
+
+
+def test_detached_head_never_moves_while_the_others_train(data, tmp_path):
+    task = ToyVarianceTask(cfg("fixed_variance"), detach_heads=["dur"])
+    before = snapshot_parameters(task)
+    fit(task, data, tmp_path, steps=5)  # no guard: Lightning trains happily
+    changes = parameter_changes(task, before)
+    assert changes["model.dur_head.weight"] == 0.0 and changes["model.dur_head.bias"] == 0.0
+    assert changes["model.pitch_head.weight"] > 0 and changes["model.embed.weight"] > 0

@@ -48,15 +48,22 @@ def _config_data(config: LoadedConfig | Mapping[str, Any] | None) -> Mapping[str
 
 
 def _value_note(config: LoadedConfig | Mapping[str, Any] | None, key: str) -> str:
+    return _values_note(config, [key])
+
+
+def _values_note(config: LoadedConfig | Mapping[str, Any] | None, keys: Sequence[str]) -> str:
+    """``"a=False, b=False in file.yaml; c not set"``: the keys' values, grouped by the file that set them."""
     data = _config_data(config)
     if data is None:
         return ""
-    if key not in data:
-        return f"{key} not set"
-    note = f"{key}={data[key]!r}"
-    if isinstance(config, LoadedConfig) and config.source(key):
-        note += f" in {display_path(config.source(key))}"
-    return note
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        if key not in data:
+            groups.setdefault("", []).append(f"{key} not set")
+            continue
+        src = config.source(key) if isinstance(config, LoadedConfig) else None
+        groups.setdefault(f" in {display_path(src)}" if src else "", []).append(f"{key}={data[key]!r}")
+    return "; ".join(", ".join(items) + where for where, items in groups.items())
 
 
 def explain_terms(
@@ -69,7 +76,7 @@ def explain_terms(
     for term, switches in term_switches.items():
         line = f"  {term} <- {' or '.join(switches)}"
         if _config_data(config) is not None:
-            line += f"  (now: {'; '.join(_value_note(config, s) for s in switches)})"
+            line += f"  (now: {_values_note(config, switches)})"
         lines.append(line)
     return "\n".join(lines)
 
@@ -341,12 +348,16 @@ def read_metrics_csv(source: Any) -> dict[str, list[tuple[int, float]]]:
 
 @dataclass
 class TermSummary:
-    """One loss term over a run: ``status`` is "decreasing", "increasing", "flat", "stuck at zero" or "absent"."""
+    """One loss term over a run: ``status`` is "decreasing", "increasing", "flat", "stuck at zero" or "absent".
+
+    ``first``/``last``: the first and last logged values; ``ratio``: mean of the last quarter of the values
+    over the mean of the first quarter (NaN when undefined)."""
 
     name: str
     steps: int
     first: float
     last: float
+    ratio: float
     status: str
 
 
@@ -354,12 +365,14 @@ def summarize_loss_terms(
     history: Mapping[str, Sequence[tuple[int, float]]],
     terms: Sequence[str] | None = None,
     prefix: str = "train/",
-    rel_tol: float = 0.02,
+    min_change: float = 0.3,
 ) -> list[TermSummary]:
     """Classify each term's curve. ``terms``: names without the prefix (default: every ``prefix*`` column).
 
-    "stuck at zero": every value is 0; "absent": never logged or only NaN; "flat": the last value is within
-    ``rel_tol`` (relative) of the first; otherwise "decreasing" or "increasing" by the last vs the first.
+    "absent": never logged, or only NaN; "stuck at zero": every value is 0; otherwise the mean of the last
+    quarter of the values is compared with the mean of the first quarter: "decreasing" when it is at least
+    ``min_change`` (relative) lower, "increasing" when that much higher, else "flat". A term that drifts with
+    the shared encoder but is never trained itself comes out "flat".
     """
     if terms is None:
         terms = [k[len(prefix):] for k in history if k.startswith(prefix)]
@@ -367,17 +380,36 @@ def summarize_loss_terms(
     for name in terms:
         values = [v for _, v in history.get(f"{prefix}{name}", []) if not math.isnan(v)]
         if not values:
-            out.append(TermSummary(name, 0, math.nan, math.nan, "absent"))
+            out.append(TermSummary(name, 0, math.nan, math.nan, math.nan, "absent"))
             continue
-        first, last = values[0], values[-1]
         if all(v == 0.0 for v in values):
-            status = "stuck at zero"
-        elif abs(last - first) <= rel_tol * max(abs(first), 1e-12):
-            status = "flat"
+            out.append(TermSummary(name, len(values), 0.0, 0.0, math.nan, "stuck at zero"))
+            continue
+        q = max(len(values) // 4, 1)
+        head, tail = sum(values[:q]) / q, sum(values[-q:]) / q
+        ratio = tail / head if head != 0 else math.inf
+        if ratio <= 1 - min_change:
+            status = "decreasing"
+        elif ratio >= 1 + min_change:
+            status = "increasing"
         else:
-            status = "decreasing" if last < first else "increasing"
-        out.append(TermSummary(name, len(values), first, last, status))
+            status = "flat"
+        out.append(TermSummary(name, len(values), values[0], values[-1], ratio, status))
     return out
+
+
+def snapshot_parameters(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of every parameter, to compare with after training (:func:`parameter_changes`)."""
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def parameter_changes(module: torch.nn.Module, snapshot: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Largest absolute change of each parameter since ``snapshot``; 0.0 means it never moved."""
+    return {
+        name: float((p.detach().to(snapshot[name].device) - snapshot[name]).abs().max())
+        for name, p in module.named_parameters()
+        if name in snapshot
+    }
 
 
 def plot_loss_terms(
@@ -401,7 +433,8 @@ def plot_loss_terms(
             continue
         steps, values = zip(*points, strict=True)
         positive = positive and min(values) > 0
-        ax.plot(steps, values, marker="." if len(values) < 30 else None, label=f"{name} ({summary.status})")
+        style = {"linestyle": "--", "color": "0.5", "linewidth": 1.2, "zorder": 3} if name == "total" else {}
+        ax.plot(steps, values, marker="." if len(values) < 30 else None, label=f"{name} ({summary.status})", **style)
     if positive and summaries:
         ax.set_yscale("log")
     ax.set_xlabel("step")
