@@ -131,13 +131,16 @@ def estimate_snr_db(mono: np.ndarray, sr: int, active_margin_db: float = 30.0) -
     power of frames more than 6 dB above that floor, less the noise. A clean take with room tone reads 30-50 dB;
     a take that is all noise reads near 0. A clip with no pause at all reads low (its floor is speech).
     """
-    db, _ = _frames_db(mono, sr)
+    return _snr_from_db(_frames_db(mono, sr)[0], active_margin_db)
+
+
+def _snr_from_db(db: np.ndarray, active_margin_db: float = 30.0) -> float:
     if not len(db):
         return 0.0
     active = np.flatnonzero(db > db.max() - active_margin_db)
     region = db[active[0] : active[-1] + 1]
     power = 10 ** (region / 10)
-    quietest = np.sort(power)[: max(1, len(power) // 20)]
+    quietest = np.partition(power, max(1, len(power) // 20) - 1)[: max(1, len(power) // 20)]
     noise = max(float(quietest.mean()), 1e-12)
     loud = power[power > 4 * noise]
     if not len(loud):
@@ -147,7 +150,10 @@ def estimate_snr_db(mono: np.ndarray, sr: int, active_margin_db: float = 30.0) -
 
 def active_rms_dbfs(mono: np.ndarray, sr: int, margin_db: float = 30.0) -> float:
     """RMS (dBFS) of the active part: the 20 ms frames within ``margin_db`` of the loudest frame."""
-    db, _ = _frames_db(mono, sr)
+    return _active_from_db(_frames_db(mono, sr)[0], margin_db)
+
+
+def _active_from_db(db: np.ndarray, margin_db: float = 30.0) -> float:
     if not len(db):
         return -240.0
     active = db > db.max() - margin_db
@@ -194,7 +200,9 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
     if duration > cfg.max_duration_s:
         issues.append("too_long")
     mono = x2.mean(axis=1)
-    m.active_rms_dbfs = round(active_rms_dbfs(mono, sr), 2)
+    centred = mono - mono.mean()
+    centred_db, hop_s = _frames_db(centred, sr)
+    m.active_rms_dbfs = round(_active_from_db(centred_db), 2)
     if m.active_rms_dbfs < cfg.quiet_rms_dbfs:
         issues.append("too_quiet")
     m.clipped_fraction = float(np.count_nonzero(absx >= cfg.clip_level)) / absx.size
@@ -203,10 +211,9 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
     m.dc_offset = round(float(np.abs(x2.mean(axis=0, dtype=np.float64)).max()), 5)
     if m.dc_offset > cfg.dc_offset:
         issues.append("dc_offset")
-    m.snr_db = round(estimate_snr_db(mono - mono.mean(), sr), 2)
+    m.snr_db = round(_snr_from_db(centred_db), 2)
     if m.snr_db < cfg.min_snr_db:
         issues.append("low_snr")
-    centred_db, hop_s = _frames_db(mono - mono.mean(), sr)
     lead, trail, pause = _silence_runs(centred_db, min(cfg.silence_dbfs, float(centred_db.max()) - 30.0))
     m.leading_silence_s, m.trailing_silence_s = round(lead * hop_s, 3), round(trail * hop_s, 3)
     m.longest_pause_s = round(pause * hop_s, 3)
