@@ -200,27 +200,33 @@ def _resolve_entry(entry: str, including: Path, root: Path) -> Path:
     return Path(os.path.normpath(base / p))
 
 
-def _merge(dst: dict, src: Mapping, sources: dict[str, Path], origin: Path, prefix: str = "") -> None:
-    """Merge ``src`` into ``dst`` as DiffSinger does, recording ``origin`` for every key it sets."""
-    for key, value in src.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and isinstance(dst.get(key), dict):
-            sources[dotted] = origin
-            _merge(dst[key], value, sources, origin, prefix=f"{dotted}.")
-        else:
-            for stale in [k for k in sources if k.startswith(f"{dotted}.")]:
-                del sources[stale]
-            dst[key] = copy.deepcopy(value)
-            sources[dotted] = origin
-            if isinstance(value, Mapping):
-                _record(value, sources, origin, prefix=f"{dotted}.")
+def _merge(dst: dict, dst_sources: dict[str, Path], src: Mapping, src_sources: Mapping[str, Path]) -> None:
+    """Merge ``src`` into ``dst`` as DiffSinger does (mappings key by key, anything else replaced), carrying
+    each key's origin from ``src_sources`` into ``dst_sources``."""
+
+    def walk(d: dict, s: Mapping, prefix: str) -> None:
+        for key, value in s.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, Mapping) and isinstance(d.get(key), dict):
+                dst_sources[dotted] = src_sources[dotted]
+                walk(d[key], value, f"{dotted}.")
+                continue
+            for stale in [k for k in dst_sources if k.startswith(f"{dotted}.")]:
+                del dst_sources[stale]
+            d[key] = copy.deepcopy(value)
+            dst_sources.update({k: v for k, v in src_sources.items() if k == dotted or k.startswith(f"{dotted}.")})
+
+    walk(dst, src, "")
 
 
-def _record(src: Mapping, sources: dict[str, Path], origin: Path, prefix: str) -> None:
-    for key, value in src.items():
-        sources[f"{prefix}{key}"] = origin
+def _origins(data: Mapping, origin: Path, prefix: str = "") -> dict[str, Path]:
+    """Every dotted key of ``data`` (nested mappings included) -> ``origin``."""
+    out: dict[str, Path] = {}
+    for key, value in data.items():
+        out[f"{prefix}{key}"] = origin
         if isinstance(value, Mapping):
-            _record(value, sources, origin, prefix=f"{prefix}{key}.")
+            out.update(_origins(value, origin, f"{prefix}{key}."))
+    return out
 
 
 def load_config(path: str | os.PathLike, root: str | os.PathLike | None = None) -> LoadedConfig:
@@ -233,8 +239,6 @@ def load_config(path: str | os.PathLike, root: str | os.PathLike | None = None) 
     """
     root_dir = Path(root).expanduser().absolute() if root is not None else Path.cwd()
     top = Path(os.path.normpath(Path(path).expanduser().absolute()))
-    merged: dict[str, Any] = {}
-    sources: dict[str, Path] = {}
     chain: list[Path] = []
     loaded: set[Path] = set()
 
@@ -262,36 +266,13 @@ def load_config(path: str | os.PathLike, root: str | os.PathLike | None = None) 
                 if base_file in loaded:
                     continue  # shared base already merged through another branch, as upstream
                 data, data_sources = load(base_file, [*stack, file], file, str(item))
-                _merge_with_sources(out, out_sources, data, data_sources)
-        _merge(out, raw, out_sources, file)
+                _merge(out, out_sources, data, data_sources)
+        _merge(out, out_sources, raw, _origins(raw, file))
         chain.append(file)
         return out, out_sources
 
-    data, data_sources = load(top, [], None, None)
-    _merge_with_sources(merged, sources, data, data_sources)
+    merged, sources = load(top, [], None, None)
     return LoadedConfig(path=top, data=merged, sources=sources, chain=chain)
-
-
-def _merge_with_sources(dst: dict, dst_sources: dict[str, Path], src: dict, src_sources: dict[str, Path]) -> None:
-    """Merge an already-merged ``src`` (with per-key sources) into ``dst``, keeping each key's own origin."""
-
-    def walk(d: dict, s: Mapping, prefix: str) -> None:
-        for key, value in s.items():
-            dotted = f"{prefix}{key}"
-            origin = src_sources.get(dotted)
-            if isinstance(value, Mapping) and isinstance(d.get(key), dict):
-                if origin is not None:
-                    dst_sources[dotted] = origin
-                walk(d[key], value, f"{dotted}.")
-            else:
-                for stale in [k for k in dst_sources if k.startswith(f"{dotted}.")]:
-                    del dst_sources[stale]
-                d[key] = copy.deepcopy(value)
-                for k, v in src_sources.items():
-                    if k == dotted or k.startswith(f"{dotted}."):
-                        dst_sources[k] = v
-
-    walk(dst, src, "")
 
 
 # ----------------------------------------------------------------------------------------- checking
