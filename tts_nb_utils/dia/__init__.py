@@ -3,6 +3,5 @@ a memory planner and a training loop. Notebook 05 (``05_dia_training_on_a_3090.i
 
 Modules: ``delay`` (delay pattern), ``model`` (DiaConfig, DiaModel), ``data`` (dataset, collate, masks),
 ``loss`` (per-channel weighted cross-entropy), ``codec`` (DAC or synthetic codes, demo corpus), ``plots``,
-``memory`` (estimate,
-plan), ``train`` (training loop with accumulation, AMP, checkpoints, DDP).
+``memory`` (estimate, plan), ``train`` (training loop with accumulation, AMP, checkpoints, DDP).
 """
