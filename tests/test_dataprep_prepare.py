@@ -145,3 +145,12 @@ def test_cli_slice_prepare_denoise(corpus, tmp_path):
     assert main(["denoise", str(corpus / "take1.flac"), str(tmp_path / "d" / "t1.flac")]) == 0
     assert main(["denoise", str(corpus), str(tmp_path / "d2"), "-q"]) == 1  # broken.flac failed
     assert main(["prepare", str(corpus), str(corpus / "out")]) == 2  # output inside the input
+
+
+def test_rerun_with_other_settings_redoes_the_clips(corpus, tmp_path):
+    out = tmp_path / "out"
+    prepare_folder(corpus, out, PrepareConfig(denoise=False), progress=False)
+    first = digest(out / "clips")
+    again = prepare_folder(corpus, out, PrepareConfig(denoise=False, alpha=0.5), progress=False)
+    changed = [e["path"] for e in again.entries if digest(out / "clips").get(e["path"][6:]) != first.get(e["path"][6:])]
+    assert changed, "clips made with other settings must be rewritten, not skipped"

@@ -2,8 +2,9 @@
 clips with a manifest (JSONL) and a report. Also :func:`slice_folder`, the slicing step alone.
 
 Used by notebook 01 and ``tts-nb prepare`` / ``tts-nb slice``. Inputs are only read. Every output is written
-atomically; each finished source leaves a small record in ``OUT/.prepare/``, so a killed run, restarted,
-skips what is done and ends with the same files as an uninterrupted run.
+atomically; each finished source leaves a small record in ``OUT/.prepare/`` (with the settings used), so a
+killed run, restarted, skips what is done and ends with the same files as an uninterrupted run; a source whose
+record was made with other settings is processed again.
 """
 
 from __future__ import annotations
@@ -121,8 +122,7 @@ def process_source(src: Path, rel: Path, out_dir: Path, cfg: PrepareConfig) -> t
         if out_sr != sr:
             chunk = soxr.resample(chunk, sr, out_sr, quality="HQ").astype(np.float32)
         name = f"{CLIPS_DIR}/{stem}_{a:010d}_{b:010d}.wav"
-        if not (out_dir / name).exists():
-            save_audio(out_dir / name, np.clip(chunk, -1.0, 1.0), out_sr, subtype="PCM_16")
+        save_audio(out_dir / name, np.clip(chunk, -1.0, 1.0), out_sr, subtype="PCM_16")
         entries.append({"path": name, "duration_s": round(len(chunk) / out_sr, 4), "sample_rate": out_sr, **where,
                         "start_sample": a, "end_sample": b})
     return entries, drops
@@ -152,10 +152,11 @@ def prepare_folder(
     vcfg = replace(cfg.validation, sample_rate=cfg.sample_rate)
     for stale in (out_dir / CLIPS_DIR).glob(".*.part*"):  # temp files of a run that was killed
         stale.unlink(missing_ok=True)
+    fingerprint = json.dumps(cfg.as_dict(), sort_keys=True, default=str)
     source_rows, entries, drops, status = [], [], [], []
     for path in tqdm(files, desc="prepare", unit="file", disable=not progress):
         rel = path.relative_to(in_dir)
-        row = validate_file(path, replace(vcfg, sample_rate=None), root=in_dir)
+        row = validate_file(path, vcfg, root=in_dir)
         source_rows.append(row)
         fatal = [c for c in row.issues if c in cfg.skip_codes]
         if fatal:
@@ -163,13 +164,14 @@ def prepare_folder(
             continue
         state = out_dir / STATE_DIR / f"{rel.as_posix()}.json"
         done = json.loads(state.read_text()) if state.exists() else None
-        if done is None or not all((out_dir / e["path"]).exists() for e in done["entries"]):
+        if (done is None or done.get("config") != fingerprint
+                or not all((out_dir / e["path"]).exists() for e in done["entries"])):
             try:
                 done_entries, done_drops = process_source(path, rel, out_dir, cfg)
             except Exception as e:  # noqa: BLE001 - one bad source must not stop the batch
                 status.append({"source": row.path, "status": "failed", "reason": f"{type(e).__name__}: {e}"})
                 continue
-            done = {"entries": done_entries, "drops": done_drops}
+            done = {"config": fingerprint, "entries": done_entries, "drops": done_drops}
             atomic_write_json(state, done)
         entries += done["entries"]
         drops += done["drops"]
