@@ -32,8 +32,6 @@ from typing import Any
 
 import yaml
 
-from .sanity import BoolParseError, parse_bool
-
 # ----------------------------------------------------------------------------------------- vocabulary
 
 #: The variance task's prediction switches, in the order DiffSinger's template lists them.
@@ -360,6 +358,8 @@ def check_variance_config(config: LoadedConfig | Mapping[str, Any]) -> list[Prob
         v = data[s]
         reads = bool(v)
         if isinstance(v, str):
+            from .sanity import BoolParseError, parse_bool  # imported here: sanity pulls in torch
+
             try:
                 meant = str(parse_bool(v)).lower()
                 fix = f"write `{s}: {meant}` without quotes"
