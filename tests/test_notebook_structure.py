@@ -32,6 +32,10 @@ class TestAnatomy:
         params = notebook_parameters(path)
         assert "SEED" in params and "DEVICE" in params, f"{path.name}: parameters lack SEED or DEVICE"
         assert params["DEVICE"]["default"] == '"auto"', f"{path.name}: DEVICE must default to \"auto\""
+        (cell,) = tagged
+        assigned = [t.id for node in ast.parse(cell.source).body for t in getattr(node, "targets", [])]
+        # papermill silently skips a line it cannot parse (e.g. an "=" inside the help comment).
+        assert list(params) == assigned, f"{path.name}: papermill sees {list(params)}, the cell assigns {assigned}"
         missing_help = [k for k, v in params.items() if not v["help"]]
         assert not missing_help, f"{path.name}: parameters without a trailing help comment: {missing_help}"
 
