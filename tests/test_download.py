@@ -48,7 +48,9 @@ def test_two_calls_make_one_request(hub, tmp_path, sha):
 
 
 def test_filename_argument_and_nested_dest(hub, tmp_path):
-    path = cached_download(hub.url("models/embedder.bin"), tmp_path / "a" / "b", SHA, filename="x.pt", progress=False)
+    path = cached_download(
+        hub.url("models/embedder.bin"), tmp_path / "a" / "b", SHA, filename="x.pt", progress=False
+    )
     assert path == tmp_path / "a" / "b" / "x.pt" and sha256_file(path) == SHA
 
 
@@ -75,7 +77,9 @@ def test_same_size_corruption_is_detected_with_sha(hub, tmp_path):
 
 
 def test_file_without_sidecar_is_not_trusted(hub, tmp_path):
-    (tmp_path / "embedder.bin").write_bytes(PAYLOAD[:5000])  # e.g. left by a loader that only checks existence
+    (tmp_path / "embedder.bin").write_bytes(
+        PAYLOAD[:5000]
+    )  # e.g. left by a loader that only checks existence
     assert cache_status(tmp_path / "embedder.bin") == "unverified"
     path = cached_download(hub.url("models/embedder.bin"), tmp_path, progress=False)
     assert path.read_bytes() == PAYLOAD and hub.count() == 1
@@ -196,7 +200,10 @@ def test_two_processes_download_once(hub, tmp_path):
     url = hub.url("models/embedder.bin")
     ctx = multiprocessing.get_context("spawn")
     barrier, queue = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_fetch_in_process, args=(url, str(tmp_path), SHA, barrier, queue)) for _ in range(2)]
+    procs = [
+        ctx.Process(target=_fetch_in_process, args=(url, str(tmp_path), SHA, barrier, queue))
+        for _ in range(2)
+    ]
     for p in procs:
         p.start()
     outcomes = [queue.get(timeout=60) for _ in procs]

@@ -43,7 +43,9 @@ def test_filelist_is_the_intersection_plus_two_mutes(tmp_path):
     for stem in ("0_0", "0_2"):
         (exp / "extracted" / f"{stem}.npy").write_bytes(b"")
     lines = generate_filelist(exp, mute)
-    assert [line.split("|")[0].rsplit("/", 1)[1] for line in lines] == ["0_0.wav", "0_2.wav"] + ["mute16000.wav"] * 2
+    assert [line.split("|")[0].rsplit("/", 1)[1] for line in lines] == ["0_0.wav", "0_2.wav"] + [
+        "mute16000.wav"
+    ] * 2
     assert all(line.endswith("|0") and line.count("|") == 4 for line in lines)
     (exp / "extracted" / "0_0.npy").unlink()
     (exp / "extracted" / "0_2.npy").unlink()

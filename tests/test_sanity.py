@@ -30,9 +30,23 @@ from tts_nb_utils.sanity import (
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("False", False), ("false", False), ("FALSE", False), (" 0 ", False), ("no", False), ("off", False),
-        ("n", False), ("True", True), ("true", True), ("1", True), ("yes", True), ("ON", True), ("y", True),
-        (True, True), (False, False), (0, False), (1, True),
+        ("False", False),
+        ("false", False),
+        ("FALSE", False),
+        (" 0 ", False),
+        ("no", False),
+        ("off", False),
+        ("n", False),
+        ("True", True),
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("ON", True),
+        ("y", True),
+        (True, True),
+        (False, False),
+        (0, False),
+        (1, True),
     ],
 )
 def test_parse_bool_table(text, expected):
@@ -204,7 +218,9 @@ def test_missing_grad_and_param_left_out_of_optimizer():
     missing = next(f for f in mon.flags if f.kind == "missing-grad")
     assert "unused.weight" in missing.message and "net.0.weight" not in missing.message
     mon2 = SanityMonitor(model, on_flag="record", ignore=("unused",))
-    _train(model, x, y, mon2, params=model.net[0].parameters(), forward=model.net)  # layer 2: trained by nobody
+    _train(
+        model, x, y, mon2, params=model.net[0].parameters(), forward=model.net
+    )  # layer 2: trained by nobody
     unchanged = next(f for f in mon2.flags if f.kind == "unchanged-params")
     assert "net.2.weight" in unchanged.message and "net.0.weight" not in unchanged.message
 
@@ -260,8 +276,14 @@ def _lightning_run(n_samples, zeros, expected=64, steps=12):
     loader = DataLoader(TensorDataset(x, y), batch_size=min(8, n_samples), shuffle=False)
     callback = SanityCallback(expected_samples=expected, on_flag="record")
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[callback],
+        accelerator="cpu",
+        devices=1,
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback],
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Lightning's advice about num_workers

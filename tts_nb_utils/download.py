@@ -217,7 +217,9 @@ def _offline_var() -> str:
     return next((f"{v}={os.environ[v]}" for v in OFFLINE_ENV_VARS if os.environ.get(v, "").strip()), "")
 
 
-def _download_verified(url: str, dest: Path, sha256: str | None, timeout: float, progress: bool, stale: bool) -> None:
+def _download_verified(
+    url: str, dest: Path, sha256: str | None, timeout: float, progress: bool, stale: bool
+) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     h = hashlib.sha256()
     received = 0
@@ -237,10 +239,14 @@ def _download_verified(url: str, dest: Path, sha256: str | None, timeout: float,
                 out.flush()
                 os.fsync(out.fileno())
         except urllib.error.HTTPError as e:
-            raise DownloadError(f"{url}: HTTP {e.code} {e.reason}; check the URL or try again later") from None
+            raise DownloadError(
+                f"{url}: HTTP {e.code} {e.reason}; check the URL or try again later"
+            ) from None
         except urllib.error.URLError as e:
             why = "timed out" if isinstance(e.reason, TimeoutError) else str(e.reason)
-            raise DownloadError(f"{url}: {why} (timeout {timeout:g} s); check the address and network") from None
+            raise DownloadError(
+                f"{url}: {why} (timeout {timeout:g} s); check the address and network"
+            ) from None
         except TimeoutError:
             raise DownloadError(
                 f"{url}: timed out after {received} bytes (no data for {timeout:g} s); try again or raise timeout="

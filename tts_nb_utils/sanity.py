@@ -160,7 +160,9 @@ def check_stage(
     in_keys = {p.with_suffix("").as_posix() for p in inputs}
     in_stems = {p.stem for p in inputs}
     missing = [p for p in inputs if p.with_suffix("").as_posix() not in out_keys and p.stem not in out_stems]
-    extra = [rel for rel, stem in outputs if (rel.parent / stem).as_posix() not in in_keys and stem not in in_stems]
+    extra = [
+        rel for rel, stem in outputs if (rel.parent / stem).as_posix() not in in_keys and stem not in in_stems
+    ]
     return StageReport(input_dir, output_dir, ext, inputs, missing, extra)
 
 
@@ -251,6 +253,7 @@ class SanityMonitor:
         self._none: dict[str, int] = {}
         self._same: dict[str, int] = {}
         self._snapshot: dict[str, torch.Tensor] | None = None
+        self._after: dict[str, torch.Tensor] | None = None
         self._last_end: float | None = None
 
     # -- public checks -----------------------------------------------------------------------------------------
@@ -277,12 +280,14 @@ class SanityMonitor:
             return
         grads = [p.grad for _, p in named]
         present = [i for i, g in enumerate(grads) if g is not None]
-        peaks = (
-            torch.stack([torch.linalg.vector_norm(grads[i].detach().float(), math.inf) for i in present]).cpu()
+        norms = (  # L2 norm: zero exactly when every element is zero; one transfer for all tensors
+            torch.stack(
+                [torch.linalg.vector_norm(grads[i].detach().float()) for i in present]
+            ).cpu()
             if present
             else torch.empty(0)
         )
-        peak_of = dict(zip(present, peaks.tolist(), strict=True))
+        peak_of = dict(zip(present, norms.tolist(), strict=True))
         for i, (name, _) in enumerate(named):
             self._none[name] = self._none.get(name, 0) + 1 if grads[i] is None else 0
             zero = grads[i] is not None and peak_of[i] == 0.0
@@ -299,7 +304,10 @@ class SanityMonitor:
             "all-zero gradients for {n} step(s): {names}. Their inputs may be all zeros (silent or empty "
             "features?), or the loss does not depend on them.",
         )
-        self._snapshot = {name: self._fingerprint(p) for name, p in named}
+        # The fingerprints taken after the previous step still describe the parameters (only the optimizer
+        # moves them), so reuse them instead of reading every parameter twice per step.
+        self._snapshot = self._after if self._after is not None else self._fingerprints(named)
+        self._after = None
 
     def after_step(self, loss: float | torch.Tensor | None = None, seconds: float | None = None) -> None:
         """Call after ``optimizer.step()``: compares parameters with the snapshot, records loss and step time.
@@ -311,12 +319,14 @@ class SanityMonitor:
         if seconds is None and self._last_end is not None:
             seconds = now - self._last_end
         self._last_end = now
-        named = self._named(None) if self._snapshot is not None else []
+        self._after = None
         if self._snapshot is not None:
-            for name, p in named:
+            current = self._fingerprints(self._named(None))
+            for name, fingerprint in current.items():
                 if name in self._snapshot:
-                    same = torch.equal(self._fingerprint(p), self._snapshot[name])
+                    same = torch.equal(fingerprint, self._snapshot[name])
                     self._same[name] = self._same.get(name, 0) + 1 if same else 0
+            self._after = current if self._checking() else None
             self._snapshot = None
             self._streak_flag(
                 "unchanged-params",
@@ -352,7 +362,9 @@ class SanityMonitor:
     def _named(self, model: torch.nn.Module | None) -> list[tuple[str, torch.Tensor]]:
         model = model if model is not None else self.model
         if model is None:
-            raise ValueError("SanityMonitor needs the model: pass it to SanityMonitor(model) or to before_step()")
+            raise ValueError(
+                "SanityMonitor needs the model: pass it to SanityMonitor(model) or to before_step()"
+            )
         self.model = model
         return [
             (n, p)
@@ -361,16 +373,32 @@ class SanityMonitor:
         ]
 
     @staticmethod
-    def _fingerprint(p: torch.Tensor) -> torch.Tensor:
-        # float64 sum and norm: any optimizer update changes them (no full copy of the weights is kept).
-        d = p.detach()
-        return torch.stack([d.sum(dtype=torch.float64), torch.linalg.vector_norm(d, dtype=torch.float64)]).cpu()
+    def _fingerprints(named: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        # Sum and L2 norm in float32 per tensor: an optimizer update changes them (no copy of the weights is
+        # kept); one transfer to the CPU for all tensors.
+        if not named:
+            return {}
+        values = torch.stack(
+            [
+                torch.stack(
+                    [
+                        p.detach().float().sum(),
+                        torch.linalg.vector_norm(p.detach().float()),
+                    ]
+                )
+                for _, p in named
+            ]
+        ).cpu()
+        return {name: values[i] for i, (name, _) in enumerate(named)}
 
     def _streak_flag(self, kind: str, streaks: dict[str, int], template: str) -> None:
         names = [n for n, s in streaks.items() if s >= self.patience]
         if names:
             shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-            self._flag(kind, f"{len(names)} parameter tensor(s) with " + template.format(n=self.patience, names=shown))
+            self._flag(
+                kind,
+                f"{len(names)} parameter tensor(s) with " + template.format(n=self.patience, names=shown),
+            )
 
     def _record_loss(self, value: float) -> None:
         self.loss_history.append(value)

@@ -45,8 +45,12 @@ def extract_pitch(exp_dir: str | Path) -> int:
     n = 0
     for wav in sorted((exp_dir / "sliced_audios").glob("*.wav")):
         y, _ = load_audio(wav, SAMPLE_RATE)
-        f0 = librosa.yin(y, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=640, hop_length=HOP)[: len(y) // HOP]
-        voiced = np.where(librosa.feature.rms(y=y, frame_length=640, hop_length=HOP)[0][: len(f0)] > 1e-3, f0, 0)
+        f0 = librosa.yin(y, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=640, hop_length=HOP)[
+            : len(y) // HOP
+        ]
+        voiced = np.where(
+            librosa.feature.rms(y=y, frame_length=640, hop_length=HOP)[0][: len(f0)] > 1e-3, f0, 0
+        )
         _save_npy(exp_dir / "f0" / f"{wav.name}.npy", f0.astype(np.float32))
         _save_npy(exp_dir / "f0_voiced" / f"{wav.name}.npy", voiced.astype(np.float32))
         n += 1
@@ -57,7 +61,9 @@ def make_mute(mute_dir: str | Path, feature_dim: int = 32, seconds: float = 3.0)
     """Applio's ``logs/mute``: a silent clip, all-zero features and pitch, used to pad every file list."""
     mute_dir = Path(mute_dir)
     frames = int(seconds * SAMPLE_RATE) // HOP
-    save_audio(mute_dir / "sliced_audios" / f"mute{SAMPLE_RATE}.wav", np.zeros(frames * HOP, np.float32), SAMPLE_RATE)
+    save_audio(
+        mute_dir / "sliced_audios" / f"mute{SAMPLE_RATE}.wav", np.zeros(frames * HOP, np.float32), SAMPLE_RATE
+    )
     _save_npy(mute_dir / "extracted" / "mute.npy", np.zeros((frames, feature_dim), np.float32))
     for sub in ("f0", "f0_voiced"):
         _save_npy(mute_dir / sub / "mute.wav.npy", np.zeros(frames, np.float32))
@@ -70,7 +76,17 @@ def run_extraction(
     """Run ``extract_buggy`` or ``extract_fixed`` as a real subprocess, the way Applio's UI launches its
     extraction script; returns the finished process (stdout, stderr, returncode) without checking it."""
     if variant == "buggy":
-        args = ["-m", "tts_nb_utils.rvc_mini.extract_buggy", device, "1", "0", "0", str(exp_dir), "v2", is_half]
+        args = [
+            "-m",
+            "tts_nb_utils.rvc_mini.extract_buggy",
+            device,
+            "1",
+            "0",
+            "0",
+            str(exp_dir),
+            "v2",
+            is_half,
+        ]
         args.append(str(embedder_dir))
     elif variant == "fixed":
         args = ["-m", "tts_nb_utils.rvc_mini.extract_fixed", device, str(exp_dir), str(embedder_dir)]
@@ -83,7 +99,9 @@ def run_extraction(
 def _stems(folder: Path, ext: str) -> set[str]:
     if not folder.is_dir():
         return set()
-    return {p.name[: -len(ext)] for p in folder.iterdir() if p.name.endswith(ext) and not p.name.startswith(".")}
+    return {
+        p.name[: -len(ext)] for p in folder.iterdir() if p.name.endswith(ext) and not p.name.startswith(".")
+    }
 
 
 def generate_filelist(exp_dir: str | Path, mute_dir: str | Path, include_mutes: int = 2) -> list[str]:
