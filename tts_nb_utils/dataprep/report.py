@@ -68,10 +68,7 @@ def _markdown(report: dict, histogram: str | None) -> str:
 
 def write_report(out_dir: str | os.PathLike, report: dict, duration_limits: tuple[float, float] | None = None) -> Path:
     """Write ``report.json``, ``durations.png`` and ``report.md`` into ``out_dir`` (atomically); returns the .md path."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no backend switch, no figure left open in a notebook
 
     from ..plot import plot_durations
 
@@ -80,9 +77,9 @@ def write_report(out_dir: str | os.PathLike, report: dict, duration_limits: tupl
     durations = [c["duration_s"] for c in report["clips"] if c["duration_s"]]
     histogram = None
     if durations:
-        ax = plot_durations(durations, limits=duration_limits)
+        fig = Figure(figsize=(5, 2.6), layout="constrained")
+        plot_durations(durations, ax=fig.subplots(), limits=duration_limits)
         with atomic_path(out_dir / "durations.png") as tmp:
-            ax.figure.savefig(tmp, dpi=80, metadata={"Software": None})
-        plt.close(ax.figure)
+            fig.savefig(tmp, dpi=80, metadata={"Software": None})
         histogram = "durations.png"
     return atomic_write_text(out_dir / "report.md", _markdown(report, histogram))
