@@ -16,8 +16,13 @@ from .notebooks import UsageError
 
 #: Modules whose ``register_cli(subparsers)`` adds subcommands, in the order ``tts-nb --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "tts_nb_utils.cli", "tts_nb_utils.schedules", "tts_nb_utils.sanity", "tts_nb_utils.configs",
-    "tts_nb_utils.dataprep.cli", "tts_nb_utils.dia.memory", "tts_nb_utils.sovits",
+    "tts_nb_utils.cli",  # run, list
+    "tts_nb_utils.dataprep.cli",  # 01: validate, denoise, slice, prepare
+    "tts_nb_utils.sovits",  # 02: sovits-log
+    "tts_nb_utils.configs",  # 03: check-config
+    "tts_nb_utils.schedules",  # 04: lr-plan
+    "tts_nb_utils.dia.memory",  # 05: dia-plan
+    "tts_nb_utils.sanity",  # 06: check-features
 )
 
 
