@@ -72,13 +72,16 @@ def test_inf_gradient_with_finite_loss_is_caught():
 def test_recovery_restores_last_good_weights_and_lowers_lr():
     model, opt, x, y = _setup()
     guard = NanGuard(model, opt, patience=3, lr_factor=0.1, snapshot_every=5)
-    for _ in range(12):  # snapshots after good steps 5 and 10
+    for i in range(12):  # snapshots before the updates of good steps 4 and 9 (after 4 and 9 updates)
         opt.zero_grad()
         loss = _loss(model, x, y)
         loss.backward()
+        if i == 9:
+            expected = _weights(model)
         guard.step(loss)
-    assert guard._snapshot[0] == 10  # the last snapshot: after 10 good steps
+    assert guard._snapshot[0] == 9
     snapshot = guard._snapshot[1]
+    assert _same(snapshot, expected)
     with torch.no_grad():  # the weights blow up: every later step is non-finite
         model[0].weight.fill_(math.inf)
     for _ in range(3):
@@ -90,7 +93,7 @@ def test_recovery_restores_last_good_weights_and_lowers_lr():
     assert kinds == ["skip", "skip", "skip", "restore", "lower_lr"]
     assert _same(snapshot, _weights(model))
     assert opt.param_groups[0]["lr"] == pytest.approx(0.005)
-    assert guard.recoveries == 1 and "after 10 steps" in guard.events[3].detail
+    assert guard.recoveries == 1 and "after 9 steps" in guard.events[3].detail
     opt.zero_grad()
     loss = _loss(model, x, y)
     loss.backward()

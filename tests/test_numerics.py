@@ -50,7 +50,16 @@ def test_names_the_overflowing_layer_by_qualified_name():
     assert report.outputs[0].n_inf > 0
     # tanh squashes +-inf back to +-1, so no later module is non-finite: only hooks on every module see it
     assert report.nonfinite_modules == ["1.1"]
-    assert not report.input_was_nonfinite
+    assert not report.input_was_nonfinite and report.bad_weights == []
+
+
+def test_nonfinite_weights_are_named():
+    model = _model()
+    with torch.no_grad():
+        model[2].bias[0] = math.inf
+    report = first_nonfinite_module(model, torch.randn(3, 4))
+    assert report.module_name == "2" and report.bad_weights == ["bias"]
+    assert "its own weights are non-finite (bias)" in str(report)
 
 
 def test_nan_input_is_reported_as_such():

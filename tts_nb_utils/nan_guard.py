@@ -87,6 +87,8 @@ class NanGuard:
     ``lr_factor``: multiply every param group's LR (and schedulers' ``base_lrs``) by this at a recovery;
     None keeps the LR. ``restore``: load the last good weights and optimizer state at a recovery.
     ``snapshot_every``: good steps between snapshots of the weights (a copy in device memory; 0 disables).
+    A snapshot holds weights whose forward and backward were just checked finite (taken before the update);
+    in device-skip mode it is taken when a window of ``check_every`` steps was all finite.
     ``check_every``: with a ``found_inf``-capable (fused) optimizer, read the flags once every this many steps.
     ``max_recoveries``: raise NonFiniteTrainingError after this many recoveries (None: never).
     ``schedulers``: LR schedulers whose ``base_lrs`` should be lowered with the LR.
@@ -144,11 +146,14 @@ class NanGuard:
         return flag
 
     # -- plain loop -----------------------------------------------------------------------------------------
-    def step(self, loss: torch.Tensor | None = None, closure=None) -> bool | None:
+    def step(self, loss: torch.Tensor | None = None, closure=None, step_fn=None) -> bool | None:
         """Check this step and call ``optimizer.step()`` only if it is finite. Returns True (stepped) or False
-        (skipped); None in device-skip mode, where the result is known at the next flag read."""
+        (skipped); None in device-skip mode, where the result is known at the next flag read.
+
+        ``step_fn`` is called instead of ``optimizer.step()``, e.g. ``lambda: scaler.step(optimizer)`` with a
+        GradScaler (call ``scaler.unscale_(optimizer)`` before, so the guard sees the real gradients)."""
         flag = self.check(loss)
-        if self.device_skip:
+        if self.device_skip and step_fn is None:
             self.optimizer.found_inf = flag.float()
             self.optimizer.grad_scale = None
             try:
@@ -164,8 +169,12 @@ class NanGuard:
         if bad:
             self._record_bad(self.steps, loss, self.last_grad_norm)
         else:
-            self.optimizer.step(closure) if closure is not None else self.optimizer.step()
-            self._record_good(completed=self.steps + 1)
+            # snapshot (when due) before the update: these weights just gave a finite loss and gradients
+            self._record_good(completed=self.steps)
+            if step_fn is not None:
+                step_fn()
+            else:
+                self.optimizer.step(closure) if closure is not None else self.optimizer.step()
         self.steps += 1
         return not bad
 
@@ -179,7 +188,7 @@ class NanGuard:
             if bad:
                 self._record_bad(step, loss, norm)
             else:
-                self._record_good(completed=step + 1)
+                self._record_good(completed=step + 1)  # device-skip mode: after the window's last update
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
     def _record_good(self, completed: int) -> None:

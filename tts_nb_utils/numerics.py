@@ -98,6 +98,7 @@ class NonFiniteReport:
     nonfinite_parameters: list[str] = field(default_factory=list)
     loss: float | None = None
     backward_checked: bool = False
+    bad_weights: list[str] = field(default_factory=list)  # the first bad module's own non-finite parameters
 
     @property
     def finite(self) -> bool:
@@ -118,6 +119,9 @@ class NonFiniteReport:
                          f"{len(self.nonfinite_modules)} of {self.modules_checked} modules non-finite")
             lines += [f"  input  {i}: {s}" for i, s in enumerate(self.inputs)]
             lines += [f"  output {i}: {s}" for i, s in enumerate(self.outputs)]
+            if self.bad_weights:
+                lines.append(f"  its own weights are non-finite ({', '.join(self.bad_weights)}): an earlier "
+                             "optimizer step wrote NaN/Inf into them")
             if self.input_was_nonfinite:
                 lines.append("  its input was already non-finite: check the data or the code that feeds it")
             elif self.inputs and max((s.absmax for s in self.inputs), default=0) > FP16_MAX:
@@ -148,6 +152,8 @@ def _forward_with_hooks(model: nn.Module, args, kwargs) -> tuple[object, NonFini
                 report.module_type = type(module).__name__
                 report.inputs = [tensor_stats(t) for t in _tensors(inputs)]
                 report.outputs = [tensor_stats(t) for t in outs]
+                report.bad_weights = [n for n, p in module.named_parameters(recurse=False)
+                                      if not _all_finite([p.detach()])]
 
     handles = [m.register_forward_hook(hook) for m in names]
     try:

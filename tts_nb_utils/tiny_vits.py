@@ -154,3 +154,102 @@ def demo_clips(n: int = 8, seconds: float = 0.5, cfg: TinyVitsConfig = TinyVitsC
         for i in range(n)
     ]
     return np.stack(clips).astype(np.float32)
+
+
+@dataclass
+class RunResult:
+    """One training run: per-step losses (NaN included), the first non-finite step (None if none), the
+    validation loss on clean clips in float32 before and after, and the guard when one was used."""
+
+    name: str
+    losses: list[float]
+    parts: list[dict[str, float]]
+    first_nonfinite_step: int | None
+    val_start: float
+    val_end: float
+    lr: float
+    model: TinyVits
+    guard: object | None = None
+
+    @property
+    def trained(self) -> bool:
+        """Finite and better than at the start on clean validation clips."""
+        return bool(np.isfinite(self.val_end) and self.val_end < self.val_start)
+
+
+def validation_loss(model: TinyVits, content: torch.Tensor, y: torch.Tensor, seed: int = 0) -> float:
+    """Generator loss on clean clips in float32 with a fixed noise draw (the training RNG is left alone)."""
+    with torch.random.fork_rng(devices=[y.device] if y.device.type == "cuda" else []), torch.no_grad():
+        torch.manual_seed(seed)
+        params = [p for p in model.parameters()]
+        dtype = params[0].dtype
+        model.float()
+        try:
+            return float(generator_losses(model, content.float(), y.float())["total"])
+        finally:
+            model.to(dtype)
+
+
+def train_tiny_vits(
+    clips: torch.Tensor,
+    content: torch.Tensor,
+    val: tuple[torch.Tensor, torch.Tensor],
+    *,
+    name: str = "run",
+    steps: int = 40,
+    lr: float = 1e-4,
+    precision: str = "fp32",
+    grad_scaler: bool = False,
+    clip_grad_norm: float | None = None,
+    guard_options: dict | None = None,
+    batch_size: int = 4,
+    seed: int = 0,
+    cfg: TinyVitsConfig = TinyVitsConfig(),
+    log_every: int | None = None,
+    log=print,
+) -> RunResult:
+    """Train a fresh TinyVits the way GPT-SoVITS's ``s2_train.py`` trains SoVITS: AdamW (betas 0.8/0.99,
+    eps 1e-9), forward under autocast when ``precision`` is "fp16"/"bf16" (losses in float32), optional
+    GradScaler, optional gradient-norm clipping, optional NanGuard (``guard_options`` are its keywords).
+    ``precision="half"`` casts the model and data to float16 (optimizer state follows). Batches are random
+    draws of ``batch_size`` clips. Every ``log_every`` steps a GPT-SoVITS-style loss line goes to ``log``."""
+    from .nan_guard import NanGuard
+    from .sovits import format_sovits_log
+
+    if precision not in {"fp32", "fp16", "bf16", "half"}:
+        raise ValueError(f"precision={precision!r}: use 'fp32', 'fp16', 'bf16' (autocast) or 'half' (cast)")
+    device = clips.device
+    torch.manual_seed(seed)
+    model = TinyVits(cfg).to(device)
+    val_start = validation_loss(model, *val)
+    data_dtype = torch.float16 if precision == "half" else torch.float32
+    if precision == "half":
+        model.half()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
+    scaler = torch.amp.GradScaler(device.type, enabled=grad_scaler)
+    guard = NanGuard(model, opt, **guard_options) if guard_options is not None else None
+    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    gen = torch.Generator().manual_seed(seed)
+    losses, parts, first = [], [], None
+    for step in range(steps):
+        idx = torch.randperm(len(clips), generator=gen)[:batch_size].to(device)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            out = generator_losses(model, content[idx].to(data_dtype), clips[idx].to(data_dtype))
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(out["total"]).backward()
+        scaler.unscale_(opt)
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        if guard is not None:
+            guard.step(out["total"], step_fn=lambda: scaler.step(opt))
+        else:
+            scaler.step(opt)
+        scaler.update()
+        loss = float(out["total"].detach())
+        losses.append(loss)
+        parts.append({k: float(v.detach()) for k, v in out.items() if k != "total"})
+        if first is None and not np.isfinite(loss):
+            first = step
+        if log_every and step % log_every == 0:
+            log(format_sovits_log({k: v for k, v in parts[-1].items()}, step, opt.param_groups[0]["lr"]))
+    return RunResult(name, losses, parts, first, val_start, validation_loss(model, *val), lr, model, guard)
