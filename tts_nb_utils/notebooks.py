@@ -8,10 +8,13 @@ decides which Python runs it.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,6 +168,21 @@ def default_kernel() -> str:
     return "python3"
 
 
+@contextlib.contextmanager
+def _headless_kernel() -> Iterator[None]:
+    """Mark kernels started inside this block as headless (see tts_nb_utils.widgets), unless already set."""
+    from .widgets import HEADLESS_ENV
+
+    previous = os.environ.get(HEADLESS_ENV)
+    if previous is None:
+        os.environ[HEADLESS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(HEADLESS_ENV, None)
+
+
 def _language(path: Path) -> str:
     """The notebook's language, defaulting to Python for notebooks saved without kernel metadata."""
     meta = nbformat.read(str(path), as_version=4).metadata
@@ -215,7 +233,7 @@ def run_notebook(
     kernel_name = kernel_name or default_kernel()
     error: dict[str, Any] | None = None
     start = time.perf_counter()
-    with atomic_path(dest) as tmp:
+    with atomic_path(dest) as tmp, _headless_kernel():
         try:
             pm.execute_notebook(
                 str(path),
