@@ -20,6 +20,16 @@ ALERT = "tab:red"
 OK = "tab:green"
 
 
+
+def _label(ax, xlabel: str, ylabel: str, title: str | None, grid: bool = True) -> None:
+    """Axis labels, an optional light grid and the title: the finishing touches every plot here shares."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if grid:
+        ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+
 def _axes(ax, figsize=(10, 2.6)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -45,11 +55,7 @@ def plot_waveform(y: np.ndarray, sr: int, ax=None, title: str | None = None, col
     ax.fill_between(idx / sr, lo, hi, color=color, alpha=0.8, linewidth=0.3, label=label)
     ax.set_xlim(0, max(len(y) / sr, 1e-3))
     ax.set_ylim(-1.05, 1.05)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("amplitude")
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title)
+    _label(ax, "time (s)", "amplitude", title, grid=True)
     return ax
 
 
@@ -64,10 +70,7 @@ def plot_spectrogram(y: np.ndarray, sr: int, ax=None, title: str | None = None, 
     mel = mel_spectrogram(np.nan_to_num(x), cfg).numpy()
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=-11.5, vmax=max(float(mel.max()), -5.0),
               extent=(0, len(x) / sr, 0, n_mels))
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("mel bin")
-    if title:
-        ax.set_title(title)
+    _label(ax, "time (s)", "mel bin", title, grid=False)
     return ax
 
 
@@ -86,11 +89,7 @@ def plot_level_histogram(y: np.ndarray, sr: int, ax=None, title: str | None = No
         ax.axvline(value, color=[ACCENT, ALERT, OK][k % 3], linestyle="--", label=f"{name} ({value:g} dBFS)")
     if marks:
         ax.legend(fontsize="small")
-    ax.set_xlabel("frame level (dBFS)")
-    ax.set_ylabel("frames")
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title)
+    _label(ax, "frame level (dBFS)", "frames", title, grid=True)
     return ax
 
 
@@ -121,9 +120,5 @@ def plot_durations(durations_s: Sequence[float], ax=None, limits: tuple[float, f
     ax.hist(d, bins=max(5, min(30, len(d))), color=WAVE, alpha=0.85)
     for v in limits or ():
         ax.axvline(v, color=ALERT, linestyle="--")
-    ax.set_xlabel("duration (s)")
-    ax.set_ylabel("clips")
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title)
+    _label(ax, "duration (s)", "clips", title, grid=True)
     return ax
