@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 # Notebooks are committed without outputs; executed copies are build artefacts.
 clean-notebooks: $(STAMP)
-	$(BIN)/python -m tts_nb_utils.notebooks strip notebooks/*.ipynb
+	$(BIN)/tts-nb strip notebooks/*.ipynb
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tts_nb_utils.demos.nb06_rvc.localhub import LocalHub, deterministic_bytes, sha256_bytes  # noqa: E402
 from tts_nb_utils.download import cached_download  # noqa: E402
-from tts_nb_utils.localhub import LocalHub, deterministic_bytes, sha256_bytes  # noqa: E402
-from tts_nb_utils.sanity import SanityMonitor  # noqa: E402
+from tts_nb_utils.monitors.sanity import SanityMonitor  # noqa: E402
 
 
 def timed(fn, repeat=5):

@@ -18,10 +18,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tts_nb_utils.configs import check_config_file, load_config  # noqa: E402
-from tts_nb_utils.loss_guard import LossGuard, loss_loggers  # noqa: E402
-from tts_nb_utils.paths import data_dir  # noqa: E402
-from tts_nb_utils.variance_demo import ToyVarianceTask, make_loader, make_trainer, make_variance_data  # noqa: E402
+from tts_nb_utils.demos.nb03_variance_task import (
+    ToyVarianceTask,
+    make_loader,
+    make_trainer,
+    make_variance_data,
+)  # noqa: E402
+from tts_nb_utils.monitors.loss_terms import LossGuard, loss_loggers  # noqa: E402
+from tts_nb_utils.runner.paths import data_dir  # noqa: E402
+from tts_nb_utils.upstream.diffsinger import check_config_file, load_config  # noqa: E402
 
 STEPS = 300
 REPEATS = 3

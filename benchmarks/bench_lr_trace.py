@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from tts_nb_utils.schedules import scheduler_factory, trace_lr
+from tts_nb_utils.schedules.trace import scheduler_factory, trace_lr
 
 CASES = [
     ("StepwiseGradualLR", {"gradual_learning_rates": [[0, 5e-4], [10000, 4e-4], [20000, 3e-4]]}),

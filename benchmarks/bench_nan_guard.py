@@ -15,8 +15,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tts_nb_utils.nan_guard import NanGuard  # noqa: E402
-from tts_nb_utils.tiny_vits import TinyVits, TinyVitsConfig, content_features, demo_clips, generator_losses  # noqa: E402
+from tts_nb_utils.demos.nb02_tiny_vits import (
+    TinyVits,
+    TinyVitsConfig,
+    content_features,
+    demo_clips,
+    generator_losses,
+)  # noqa: E402
+from tts_nb_utils.monitors.nan_guard import NanGuard  # noqa: E402
 
 
 def make(device, fused=False):

@@ -20,8 +20,8 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tts_nb_utils.atomic import atomic_path, atomic_write_json  # noqa: E402
 from tts_nb_utils.audio import save_audio  # noqa: E402
+from tts_nb_utils.io import atomic_path, atomic_write_json  # noqa: E402
 
 SEED = 1234
 SR = 22050

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tts_nb_utils.atomic import atomic_path, atomic_write_json, atomic_write_text
+from tts_nb_utils.io import atomic_path, atomic_write_json, atomic_write_text
 
 
 def test_failed_write_leaves_no_file_and_no_temp(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tts_nb_utils.audio import AudioReadError, load_audio, peak_dbfs, rms_dbfs, save_audio, speechlike
-from tts_nb_utils.mel import MelConfig, mel_spectrogram
+from tts_nb_utils.audio.mel import MelConfig, mel_spectrogram
 
 
 def test_levels_in_dbfs():

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tts_nb_utils.cli import main as cli_main
-from tts_nb_utils.configs import (
+from tts_nb_utils.runner.paths import data_dir
+from tts_nb_utils.upstream.diffsinger import (
     SWITCHES,
     ConfigCycleError,
     ConfigNotFoundError,
@@ -19,7 +20,6 @@ from tts_nb_utils.configs import (
     has_errors,
     load_config,
 )
-from tts_nb_utils.paths import data_dir
 
 ALL_OFF = "".join(f"{s}: false\n" for s in SWITCHES)
 WEIGHTS = (

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from tts_nb_utils.audio import speechlike
+from tts_nb_utils.audio.signal import frame_rms
 from tts_nb_utils.dataprep.normalize import gpt_sovits_mix, normalize_chunk
 from tts_nb_utils.dataprep.slicer import (
     SlicerConfig,
     SlicerConfigError,
-    frame_rms,
     slice_audio,
     slice_ranges,
     slice_ranges_reference,

@@ -17,6 +17,7 @@ from tts_nb_utils.dataprep.validate import (
     validate_file,
     validate_folder,
 )
+from tts_nb_utils.errors import UsageError
 
 SR = 16000
 PAUSES = [(1.0, 1.4), (2.6, 3.1)]
@@ -126,7 +127,7 @@ def test_malformed_files_each_get_a_row_and_the_batch_goes_on(tmp_path, jobs):
 
 
 def test_missing_folder_is_a_usage_error(tmp_path):
-    with pytest.raises(ValidationUsageError, match="no such folder"):
+    with pytest.raises(UsageError, match="nope: no such folder"):  # the shared lister's error (tts-nb: exit 2)
         validate_folder(tmp_path / "nope", progress=False)
 
 
@@ -141,7 +142,7 @@ def test_file_facts(tmp_path):
 def test_demo_corpus_defects_are_all_detected():
     import json
 
-    from tts_nb_utils.paths import data_dir
+    from tts_nb_utils.runner.paths import data_dir
 
     manifest = json.loads((data_dir() / "demo" / "manifest.json").read_text())
     rows = validate_folder(data_dir() / "demo" / "raw", ValidationConfig(**manifest["validate_with"]), progress=False)

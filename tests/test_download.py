@@ -1,4 +1,4 @@
-"""cached_download against a real HTTP server on 127.0.0.1 (tts_nb_utils.localhub) that counts requests."""
+"""cached_download against a real HTTP server on 127.0.0.1 (tts_nb_utils.demos.nb06_rvc.localhub) that counts requests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from tts_nb_utils.demos.nb06_rvc.localhub import LocalHub, deterministic_bytes, sha256_bytes
 from tts_nb_utils.download import (
     ChecksumError,
     DownloadError,
@@ -17,7 +18,6 @@ from tts_nb_utils.download import (
     sha256_file,
     sidecar_path,
 )
-from tts_nb_utils.localhub import LocalHub, deterministic_bytes, sha256_bytes
 
 PAYLOAD = deterministic_bytes(300_000, seed=1)
 SHA = sha256_bytes(PAYLOAD)

@@ -9,21 +9,24 @@ import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import nn
 
-from tts_nb_utils.configs import load_config
-from tts_nb_utils.loss_guard import (
+from tts_nb_utils.demos.nb03_variance_task import (
+    ToyVarianceTask,
+    make_loader,
+    make_trainer,
+    make_variance_data,
+)
+from tts_nb_utils.diagnose.loss_curves import read_metrics_csv, summarize_loss_terms
+from tts_nb_utils.diagnose.params import parameter_changes, snapshot_parameters
+from tts_nb_utils.monitors.loss_terms import (
     LossGuard,
     LossGuardError,
     check_losses,
     guarded_total,
     log_loss_terms,
     loss_loggers,
-    parameter_changes,
-    read_metrics_csv,
-    snapshot_parameters,
-    summarize_loss_terms,
 )
-from tts_nb_utils.paths import data_dir
-from tts_nb_utils.variance_demo import ToyVarianceTask, make_loader, make_trainer, make_variance_data
+from tts_nb_utils.runner.paths import data_dir
+from tts_nb_utils.upstream.diffsinger import load_config
 
 ROOT = data_dir() / "diffsinger"
 LIGHTNING_MESSAGE = "`training_step` must return a Tensor, a dict, or None"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from tts_nb_utils.nan_guard import NanGuard, NanGuardCallback, NonFiniteTrainingError
+from tts_nb_utils.monitors.nan_guard import NanGuard, NanGuardCallback, NonFiniteTrainingError
 
 
 def _setup(fused: bool = False, lr: float = 0.05):

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from tts_nb_utils import GITHUB_REPO
-from tts_nb_utils.notebooks import discover, notebook_parameters
-from tts_nb_utils.paths import colab_url
+from tts_nb_utils.runner.papermill import discover, notebook_parameters
+from tts_nb_utils.runner.paths import colab_url
 
 NOTEBOOKS = discover()
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/main/notebooks/([\w.-]+\.ipynb)")

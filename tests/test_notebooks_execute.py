@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tts_nb_utils.notebooks import discover, run_notebook
+from tts_nb_utils.runner.papermill import discover, run_notebook
 
 NOTEBOOKS = discover()
 

@@ -9,12 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from tts_nb_utils.numerics import (
-    clip_problems,
-    first_nonfinite_gradient,
-    first_nonfinite_module,
-    fp16_headroom,
-)
+from tts_nb_utils.audio.signal import clip_problems
+from tts_nb_utils.diagnose.numerics import first_nonfinite_gradient, first_nonfinite_module, fp16_headroom
 
 
 class Scale(nn.Module):

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from tts_nb_utils.cli import main
-from tts_nb_utils.notebooks import UsageError, parse_value, resolve_notebooks, strip_outputs
+from tts_nb_utils.errors import UsageError
+from tts_nb_utils.runner.papermill import parse_value, resolve_notebooks, strip_outputs
 
 
 def tts_nb(*args, cwd=None):

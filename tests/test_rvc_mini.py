@@ -7,16 +7,15 @@ import json
 
 import torch
 
-from tts_nb_utils.rvc_mini import (
-    embedder_files,
+from tts_nb_utils.demos.nb06_rvc.embedder import embedder_files, load_embedder
+from tts_nb_utils.demos.nb06_rvc.pipeline import (
     extract_pitch,
     generate_filelist,
-    load_embedder,
     make_clips,
     make_mute,
     run_extraction,
 )
-from tts_nb_utils.sanity import check_stage
+from tts_nb_utils.diagnose.stage import check_stage
 
 
 def _embedder_dir(tmp_path):

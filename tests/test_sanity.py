@@ -12,15 +12,13 @@ import torch
 from torch import nn
 
 from tts_nb_utils.cli import main as cli_main
-from tts_nb_utils.sanity import (
-    BoolParseError,
+from tts_nb_utils.cli._common import bool_arg
+from tts_nb_utils.diagnose.stage import StageCheckError, check_stage
+from tts_nb_utils.io import BoolParseError, parse_bool
+from tts_nb_utils.monitors.sanity import (
     SanityError,
     SanityMonitor,
     SanityWarning,
-    StageCheckError,
-    bool_arg,
-    check_stage,
-    parse_bool,
     plausible_min_step_seconds,
 )
 
@@ -258,7 +256,7 @@ def _lightning_run(n_samples, zeros, expected=64, steps=12):
     import lightning.pytorch as pl
     from torch.utils.data import DataLoader, TensorDataset
 
-    from tts_nb_utils.sanity import SanityCallback
+    from tts_nb_utils.monitors.sanity import SanityCallback
 
     class Regressor(pl.LightningModule):
         def __init__(self):

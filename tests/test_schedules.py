@@ -1,4 +1,4 @@
-"""tts_nb_utils.schedules: LR traces of real torch/Coqui schedulers, converters, warm-up+decay, LR watch, CLI."""
+"""tts_nb_utils.schedules.trace: LR traces of real torch/Coqui schedulers, converters, warm-up+decay, LR watch, CLI."""
 
 from __future__ import annotations
 
@@ -12,25 +12,21 @@ from torch.optim import lr_scheduler as S
 from trainer.torch import NoamLR, StepwiseGradualLR
 
 from tts_nb_utils import cli
-from tts_nb_utils.schedules import (
-    LRWatch,
-    LRWatchError,
-    LRWatchWarning,
+from tts_nb_utils.monitors.lr_watch import LRWatch, LRWatchError, LRWatchWarning, lightning_lr_watch
+from tts_nb_utils.schedules.build import gradual_lr_at, warmup_then_decay
+from tts_nb_utils.schedules.trace import (
     ScheduleConfigError,
     catch_order_warnings,
     epochs_to_steps,
-    gradual_lr_at,
     gradual_to_epochs,
-    lightning_lr_watch,
     milestone_warnings,
-    read_coqui_lr_log,
     scaler_skipped_step,
     scheduler_class,
     scheduler_factory,
     steps_to_epochs,
     trace_lr,
-    warmup_then_decay,
 )
+from tts_nb_utils.upstream.coqui import read_coqui_lr_log
 
 GRADUAL = [[0, 5e-4], [12, 4e-4], [24, 3e-4]]
 
@@ -356,7 +352,7 @@ def test_coqui_trainer_per_epoch_stepping_and_the_callback(tmp_path):
     from trainer import Trainer, TrainerArgs, TrainerConfig, TrainerModel
     from trainer.logging.dummy_logger import DummyLogger
 
-    from tts_nb_utils.schedules import coqui_epoch_step_callbacks, quiet_coqui_console
+    from tts_nb_utils.monitors.coqui import coqui_epoch_step_callbacks, quiet_coqui_console
 
     class Tiny(TrainerModel):
         def __init__(self):

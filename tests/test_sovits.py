@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tts_nb_utils.cli import main
-from tts_nb_utils.sovits import (
+from tts_nb_utils.upstream.gpt_sovits import (
     LOSS_NAMES,
     SovitsLogError,
     decode_sovits_log,

@@ -8,8 +8,8 @@ import os
 import ipywidgets
 import pytest
 
-from tts_nb_utils.notebooks import run_notebook
-from tts_nb_utils.widgets import HEADLESS_ENV, default_kwargs, headless, interact
+from tts_nb_utils.runner.papermill import run_notebook
+from tts_nb_utils.runner.widgets import HEADLESS_ENV, default_kwargs, headless, interact
 
 
 def test_default_kwargs_follow_ipywidgets_starting_values():

@@ -16,8 +16,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tts_nb_utils import GITHUB_REPO  # noqa: E402
-from tts_nb_utils.atomic import atomic_write_text  # noqa: E402
-from tts_nb_utils.paths import colab_badge  # noqa: E402
+from tts_nb_utils.io import atomic_write_text  # noqa: E402
+from tts_nb_utils.runner.paths import colab_badge  # noqa: E402
 
 SETUP = f'''# Setup: on Colab, fetch the project and install it beside Colab's own torch; elsewhere nothing to do.
 import sys

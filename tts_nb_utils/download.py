@@ -3,7 +3,7 @@
 Used by notebook 06 (Applio downloaded its online embedders on every call, and the later existence check
 trusted a truncated file). ``cached_download`` returns a cached file without any request when it is present
 and verified; otherwise it downloads to a hidden temporary file beside the destination
-(``tts_nb_utils.atomic``), checks the size against Content-Length and the sha256, and renames it into place.
+(``tts_nb_utils.io``), checks the size against Content-Length and the sha256, and renames it into place.
 
 How a cached file is known to be complete, with or without a given sha256: after a verified download a small
 sidecar ``.<name>.cache.json`` is written beside the file (after the file itself, atomically) recording its
@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path, atomic_write_json
+from .io import atomic_path, atomic_write_json, parse_bool
 
 OFFLINE_ENV_VARS = ("TTS_NB_OFFLINE", "HF_HUB_OFFLINE")
 CHUNK = 1 << 20  # bytes read per iteration
@@ -77,7 +77,6 @@ def offline_mode() -> bool:
     for name in OFFLINE_ENV_VARS:
         value = os.environ.get(name, "").strip()
         if value:
-            from .sanity import parse_bool  # imported only when a variable is set (it imports torch)
 
             if parse_bool(value, name=name):
                 return True

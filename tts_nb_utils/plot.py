@@ -60,8 +60,8 @@ def plot_waveform(y: np.ndarray, sr: int, ax=None, title: str | None = None, col
 
 
 def plot_spectrogram(y: np.ndarray, sr: int, ax=None, title: str | None = None, n_mels: int = 80, hop_length: int = 256):
-    """Log-mel spectrogram (``tts_nb_utils.mel``, natural-log magnitude) against time (s) and mel bin."""
-    from .mel import MelConfig, mel_spectrogram
+    """Log-mel spectrogram (``tts_nb_utils.audio.mel``, natural-log magnitude) against time (s) and mel bin."""
+    from .audio.mel import MelConfig, mel_spectrogram
 
     ax = _axes(ax)
     x = np.asarray(y, dtype=np.float32)
@@ -77,7 +77,7 @@ def plot_spectrogram(y: np.ndarray, sr: int, ax=None, title: str | None = None, 
 def plot_level_histogram(y: np.ndarray, sr: int, ax=None, title: str | None = None,
                          marks: dict[str, float] | None = None, frame_s: float = 0.02):
     """Histogram of frame levels (RMS of ``frame_s`` windows, dBFS) with labelled vertical lines at ``marks``."""
-    from .dataprep.slicer import frame_rms
+    from .audio.signal import frame_rms
 
     ax = _axes(ax, figsize=(5, 2.6))
     x = np.asarray(y, dtype=np.float32)

@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import AudioReadError, save_audio
-from .validate import list_audio_files
+from ..io import list_audio_files
 
 
 def denoise(y: np.ndarray, sr: int, stationary: bool = False, remove_dc: bool = True, **nr_options: Any) -> np.ndarray:

@@ -19,20 +19,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..atomic import atomic_write_json, atomic_write_text
 from ..audio import save_audio
+from ..io import atomic_write_json, atomic_write_text, list_audio_files
 from .denoise import denoise
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk
 from .report import build_report, write_report
 from .slicer import SlicerConfig, slice_ranges
-from .validate import (
-    FATAL_CODES,
-    FileReport,
-    ValidationConfig,
-    active_rms_dbfs,
-    list_audio_files,
-    validate_file,
-)
+from .validate import FATAL_CODES, FileReport, ValidationConfig, active_rms_dbfs, validate_file
 
 STATE_DIR = ".prepare"
 CLIPS_DIR = "clips"

@@ -10,7 +10,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from ..atomic import atomic_path, atomic_write_json, atomic_write_text
+from ..io import atomic_path, atomic_write_json, atomic_write_text
 from .validate import CODE_MEANINGS, CODES, FileReport, summarize
 
 

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..audio.signal import frame_rms
+
 
 class SlicerConfigError(ValueError):
     """Slicer parameters that the algorithm cannot use (it names the parameter and the rule)."""
@@ -76,23 +78,6 @@ def frame_grid(sr: int, cfg: SlicerConfig) -> FrameGrid:
         max_sil_kept=round(sr * cfg.max_sil_kept_ms / 1000 / hop),
         threshold=10 ** (cfg.threshold_db / 20.0),
     )
-
-
-def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
-    """RMS per frame, centred frames with zero padding (as ``librosa.feature.rms(center=True, pad_mode="constant")``).
-
-    Vectorised with a running sum of squares in float64: O(n) whatever the window. Returns ``1 + n // hop`` values.
-    """
-    y = np.asarray(y)
-    pad = frame_length // 2
-    sq = np.square(y, dtype=np.float64)
-    csum = np.zeros(len(y) + 2 * pad + 1)
-    np.cumsum(sq, out=csum[pad + 1 : pad + 1 + len(y)])
-    csum[pad + 1 + len(y) :] = csum[pad + len(y)]
-    n_frames = 1 + (len(y) + 2 * pad - frame_length) // hop_length
-    starts = np.arange(n_frames) * hop_length
-    power = (csum[starts + frame_length] - csum[starts]) / frame_length
-    return np.sqrt(np.maximum(power, 0.0))
 
 
 def _cut(rms: np.ndarray, s: int, i: int, clip_start: int, g: FrameGrid) -> tuple[tuple[int, int], int]:

@@ -11,7 +11,6 @@ import csv
 import io
 import os
 from collections import Counter
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -19,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..atomic import atomic_write_json, atomic_write_text
-from ..audio import EPS, to_db
-from .slicer import frame_rms
+from ..audio.signal import EPS, SILENT_PEAK_DBFS, frame_rms, to_db
+from ..errors import UsageError
+from ..io import atomic_write_json, atomic_write_text, list_audio_files
 
 #: Every issue code, in report order. A file with one of FATAL_CODES gets only that code.
 CODES: tuple[str, ...] = (
@@ -47,7 +46,7 @@ CODE_MEANINGS: dict[str, str] = {
 }
 
 
-class ValidationUsageError(ValueError):
+class ValidationUsageError(UsageError):
     """A folder that does not exist or a threshold that makes no sense (names it and what to do)."""
 
 
@@ -58,7 +57,7 @@ class ValidationConfig:
     sample_rate: int | None = None
     min_duration_s: float = 1.0
     max_duration_s: float = 15.0
-    silent_peak_dbfs: float = -45.0
+    silent_peak_dbfs: float = SILENT_PEAK_DBFS
     quiet_rms_dbfs: float = -35.0
     clip_level: float = 0.999
     clip_fraction: float = 0.001
@@ -223,27 +222,6 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
 
 
 # ------------------------------------------------------------------------------------------------- files
-
-
-def audio_extensions() -> set[str]:
-    """File suffixes (lower case, with the dot) of the formats this soundfile/libsndfile can read."""
-    exts = {f".{name.lower()}" for name in sf.available_formats()}
-    return exts | {".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".mp3", ".wave"}
-
-
-def list_audio_files(folder: str | os.PathLike, extensions: Iterable[str] | None = None) -> list[Path]:
-    """Audio files under ``folder`` (recursive, sorted), by suffix; hidden files (such as ``.x.part.wav``) skipped.
-
-    Raises ValidationUsageError when the folder does not exist.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise ValidationUsageError(f"{root}: no such folder (give the folder that holds your recordings)")
-    exts = {e.lower() for e in (extensions or audio_extensions())}
-    return sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in exts and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
 
 
 def validate_file(path: str | os.PathLike, cfg: ValidationConfig = ValidationConfig(), root: str | os.PathLike | None = None) -> FileReport:

@@ -13,7 +13,7 @@ import numpy as np
 import soxr
 import torch
 
-from ..mel import MelConfig, mel_spectrogram
+from ..audio.mel import MelConfig, mel_spectrogram
 
 DAC_SAMPLE_RATE = 44100
 DAC_HOP = 512

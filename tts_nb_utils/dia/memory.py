@@ -264,7 +264,7 @@ def format_breakdown(est: MemoryEstimate) -> str:
     return "\n".join([*lines, f"{'total':>17}: {est.total_gib:7.2f} GiB"])
 
 
-def format_plan(rows: list[PlanRow], limit: int | None = None) -> str:
+def format_memory_plan(rows: list[PlanRow], limit: int | None = None) -> str:
     """A text table of ``plan`` rows (fitting first)."""
     head = (f"{'precision':<11}{'optimizer':<10}{'ckpt':<6}{'frz enc':<8}{'lora':<6}{'fits':<6}"
             f"{'max batch':>10}{'max rows@b1':>12}{'GiB@max':>9}{'GiB@b1':>8}")
@@ -275,39 +275,3 @@ def format_plan(rows: list[PlanRow], limit: int | None = None) -> str:
                      f"{'yes' if r.fits else 'NO':<6}{r.max_batch:>10}{r.max_audio_len:>12}"
                      f"{r.gib_at_max_batch:>9.2f}{r.gib_at_batch_1:>8.2f}")
     return "\n".join(lines)
-
-
-def _cmd_plan(args) -> int:
-    from ..notebooks import UsageError
-    from .codec import FRAMES_PER_SECOND
-
-    if args.gpu_gib <= args.reserve_gib:
-        raise UsageError(f"--gpu-gib {args.gpu_gib} leaves nothing after --reserve-gib {args.reserve_gib}")
-    config = getattr(DiaConfig, args.preset)()
-    audio_len = int(round(args.audio_seconds * FRAMES_PER_SECOND)) + 17
-    try:
-        rows = plan(args.gpu_gib, config, args.text_len, audio_len, args.reserve_gib)
-    except MemoryConfigError as e:
-        raise UsageError(str(e)) from None
-    print(f"{args.preset}: {estimate(config, 1, 1, 1).params:,} parameters; "
-          f"{args.gpu_gib:g} GiB card ({args.reserve_gib:g} reserved); text {args.text_len} bytes, "
-          f"audio {args.audio_seconds:g} s = {audio_len} decoder rows")
-    print(format_plan(rows if args.all else [r for r in rows if r.fits]))
-    return 0 if any(r.fits for r in rows) else 1
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser(
-        "dia-plan",
-        help="which Dia training settings fit on a GPU (memory planner of notebook 05)",
-        description="Estimate peak training memory of Dia for combinations of precision, optimizer, "
-        "gradient checkpointing, frozen encoder and LoRA; print those that fit with the largest batch and "
-        "audio length. Exit 1 when nothing fits.",
-    )
-    p.add_argument("--gpu-gib", type=float, default=24.0, help="GPU memory in GiB (default 24)")
-    p.add_argument("--reserve-gib", type=float, default=1.5, help="kept free for CUDA context (default 1.5)")
-    p.add_argument("--preset", default="dia_1_6b", choices=["dia_1_6b", "small", "tiny"])
-    p.add_argument("--text-len", type=int, default=256, help="text bytes per item (default 256)")
-    p.add_argument("--audio-seconds", type=float, default=10.0, help="audio per item in seconds (default 10)")
-    p.add_argument("--all", action="store_true", help="also list the settings that do not fit")
-    p.set_defaults(func=_cmd_plan)

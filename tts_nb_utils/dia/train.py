@@ -10,7 +10,6 @@ Used by notebook 05; run ``torchrun --nproc_per_node 2 -m tts_nb_utils.dia.train
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
@@ -26,8 +25,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_path
 from ..device import amp_support, resolve_device
+from ..io import atomic_path
 from .data import DiaDataset, collate, text_dropout_flags
 from .delay import BOS, PAD
 from .loss import DEFAULT_CHANNEL_WEIGHTS, channel_ce_sums, weighted_loss
@@ -273,46 +272,3 @@ def train(
     if ddp:
         dist.barrier()
     return result
-
-
-def _main(argv: list[str] | None = None) -> int:
-    """``torchrun --nproc_per_node N -m tts_nb_utils.dia.train``: train a preset on synthetic demo codes."""
-    from .codec import demo_corpus
-    from .model import DiaConfig, DiaModel
-
-    p = argparse.ArgumentParser(description=_main.__doc__)
-    p.add_argument("--preset", default="tiny", choices=["tiny", "small"])
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--micro-batch-size", type=int, default=2)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--precision", default="auto")
-    p.add_argument("--items", type=int, default=8)
-    p.add_argument("--checkpoint", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = "cpu"
-    if world > 1:
-        cuda = torch.cuda.is_available()
-        dist.init_process_group("nccl" if cuda else "gloo")
-        if cuda:
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-            torch.cuda.set_device(device)
-    elif torch.cuda.is_available():
-        device = "cuda"
-    torch.manual_seed(args.seed)
-    model = DiaModel(getattr(DiaConfig, args.preset)())
-    cfg = TrainConfig(steps=args.steps, micro_batch_size=args.micro_batch_size, grad_accum=args.grad_accum,
-                      lr=args.lr, precision=args.precision, seed=args.seed)
-    result = train(model, DiaDataset(demo_corpus(args.items, seed=args.seed)), cfg, device, args.checkpoint)
-    if _world()[0] == 0:
-        print(f"world {result.world_size} | precision {result.precision} | loss {result.losses[0]:.3f} -> "
-              f"{result.losses[-1]:.3f} | {result.frames_per_second:.0f} frames/s")
-    if world > 1:
-        dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

@@ -20,7 +20,6 @@ reports names the file to edit.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import difflib
 import math
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..io import BoolParseError, parse_bool
 
 # ----------------------------------------------------------------------------------------- vocabulary
 
@@ -358,7 +359,6 @@ def check_variance_config(config: LoadedConfig | Mapping[str, Any]) -> list[Prob
         v = data[s]
         reads = bool(v)
         if isinstance(v, str):
-            from .sanity import BoolParseError, parse_bool  # imported here: sanity pulls in torch
 
             try:
                 meant = str(parse_bool(v)).lower()
@@ -542,38 +542,3 @@ def format_problems(problems: list[Problem]) -> str:
     lines = [p.format() for p in sorted(problems, key=lambda p: (not p.is_error, p.key))]
     lines.append(f"{errors} error(s), {warnings} warning(s)")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def _cmd_check_config(args: argparse.Namespace) -> int:
-    from .notebooks import UsageError
-
-    try:
-        loaded, problems = check_config_file(args.file, root=args.root)
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
-    chain = " -> ".join(display_path(p) for p in loaded.chain)
-    print(f"{display_path(loaded.path)}: merged {len(loaded.chain)} file(s), bases first: {chain}")
-    terms = expected_loss_terms(loaded)
-    print(f"loss terms this config produces: {', '.join(terms) if terms else '(none)'}")
-    print(format_problems(problems))
-    return 1 if has_errors(problems) else 0
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "check-config",
-        help="check a DiffSinger variance config (with its base_config chain) for empty or zero losses",
-        description="Load a DiffSinger-style YAML config with its base_config chain and report settings that "
-        "make the variance task's loss empty or useless. Exit 0: no errors (warnings allowed); 1: errors; "
-        "2: the file (or a base) cannot be read or parsed.",
-    )
-    p.add_argument("file", metavar="FILE", help="the YAML config to check")
-    p.add_argument(
-        "--root", default=None, metavar="DIR",
-        help="folder that base_config paths not beginning with '.' are relative to (default: the working "
-        "directory; DiffSinger runs from its checkout)",
-    )
-    p.set_defaults(func=_cmd_check_config)

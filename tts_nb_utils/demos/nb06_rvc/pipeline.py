@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import atomic_path, atomic_write_text
-from ..audio import load_audio, save_audio, speechlike
-from ..mel import MelConfig, mel_spectrogram
+from ...audio import load_audio, save_audio, speechlike
+from ...audio.mel import MelConfig, mel_spectrogram
+from ...io import atomic_path, atomic_write_text
 from .embedder import HOP
 
 SAMPLE_RATE = 16000
@@ -78,7 +78,7 @@ def run_extraction(
     if variant == "buggy":
         args = [
             "-m",
-            "tts_nb_utils.rvc_mini.extract_buggy",
+            "tts_nb_utils.demos.nb06_rvc.extract_buggy",
             device,
             "1",
             "0",
@@ -89,7 +89,7 @@ def run_extraction(
         ]
         args.append(str(embedder_dir))
     elif variant == "fixed":
-        args = ["-m", "tts_nb_utils.rvc_mini.extract_fixed", device, str(exp_dir), str(embedder_dir)]
+        args = ["-m", "tts_nb_utils.demos.nb06_rvc.extract_fixed", device, str(exp_dir), str(embedder_dir)]
         args += ["--is-half", is_half]
     else:
         raise ValueError(f"variant={variant!r}: use 'buggy' or 'fixed'")

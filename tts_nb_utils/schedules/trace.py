@@ -18,23 +18,20 @@ Steps are 0-based optimizer steps throughout; learning rates are in the optimize
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import inspect
 import json
 import math
-import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.optim import lr_scheduler as torch_sched
 
-from .atomic import atomic_path
-from .notebooks import UsageError
+from ..io import atomic_path
 
 #: The start of the warning torch gives when ``scheduler.step()`` runs before the first ``optimizer.step()``.
 ORDER_WARNING_TEXT = "Detected call of `lr_scheduler.step()` before `optimizer.step()`"
@@ -51,14 +48,6 @@ _NOT_FROM_JSON = {
 
 class ScheduleConfigError(ValueError):
     """A scheduler name or parameters that cannot build a scheduler (unknown class, wrong arguments)."""
-
-
-class LRWatchError(RuntimeError):
-    """The LR in use at a watched step is not the expected one."""
-
-
-class LRWatchWarning(UserWarning):
-    """Issued instead of :class:`LRWatchError` when an :class:`LRWatch` is set to warn."""
 
 
 # ------------------------------------------------------------------------------------------ scheduler lookup
@@ -333,79 +322,6 @@ def gradual_to_epochs(
     return [[ep, float(lr)] for ep, (_, lr) in zip(epochs, gradual_lr, strict=True)]
 
 
-def gradual_lr_at(gradual_lr: Sequence[Sequence[float]], step: int, base_lr: float | None = None) -> float:
-    """The LR a StepwiseGradualLR list intends at ``step``: the value of the last threshold <= step.
-
-    Before the first threshold the LR is ``base_lr`` (the optimizer's) when given, else the first value.
-    """
-    current = None
-    for threshold, lr in sorted(gradual_lr, key=lambda pair: pair[0]):
-        if threshold <= step:
-            current = float(lr)
-    if current is None:
-        current = float(base_lr) if base_lr is not None else float(gradual_lr[0][1])
-    return current
-
-
-# ---------------------------------------------------------------------------------------- warm-up + decay
-
-
-def warmup_then_decay(
-    optimizer: torch.optim.Optimizer,
-    warmup_steps: int,
-    decay: str = "cosine",
-    *,
-    total_steps: int | None = None,
-    gradual_lr: Sequence[Sequence[float]] | None = None,
-    milestones: Sequence[int] | None = None,
-    gamma: float = 0.5,
-    min_lr: float = 0.0,
-    start_factor: float = 0.0,
-) -> torch_sched.SequentialLR:
-    """A warm-up then a decay, for a scheduler stepped after every optimizer step.
-
-    Built from torch's schedulers: ``LambdaLR`` rises linearly from ``start_factor * lr`` at step 0 to the
-    optimizer's ``lr`` at step ``warmup_steps``; ``SequentialLR`` then hands over to the decay:
-
-    - ``"cosine"``: ``CosineAnnealingLR`` from ``lr`` down to ``min_lr`` at ``total_steps``;
-    - ``"multistep"``: multiply by ``gamma`` at each of ``milestones`` (0-based optimizer steps);
-    - ``"gradual"``: ``gradual_lr`` ``[[step, lr], ...]`` as StepwiseGradualLR means it (absolute LRs from
-      each threshold, in optimizer steps); steps before the first threshold after warm-up keep ``lr``.
-
-    Milestones and thresholds are global optimizer steps; they must lie after the warm-up.
-    """
-    if warmup_steps < 1:
-        raise ValueError(f"warmup_steps must be at least 1, got {warmup_steps}")
-    if not 0.0 <= start_factor < 1.0:
-        raise ValueError(f"start_factor must be in [0, 1), got {start_factor}")
-    base_lrs = [float(g.get("initial_lr", g["lr"])) for g in optimizer.param_groups]
-    warm = torch_sched.LambdaLR(optimizer, lambda s: start_factor + (1.0 - start_factor) * min(s, warmup_steps) / warmup_steps)
-    if decay == "cosine":
-        if total_steps is None or total_steps <= warmup_steps:
-            raise ValueError(f"decay='cosine' needs total_steps > warmup_steps ({warmup_steps}), got {total_steps}")
-        after = torch_sched.CosineAnnealingLR(optimizer, T_max=total_steps - warmup_steps, eta_min=min_lr)
-    elif decay == "multistep":
-        ms = sorted(int(m) for m in (milestones or []))
-        _check_after_warmup("milestones", ms, warmup_steps)
-        after = torch_sched.MultiStepLR(optimizer, [m - warmup_steps for m in ms], gamma=gamma)
-    elif decay == "gradual":
-        if not gradual_lr:
-            raise ValueError("decay='gradual' needs gradual_lr=[[step, lr], ...]")
-        _check_after_warmup("gradual_lr thresholds", [t for t, _ in gradual_lr if t > 0], warmup_steps)
-        base = base_lrs[0]
-        table = [list(pair) for pair in gradual_lr if pair[0] > 0]
-        after = torch_sched.LambdaLR(optimizer, lambda k: gradual_lr_at(table, warmup_steps + k, base) / base)
-    else:
-        raise ValueError(f"decay={decay!r}: use 'cosine', 'multistep' or 'gradual'")
-    return torch_sched.SequentialLR(optimizer, [warm, after], milestones=[warmup_steps])
-
-
-def _check_after_warmup(what: str, values: Sequence[float], warmup_steps: int) -> None:
-    early = [v for v in values if v < warmup_steps]
-    if early:
-        raise ValueError(f"{what} {early} fall inside the warm-up ({warmup_steps} steps); move them after it")
-
-
 # ------------------------------------------------------------------------------------------------ plotting
 
 
@@ -449,100 +365,6 @@ def plot_lr_traces(
     return fig
 
 
-# ---------------------------------------------------------------------------------------------- LR watching
-
-
-@dataclass
-class LRWatch:
-    """Record the LR in use at each optimizer step and check it against expectations.
-
-    ``expect`` maps 0-based optimizer steps to the LR that step should use (e.g. a StepwiseGradualLR list
-    ``[[0, 5e-4], [100, 4e-4]]``, or a dict). Call :meth:`record` once per optimizer step, *before*
-    ``optimizer.step()`` (the LR that step will use). When the first recorded step at or after an expected
-    step holds an LR not within ``rel_tol`` of the expected one, it raises :class:`LRWatchError`
-    (``action="raise"``) or warns with :class:`LRWatchWarning` (``action="warn"``). :meth:`finish` reports
-    expectations the run never reached. ``history`` holds ``(step, lr)`` pairs.
-    """
-
-    expect: dict[int, float] | Sequence[Sequence[float]] = field(default_factory=dict)
-    action: str = "raise"
-    rel_tol: float = 1e-6
-    group: int = 0
-    history: list[tuple[int, float]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.action not in ("raise", "warn"):
-            raise ValueError(f"action={self.action!r}: use 'raise' or 'warn'")
-        pairs = self.expect.items() if isinstance(self.expect, dict) else self.expect
-        self._pending = sorted((int(s), float(v)) for s, v in pairs)
-        self.expect = dict(self._pending)
-
-    def record(self, optimizer: torch.optim.Optimizer, step: int | None = None) -> float:
-        """Record the LR of param group ``group`` for ``step`` (default: one after the last recorded)."""
-        if step is None:
-            step = self.history[-1][0] + 1 if self.history else 0
-        lr = float(optimizer.param_groups[self.group]["lr"])
-        self.history.append((int(step), lr))
-        while self._pending and self._pending[0][0] <= step:
-            want_step, want = self._pending.pop(0)
-            if not math.isclose(lr, want, rel_tol=self.rel_tol, abs_tol=0.0):
-                where = f"step {step}" if step == want_step else f"step {step} (first recorded at or after {want_step})"
-                self._fail(
-                    f"LR at {where} is {lr:.6g}, expected {want:.6g} from step {want_step}. The schedule has not "
-                    "moved as configured: is the scheduler stepped per epoch while its milestones count steps "
-                    "(Coqui: scheduler_after_epoch=True), or stepped before optimizer.step()?"
-                )
-        return lr
-
-    def finish(self) -> list[str]:
-        """Call at the end of the run: expectations beyond the last recorded step are reported (warning)."""
-        last = self.history[-1][0] if self.history else -1
-        notes = [
-            f"expected LR {v:.6g} from step {s}, but the run ended at step {last}: that part of the schedule "
-            "never ran" for s, v in self._pending
-        ]
-        for n in notes:
-            warnings.warn(n, LRWatchWarning, stacklevel=2)
-        self._pending = []
-        return notes
-
-    def _fail(self, msg: str) -> None:
-        self.failures.append(msg)
-        if self.action == "raise":
-            raise LRWatchError(msg)
-        warnings.warn(msg, LRWatchWarning, stacklevel=3)
-
-    def as_trace(self, steps_per_epoch: int = 1, label: str = "watched") -> LRTrace:
-        """The recorded LRs as an :class:`LRTrace` (for :func:`plot_lr_traces`); assumes consecutive steps."""
-        lrs = [lr for _, lr in self.history]
-        return LRTrace(lrs, steps_per_epoch, max(1, math.ceil(len(lrs) / steps_per_epoch)), False, label)
-
-
-def lightning_lr_watch(watch: LRWatch | None = None, **kwargs: Any) -> Any:
-    """A Lightning callback recording the LR of ``trainer.optimizers[0]`` at each optimizer step.
-
-    It records at the first batch of every optimizer step (``trainer.global_step`` counts optimizer steps,
-    so gradient accumulation is handled) before the step runs, and calls :meth:`LRWatch.finish` when
-    training ends. ``kwargs`` build a new :class:`LRWatch` when ``watch`` is None. The watch is ``.watch``.
-    """
-    from lightning.pytorch.callbacks import Callback
-
-    class LRWatchCallback(Callback):
-        def __init__(self, w: LRWatch) -> None:
-            self.watch = w
-
-        def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-            step = int(trainer.global_step)
-            if trainer.optimizers and (not self.watch.history or self.watch.history[-1][0] < step):
-                self.watch.record(trainer.optimizers[0], step)
-
-        def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-            self.watch.finish()
-
-    return LRWatchCallback(watch if watch is not None else LRWatch(**kwargs))
-
-
 # ----------------------------------------------------------------------------------- ordering and GradScaler
 
 
@@ -569,81 +391,9 @@ def scaler_skipped_step(scale_before: float, scaler: Any) -> bool:
     return bool(scaler.is_enabled() and scaler.get_scale() < scale_before)
 
 
-# ---------------------------------------------------------------------------------------------- Coqui logs
 
 
-@contextlib.contextmanager
-def quiet_coqui_console(level: int = 30) -> Iterator[None]:
-    """Silence the Coqui trainer's console output below ``level`` (default WARNING) during the block.
-
-    Only the ``trainer`` logger's console handlers are raised; its log file (``trainer_0_log.txt``, which
-    :func:`read_coqui_lr_log` reads) keeps every line. Levels are restored afterwards, and the log-file
-    handlers each ``Trainer`` adds during the block are closed, so several runs in one process do not write
-    into each other's log files.
-    """
-    import logging
-
-    with contextlib.suppress(ImportError):
-        import trainer  # noqa: F401 - sets up the "trainer" logger and its console handler
-    log = logging.getLogger("trainer")
-    before = list(log.handlers)
-    saved = [(h, h.level) for h in before if not isinstance(h, logging.FileHandler)]
-    for h, _ in saved:
-        h.setLevel(level)
-    try:
-        yield
-    finally:
-        for h, old in saved:
-            h.setLevel(old)
-        for h in [h for h in log.handlers if h not in before and isinstance(h, logging.FileHandler)]:
-            log.removeHandler(h)
-            h.close()
-
-
-def coqui_epoch_step_callbacks() -> dict[str, Callable[[Any], None]]:
-    """Callbacks for ``trainer.Trainer(..., callbacks=...)`` that make per-epoch scheduler stepping happen.
-
-    In coqui-tts-trainer 0.4.0, with a single optimizer and ``scheduler_after_epoch=True``, the scheduler is
-    never stepped: ``optimize()`` records the stepped optimizer as index ``None`` while ``train_epoch()``
-    looks for index ``0``. This ``on_train_epoch_end`` callback (it runs just before that check) records index
-    0 as well when ``None`` was recorded. On a trainer without the bug it changes nothing.
-    """
-
-    def on_train_epoch_end(trainer: Any) -> None:
-        stepped = getattr(trainer, "_stepped_optimizers", None)
-        if isinstance(stepped, set) and None in stepped:
-            stepped.add(0)
-
-    return {"on_train_epoch_end": on_train_epoch_end}
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_GLOBAL = re.compile(r"GLOBAL_STEP:\s*(\d+)")
-_LR = re.compile(r"\|\s*>\s*(current_lr(?:_\d+)?):\s*([-+0-9.eE]+)")
-
-
-def read_coqui_lr_log(path: str | Path, key: str = "current_lr") -> list[tuple[int, float]]:
-    """``[(global_step, lr), ...]`` from a Coqui trainer log (``trainer_0_log.txt`` in the run folder).
-
-    The trainer prints ``GLOBAL_STEP: N`` and ``| > current_lr: V`` every ``print_step`` steps, the LR as it
-    was before that step's optimizer update. Use ``key="current_lr_1"`` for a second optimizer. Raises
-    FileNotFoundError naming the file; returns [] when the log has no such lines.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Coqui trainer log {path} not found: it is trainer_0_log.txt in the run folder")
-    out: list[tuple[int, float]] = []
-    step: int | None = None
-    for line in _ANSI.sub("", path.read_text(encoding="utf-8", errors="replace")).splitlines():
-        if (m := _GLOBAL.search(line)) is not None:
-            step = int(m.group(1))
-        elif step is not None and (m := _LR.search(line)) is not None and m.group(1) == key:
-            out.append((step, float(m.group(2))))
-            step = None
-    return out
-
-
-# --------------------------------------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------------------------------- plans
 
 
 def lr_plan(
@@ -663,7 +413,7 @@ def lr_plan(
     }
 
 
-def format_plan(plan: dict[str, Any], max_lines: int = 30) -> str:
+def format_lr_plan(plan: dict[str, Any], max_lines: int = 30) -> str:
     """The text ``tts-nb lr-plan`` prints: one line per LR change (step, epoch, LR), then the warnings."""
     trace: LRTrace = plan["trace"]
     how = "once per epoch" if trace.after_epoch else "after every optimizer step"
@@ -684,50 +434,3 @@ def format_plan(plan: dict[str, Any], max_lines: int = 30) -> str:
     for w in plan["warnings"]:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
-
-
-def _cmd_lr_plan(args: argparse.Namespace) -> int:
-    try:
-        params = json.loads(args.params)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"--params is not valid JSON ({e}): give an object such as '{{\"milestones\": [60, 80]}}'") from None
-    if not isinstance(params, dict):
-        raise UsageError(f"--params must be a JSON object of keyword arguments, got {type(params).__name__}")
-    if args.steps_per_epoch < 1 or args.epochs < 1:
-        raise UsageError("--steps-per-epoch and --epochs must be at least 1")
-    if not args.lr > 0:
-        raise UsageError(f"--lr must be positive, got {args.lr}")
-    try:
-        plan = lr_plan(args.scheduler, params, args.lr, args.steps_per_epoch, args.epochs, args.after_epoch)
-    except ScheduleConfigError as e:
-        raise UsageError(str(e)) from None
-    if args.plot:
-        plot_lr_traces([plan["trace"]], path=args.plot, title=f"{args.scheduler} {json.dumps(params)}"[:90])
-    if args.json:
-        print(json.dumps({"changes": plan["changes"], "warnings": plan["warnings"]}, indent=2))
-    else:
-        print(format_plan(plan))
-        if args.plot:
-            print(f"plot written to {args.plot}")
-    return 0
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "lr-plan",
-        help="show when a scheduler config actually changes the LR (per step or per epoch)",
-        description="Step a real LR scheduler (torch.optim.lr_scheduler or the Coqui trainer's StepwiseGradualLR, "
-        "NoamLR) on a dummy optimizer and print the optimizer steps at which the LR changes. Warns when a "
-        "milestone lies beyond the run. Exit 2 for an unknown scheduler, bad JSON or parameters the class rejects.",
-    )
-    p.add_argument("--scheduler", required=True, metavar="NAME", help="class name, e.g. MultiStepLR, StepwiseGradualLR")
-    p.add_argument("--params", default="{}", metavar="JSON",
-                   help='keyword arguments as JSON, e.g. \'{"gradual_learning_rates": [[0, 5e-4], [10000, 4e-4]]}\'')
-    p.add_argument("--lr", type=float, required=True, metavar="BASE", help="the optimizer's learning rate")
-    p.add_argument("--steps-per-epoch", type=int, required=True, metavar="N", help="optimizer steps per epoch")
-    p.add_argument("--epochs", type=int, required=True, metavar="E", help="epochs in the run")
-    p.add_argument("--after-epoch", action="store_true",
-                   help="step the scheduler once per epoch (Coqui scheduler_after_epoch=True, its default)")
-    p.add_argument("--json", action="store_true", help='print {"changes": [{"step", "lr"}], "warnings": [...]}')
-    p.add_argument("--plot", metavar="FILE", help="also write a plot of LR per step (PNG or SVG), atomically")
-    p.set_defaults(func=_cmd_lr_plan)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -23,14 +22,11 @@ from typing import Any
 import nbformat
 import yaml
 
-from .atomic import atomic_path, atomic_write_json, atomic_write_text
+from ..errors import UsageError
+from ..io import atomic_path, atomic_write_json, atomic_write_text
 
 #: The kernel ``make install`` registers for the project's virtual environment.
 PROJECT_KERNEL = "tts-nb"
-
-
-class UsageError(ValueError):
-    """A mistake in what was asked for (unknown notebook, malformed or unknown parameter): exit code 2."""
 
 
 # --------------------------------------------------------------------------------------------- discovery
@@ -170,7 +166,7 @@ def default_kernel() -> str:
 
 @contextlib.contextmanager
 def _headless_kernel() -> Iterator[None]:
-    """Mark kernels started inside this block as headless (see tts_nb_utils.widgets), unless already set."""
+    """Mark kernels started inside this block as headless (see tts_nb_utils.runner.widgets), unless already set."""
     from .widgets import HEADLESS_ENV
 
     previous = os.environ.get(HEADLESS_ENV)
@@ -342,11 +338,6 @@ def format_parameters(path: Path) -> str:
 # ------------------------------------------------------------------------------------------ housekeeping
 
 
-def load_report(out_dir: str | Path) -> dict[str, Any]:
-    """Read a ``report.json`` written by :func:`run_notebooks`."""
-    return json.loads((Path(out_dir) / "report.json").read_text(encoding="utf-8"))
-
-
 def strip_outputs(path: str | Path) -> bool:
     """Remove outputs, execution counts and run metadata from a notebook in place; True if it changed."""
     path = Path(path)
@@ -364,19 +355,3 @@ def strip_outputs(path: str | Path) -> bool:
         return False
     atomic_write_text(path, new)
     return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tts_nb_utils.notebooks strip NOTEBOOK...`` (used by ``make clean-notebooks``)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] != "strip":
-        print("usage: python -m tts_nb_utils.notebooks strip NOTEBOOK.ipynb ...", file=sys.stderr)
-        return 2
-    for p in argv[1:]:
-        print(f"{'stripped' if strip_outputs(p) else 'clean   '} {p}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-

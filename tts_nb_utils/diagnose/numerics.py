@@ -17,7 +17,6 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -326,21 +325,3 @@ def fp16_headroom(obj: torch.Tensor | nn.Module | dict | Iterable, grads: bool =
     )
 
 
-def clip_problems(y: np.ndarray | torch.Tensor, peak_limit: float = 1.0, silence_dbfs: float = -60.0) -> list[str]:
-    """What is wrong with one audio clip (samples expected in [-1, 1]) before it goes into a batch: non-finite
-    samples, silence (peak below ``silence_dbfs``; normalising it divides by ~0), or a peak above
-    ``peak_limit`` (int16-scale or clipped audio). Empty list when the clip is fine."""
-    x = np.asarray(y.detach().cpu() if torch.is_tensor(y) else y, dtype=np.float64).reshape(-1)
-    problems = []
-    if x.size == 0:
-        return ["empty clip (0 samples)"]
-    bad = ~np.isfinite(x)
-    if bad.any():
-        problems.append(f"{int(bad.sum())} NaN/Inf samples (e.g. a silent chunk divided by its own peak)")
-        x = x[~bad]
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak <= 10 ** (silence_dbfs / 20):
-        problems.append(f"silent: peak {peak:.3g} is below {silence_dbfs:g} dBFS; normalising it divides by ~0")
-    elif peak > peak_limit:
-        problems.append(f"peak {peak:.4g} > {peak_limit:g}: not normalised to [-1, 1] (int16 scale is 32767)")
-    return problems

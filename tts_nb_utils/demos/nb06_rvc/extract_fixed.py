@@ -2,7 +2,7 @@
 only where the device supports it), fail fast on the first file that cannot be processed (exit status 1,
 naming the file), atomic outputs, and a stage check before saying "completed".
 
-``python -m tts_nb_utils.rvc_mini.extract_fixed DEVICE EXP_DIR EMBEDDER_DIR --is-half False``
+``python -m tts_nb_utils.demos.nb06_rvc.extract_fixed DEVICE EXP_DIR EMBEDDER_DIR --is-half False``
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from tts_nb_utils.atomic import atomic_path
-from tts_nb_utils.rvc_mini.embedder import load_embedder
-from tts_nb_utils.sanity import StageCheckError, bool_arg, check_stage
+from tts_nb_utils.cli._common import bool_arg
+from tts_nb_utils.demos.nb06_rvc.embedder import load_embedder
+from tts_nb_utils.diagnose.stage import StageCheckError, check_stage
+from tts_nb_utils.io import atomic_path
 
 
 def extract(device: str, exp_dir: Path, embedder_dir: Path, is_half: bool) -> int:

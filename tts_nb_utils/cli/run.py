@@ -1,33 +1,17 @@
-"""The ``tts-nb`` command: a thin argparse layer over the same functions the notebooks call.
-
-Each topic module that offers commands has a ``register_cli(subparsers)`` function and is listed in
-``COMMAND_MODULES``; a handler returns the exit code (0 ok, 1 problems found, 2 usage errors).
+"""``tts-nb run``, ``tts-nb list`` and ``tts-nb strip``: execute the notebooks with papermill, list their
+parameters, and strip outputs from notebooks before a commit (``make clean-notebooks``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 from pathlib import Path
 
-from . import __version__
-from .notebooks import UsageError
-
-#: Modules whose ``register_cli(subparsers)`` adds subcommands, in the order ``tts-nb --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "tts_nb_utils.cli",  # run, list
-    "tts_nb_utils.dataprep.cli",  # 01: validate, denoise, slice, prepare
-    "tts_nb_utils.sovits",  # 02: sovits-log
-    "tts_nb_utils.configs",  # 03: check-config
-    "tts_nb_utils.schedules",  # 04: lr-plan
-    "tts_nb_utils.dia.memory",  # 05: dia-plan
-    "tts_nb_utils.sanity",  # 06: check-features
-)
+from ..errors import UsageError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .notebooks import format_summary, resolve_notebooks, run_notebooks
+    from ..runner.papermill import format_summary, resolve_notebooks, run_notebooks
 
     paths = resolve_notebooks(args.notebooks)
     if not paths:
@@ -41,7 +25,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _parse_params(pairs: list[list[str]] | None) -> dict:
-    from .notebooks import parse_value
+    from ..runner.papermill import parse_value
 
     params = {}
     for name, value in pairs or []:
@@ -52,11 +36,19 @@ def _parse_params(pairs: list[list[str]] | None) -> dict:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .notebooks import format_parameters, resolve_notebooks
+    from ..runner.papermill import format_parameters, resolve_notebooks
 
     for path in resolve_notebooks(args.notebooks):
         print(path.name)
         print(format_parameters(path))
+    return 0
+
+
+def _cmd_strip(args: argparse.Namespace) -> int:
+    from ..runner.papermill import strip_outputs
+
+    for path in args.notebooks:
+        print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path}")
     return 0
 
 
@@ -81,34 +73,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     lst.add_argument("notebooks", nargs="*", metavar="NOTEBOOK")
     lst.set_defaults(func=_cmd_list)
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tts-nb",
-        description="Notebooks that reproduce and fix real TTS training failures, and the tools behind them.",
+    strip = sub.add_parser(
+        "strip", help="remove outputs from notebooks in place (committed notebooks carry none)",
+        description="Remove outputs, execution counts and run metadata from each NOTEBOOK in place.",
     )
-    parser.add_argument("--version", action="version", version=f"tts-nb {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register_cli(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except UsageError as e:
-        print(f"tts-nb {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    strip.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    strip.set_defaults(func=_cmd_strip)

@@ -9,9 +9,9 @@ import argparse
 import json
 import sys
 
-from ..notebooks import UsageError
-from .slicer import SlicerConfig, SlicerConfigError
-from .validate import CODES, ValidationConfig, ValidationUsageError
+from ..dataprep.slicer import SlicerConfig, SlicerConfigError
+from ..dataprep.validate import CODES, ValidationConfig, ValidationUsageError
+from ..errors import UsageError
 
 
 def _validation_args(p: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def _codes(text: str | None) -> list[str]:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import format_table, report_dict, validate_folder, write_csv, write_json
+    from ..dataprep.validate import format_table, report_dict, validate_folder, write_csv, write_json
 
     fail_on = _codes(args.fail_on)
     try:
@@ -95,7 +95,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_denoise(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .denoise import denoise_file, denoise_folder
+    from ..dataprep.denoise import denoise_file, denoise_folder
 
     src = Path(args.input)
     options = {"prop_decrease": args.prop_decrease}
@@ -128,7 +128,7 @@ def _print_result(result) -> int:
 
 
 def _cmd_slice(args: argparse.Namespace) -> int:
-    from .prepare import slice_folder
+    from ..dataprep.prepare import slice_folder
 
     try:
         result = slice_folder(args.input, args.output, _slicer_config(args), normalize=args.normalize,
@@ -141,7 +141,7 @@ def _cmd_slice(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from .prepare import PrepareConfig, prepare_folder
+    from ..dataprep.prepare import PrepareConfig, prepare_folder
 
     try:
         cfg = PrepareConfig(

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .audio import speechlike
-from .mel import MelConfig, mel_spectrogram
+from ..audio import speechlike
+from ..audio.mel import MelConfig, mel_spectrogram
 
 
 @dataclass(frozen=True)
@@ -213,8 +213,8 @@ def train_tiny_vits(
     GradScaler, optional gradient-norm clipping, optional NanGuard (``guard_options`` are its keywords).
     ``precision="half"`` casts the model and data to float16 (optimizer state follows). Batches are random
     draws of ``batch_size`` clips. Every ``log_every`` steps a GPT-SoVITS-style loss line goes to ``log``."""
-    from .nan_guard import NanGuard
-    from .sovits import format_sovits_log
+    from ..monitors.nan_guard import NanGuard
+    from ..upstream.gpt_sovits import format_sovits_log
 
     if precision not in {"fp32", "fp16", "bf16", "half"}:
         raise ValueError(f"precision={precision!r}: use 'fp32', 'fp16', 'bf16' (autocast) or 'half' (cast)")

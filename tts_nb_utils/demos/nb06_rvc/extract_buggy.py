@@ -1,6 +1,6 @@
 """Feature extraction as Applio 3.2.x ran it (``rvc/train/extract/extract_feature_print.py``), in miniature.
 
-Run as ``python -m tts_nb_utils.rvc_mini.extract_buggy DEVICE N_PARTS I_PART I_GPU EXP_DIR VERSION IS_HALF
+Run as ``python -m tts_nb_utils.demos.nb06_rvc.extract_buggy DEVICE N_PARTS I_PART I_GPU EXP_DIR VERSION IS_HALF
 EMBEDDER_DIR``: the same positional arguments, the same three faults, kept on purpose for notebook 06:
 
 1. ``is_half = bool(sys.argv[7])``: any non-empty string is True, so "False" asks for half precision;
@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from tts_nb_utils.rvc_mini.embedder import load_embedder
+from tts_nb_utils.demos.nb06_rvc.embedder import load_embedder
 
 device = sys.argv[1]
 n_parts = int(sys.argv[2])

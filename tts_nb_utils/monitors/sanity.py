@@ -13,158 +13,15 @@ print-only ``try/except``, and training ran on the two "mute" entries at one epo
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import time
 import warnings
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
-
-from .notebooks import UsageError
-
-# -- parse_bool ----------------------------------------------------------------------------------------------
-TRUE_STRINGS = ("true", "1", "yes", "y", "on", "t")
-FALSE_STRINGS = ("false", "0", "no", "n", "off", "f")
-
-
-class BoolParseError(ValueError):
-    """A string that is not a recognised boolean; the message names the argument and the value."""
-
-
-def parse_bool(value: str | bool | int, name: str | None = None) -> bool:
-    """``"False"``, ``"0"``, ``"no"``, ``"off"`` -> False; ``"True"``, ``"1"``, ``"yes"``, ``"on"`` -> True.
-
-    Case and surrounding spaces are ignored; a bool passes through, an int must be 0 or 1. Anything else
-    (``""``, ``"maybe"``, ``"2"``, None) raises BoolParseError naming ``name`` and the value; unlike
-    ``bool("False")``, which is True because the string is not empty.
-    """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in TRUE_STRINGS:
-            return True
-        if text in FALSE_STRINGS:
-            return False
-    what = f"{name}={value!r}" if name else repr(value)
-    raise BoolParseError(
-        f"{what} is not a boolean: use one of {', '.join(TRUE_STRINGS)} or {', '.join(FALSE_STRINGS)}"
-    )
-
-
-def bool_arg(value: str) -> bool:
-    """``parse_bool`` for ``argparse`` (``type=bool_arg``): a bad value is a clean usage error."""
-    try:
-        return parse_bool(value)
-    except BoolParseError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-# -- stage check -----------------------------------------------------------------------------------------------
-AUDIO_EXTS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aiff", ".aif")
-
-
-class StageCheckError(RuntimeError):
-    """A stage left inputs without outputs; the message names the folders and the first missing files."""
-
-
-@dataclass
-class StageReport:
-    """Inputs (relative paths) of a stage, and those with no output of ``output_ext`` (``missing``)."""
-
-    input_dir: Path
-    output_dir: Path
-    output_ext: str
-    inputs: list[Path] = field(default_factory=list)
-    missing: list[Path] = field(default_factory=list)
-    extra: list[Path] = field(default_factory=list)  # outputs whose name matches no input
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.inputs) and not self.missing
-
-    def format(self, limit: int = 20) -> str:
-        """A short human-readable report listing up to ``limit`` missing inputs."""
-        lines = [
-            f"{len(self.inputs)} input(s) in {self.input_dir}, {len(self.inputs) - len(self.missing)} with a "
-            f"'{self.output_ext}' output in {self.output_dir}, {len(self.missing)} missing"
-        ]
-        lines += [f"  missing: {p.as_posix()}" for p in self.missing[:limit]]
-        if len(self.missing) > limit:
-            lines.append(f"  ... and {len(self.missing) - limit} more")
-        if self.extra:
-            lines.append(f"  ({len(self.extra)} output(s) match no input, e.g. {self.extra[0].as_posix()})")
-        return "\n".join(lines)
-
-    def raise_if_missing(self) -> StageReport:
-        """Raise StageCheckError unless every input has an output; returns self for chaining."""
-        if not self.inputs:
-            raise StageCheckError(f"{self.input_dir}: no input files to check; is this the right folder?")
-        if self.missing:
-            raise StageCheckError(
-                f"{len(self.missing)} of {len(self.inputs)} input(s) have no output: the stage failed on them "
-                f"and its log may not say so.\n{self.format()}"
-            )
-        return self
-
-
-def _strip_ext(name: str, ext: str) -> str | None:
-    return name[: -len(ext)] if name.lower().endswith(ext.lower()) and len(name) > len(ext) else None
-
-
-def _walk(folder: Path, recursive: bool) -> Iterable[Path]:
-    files = folder.rglob("*") if recursive else folder.iterdir()
-    for path in files:
-        rel = path.relative_to(folder)
-        if path.is_file() and not any(part.startswith(".") for part in rel.parts):  # skip hidden and .part
-            yield rel
-
-
-def check_stage(
-    input_dir: str | Path,
-    output_dir: str | Path,
-    output_ext: str = ".npy",
-    input_exts: Iterable[str] = AUDIO_EXTS,
-    recursive: bool = True,
-) -> StageReport:
-    """Which files in ``input_dir`` (extensions ``input_exts``) have no ``<name><output_ext>`` in ``output_dir``.
-
-    An input ``a/b/x.wav`` is matched by ``a/b/x.npy`` or, for stages that write a flat folder, by any
-    ``x.npy`` under ``output_dir``. ``output_ext`` may have several dots (RVC pitch files: ``".wav.npy"``).
-    Hidden files (temporary ``.part`` files) are ignored. Raises FileNotFoundError for a missing folder.
-    """
-    input_dir, output_dir = Path(input_dir), Path(output_dir)
-    for label, folder in (("input", input_dir), ("output", output_dir)):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{label} folder {folder} does not exist (or is not a folder)")
-    ext = output_ext if output_ext.startswith(".") else f".{output_ext}"
-    exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in input_exts}
-    inputs = sorted(p for p in _walk(input_dir, recursive) if p.suffix.lower() in exts)
-    out_keys: set[str] = set()
-    out_stems: set[str] = set()
-    outputs: list[tuple[Path, str]] = []
-    for rel in _walk(output_dir, recursive):
-        stem = _strip_ext(rel.name, ext)
-        if stem is not None:
-            key = (rel.parent / stem).as_posix()
-            out_keys.add(key)
-            out_stems.add(stem)
-            outputs.append((rel, stem))
-    in_keys = {p.with_suffix("").as_posix() for p in inputs}
-    in_stems = {p.stem for p in inputs}
-    missing = [p for p in inputs if p.with_suffix("").as_posix() not in out_keys and p.stem not in out_stems]
-    extra = [
-        rel for rel, stem in outputs if (rel.parent / stem).as_posix() not in in_keys and stem not in in_stems
-    ]
-    return StageReport(input_dir, output_dir, ext, inputs, missing, extra)
-
 
 # -- training sanity monitor -----------------------------------------------------------------------------------
 #: Generous memory bandwidths (bytes/s): a step cannot be faster than reading and updating every parameter.
@@ -496,35 +353,3 @@ def __getattr__(name: str):
             _LAZY[name] = _make_callback_class()
         return _LAZY[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# -- CLI -----------------------------------------------------------------------------------------------------------
-def _cmd_check_features(args: argparse.Namespace) -> int:
-    try:
-        report = check_stage(args.audio_dir, args.feature_dir, args.ext, args.audio_ext, not args.flat)
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
-    if not report.inputs:
-        raise UsageError(
-            f"no audio files ({', '.join(args.audio_ext)}) in {args.audio_dir}; is this the right folder?"
-        )
-    print(report.format(limit=args.limit))
-    return 0 if report.ok else 1
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "check-features",
-        help="list audio files that have no feature file (did extraction fail silently?)",
-        description="Compare AUDIO_DIR with FEATURE_DIR by file name (recursively) and list every audio file "
-        "without a feature file. Exit 0 when all have one, 1 when any are missing, 2 for usage errors.",
-    )
-    p.add_argument("audio_dir", metavar="AUDIO_DIR")
-    p.add_argument("feature_dir", metavar="FEATURE_DIR")
-    p.add_argument("--ext", default=".npy", help="feature file extension, may have dots: .npy, .wav.npy, .pt")
-    p.add_argument(
-        "--audio-ext", nargs="+", default=list(AUDIO_EXTS), metavar="EXT", help="audio extensions to look for"
-    )
-    p.add_argument("--flat", action="store_true", help="do not descend into subfolders")
-    p.add_argument("--limit", type=int, default=50, help="list at most this many missing files")
-    p.set_defaults(func=_cmd_check_features)

@@ -1,0 +1,45 @@
+"""Reading and writing audio files: soundfile for the formats, soxr for resampling, atomic writes.
+
+Used by the data tools (notebook 01) and the notebook miniatures that write clips (notebooks 02 and 06).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..io import atomic_path
+
+
+class AudioReadError(ValueError):
+    """A file that soundfile cannot decode; the message names the file and the decoder's reason."""
+
+
+def load_audio(path: str | os.PathLike, sr: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
+    """Read an audio file as float32 in [-1, 1]; returns ``(samples, sample_rate)``.
+
+    ``mono=True`` averages channels (shape ``[n]``), else shape ``[n, channels]``. ``sr`` resamples with soxr
+    (high quality) when it differs from the file's rate. Raises AudioReadError naming the file.
+    """
+    try:
+        y, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # noqa: BLE001 - libsndfile raises several types
+        raise AudioReadError(f"{path}: cannot decode audio ({e}); check the file or re-export it as WAV/FLAC") from e
+    if mono:
+        y = y.mean(axis=1)
+    if sr is not None and sr != file_sr and len(y):
+        y = soxr.resample(y, file_sr, sr, quality="HQ").astype(np.float32)
+        file_sr = sr
+    return y, int(file_sr)
+
+
+def save_audio(path: str | os.PathLike, y: np.ndarray, sr: int, subtype: str | None = None) -> Path:
+    """Write ``y`` (``[n]`` or ``[n, channels]``, float in [-1, 1]) atomically; format from the file suffix."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.asarray(y), int(sr), subtype=subtype, format=(path.suffix.lstrip(".") or "wav").upper())
+    return path

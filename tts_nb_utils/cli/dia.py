@@ -1,0 +1,94 @@
+"""``tts-nb dia-plan`` and ``tts-nb dia-train`` (notebook 05): the Dia memory planner and the training loop."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import UsageError
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from ..dia.codec import FRAMES_PER_SECOND
+    from ..dia.memory import MemoryConfigError, estimate, format_memory_plan, plan
+    from ..dia.model import DiaConfig
+
+    if args.gpu_gib <= args.reserve_gib:
+        raise UsageError(f"--gpu-gib {args.gpu_gib} leaves nothing after --reserve-gib {args.reserve_gib}")
+    config = getattr(DiaConfig, args.preset)()
+    audio_len = int(round(args.audio_seconds * FRAMES_PER_SECOND)) + 17
+    try:
+        rows = plan(args.gpu_gib, config, args.text_len, audio_len, args.reserve_gib)
+    except MemoryConfigError as e:
+        raise UsageError(str(e)) from None
+    print(f"{args.preset}: {estimate(config, 1, 1, 1).params:,} parameters; "
+          f"{args.gpu_gib:g} GiB card ({args.reserve_gib:g} reserved); text {args.text_len} bytes, "
+          f"audio {args.audio_seconds:g} s = {audio_len} decoder rows")
+    print(format_memory_plan(rows if args.all else [r for r in rows if r.fits]))
+    return 0 if any(r.fits for r in rows) else 1
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+    import torch.distributed as dist
+
+    from ..dia.codec import demo_corpus
+    from ..dia.data import DiaDataset
+    from ..dia.model import DiaConfig, DiaModel
+    from ..dia.train import TrainConfig, _world, train
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = "cpu"
+    if world > 1:
+        cuda = torch.cuda.is_available()
+        dist.init_process_group("nccl" if cuda else "gloo")
+        if cuda:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            torch.cuda.set_device(device)
+    elif torch.cuda.is_available():
+        device = "cuda"
+    torch.manual_seed(args.seed)
+    model = DiaModel(getattr(DiaConfig, args.preset)())
+    cfg = TrainConfig(steps=args.steps, micro_batch_size=args.micro_batch_size, grad_accum=args.grad_accum,
+                      lr=args.lr, precision=args.precision, seed=args.seed)
+    result = train(model, DiaDataset(demo_corpus(args.items, seed=args.seed)), cfg, device, args.checkpoint)
+    if _world()[0] == 0:
+        print(f"world {result.world_size} | precision {result.precision} | loss {result.losses[0]:.3f} -> "
+              f"{result.losses[-1]:.3f} | {result.frames_per_second:.0f} frames/s")
+    if world > 1:
+        dist.destroy_process_group()
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dia-plan",
+        help="which Dia training settings fit on a GPU (memory planner of notebook 05)",
+        description="Estimate peak training memory of Dia for combinations of precision, optimizer, "
+        "gradient checkpointing, frozen encoder and LoRA; print those that fit with the largest batch and "
+        "audio length. Exit 1 when nothing fits.",
+    )
+    p.add_argument("--gpu-gib", type=float, default=24.0, help="GPU memory in GiB (default 24)")
+    p.add_argument("--reserve-gib", type=float, default=1.5, help="kept free for CUDA context (default 1.5)")
+    p.add_argument("--preset", default="dia_1_6b", choices=["dia_1_6b", "small", "tiny"])
+    p.add_argument("--text-len", type=int, default=256, help="text bytes per item (default 256)")
+    p.add_argument("--audio-seconds", type=float, default=10.0, help="audio per item in seconds (default 10)")
+    p.add_argument("--all", action="store_true", help="also list the settings that do not fit")
+    p.set_defaults(func=_cmd_plan)
+
+    t = sub.add_parser(
+        "dia-train",
+        help="train a small Dia preset on synthetic demo codes (one process, or DDP under torchrun)",
+        description="Train a Dia preset on synthetic demo codes with the notebook 05 training loop. Under "
+        "`torchrun --nproc_per_node N -m tts_nb_utils.cli dia-train` each process trains one shard (DDP).",
+    )
+    t.add_argument("--preset", default="tiny", choices=["tiny", "small"])
+    t.add_argument("--steps", type=int, default=20)
+    t.add_argument("--micro-batch-size", type=int, default=2)
+    t.add_argument("--grad-accum", type=int, default=1)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--precision", default="auto")
+    t.add_argument("--items", type=int, default=8)
+    t.add_argument("--checkpoint", default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_cmd_train)

@@ -1,0 +1,135 @@
+"""File and value plumbing every tool shares: atomic writes, ``parse_bool``, and listing audio files.
+
+* Atomic output: write to a temporary file in the destination folder, then rename. A run killed half-way
+  leaves either the old file or nothing, never a half-written one, so a rerun can resume by skipping outputs
+  that exist.
+* ``parse_bool``: command-line and environment strings to bool; anything unrecognised is an error, never
+  truthy (notebook 06: Applio's ``bool("False")`` is True).
+* ``list_audio_files``: the audio files under a folder, the one lister the data tools and stage checks use.
+
+A low layer: it imports nothing else from the package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; on success rename it onto ``dest``, on error delete it.
+
+    ``suffix`` defaults to ``dest``'s own suffix, so writers that infer the format from the name
+    (soundfile, matplotlib) still work.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # A hidden name ending in ".part<suffix>": never mistaken for a finished output by a resuming run.
+    suffix = dest.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{suffix}", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the output ordinary permissions
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(dest: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``dest`` atomically; returns ``dest`` as a Path."""
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(dest)
+
+
+def atomic_write_text(dest: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``dest`` atomically."""
+    return atomic_write_bytes(dest, text.encode(encoding))
+
+
+def atomic_write_json(dest: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
+    """Write ``obj`` as JSON to ``dest`` atomically."""
+    return atomic_write_text(dest, json.dumps(obj, indent=indent, default=str) + "\n")
+
+
+# -- parse_bool ----------------------------------------------------------------------------------------------
+TRUE_STRINGS = ("true", "1", "yes", "y", "on", "t")
+FALSE_STRINGS = ("false", "0", "no", "n", "off", "f")
+
+
+class BoolParseError(ValueError):
+    """A string that is not a recognised boolean; the message names the argument and the value."""
+
+
+def parse_bool(value: str | bool | int, name: str | None = None) -> bool:
+    """``"False"``, ``"0"``, ``"no"``, ``"off"`` -> False; ``"True"``, ``"1"``, ``"yes"``, ``"on"`` -> True.
+
+    Case and surrounding spaces are ignored; a bool passes through, an int must be 0 or 1. Anything else
+    (``""``, ``"maybe"``, ``"2"``, None) raises BoolParseError naming ``name`` and the value; unlike
+    ``bool("False")``, which is True because the string is not empty.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in TRUE_STRINGS:
+            return True
+        if text in FALSE_STRINGS:
+            return False
+    what = f"{name}={value!r}" if name else repr(value)
+    raise BoolParseError(
+        f"{what} is not a boolean: use one of {', '.join(TRUE_STRINGS)} or {', '.join(FALSE_STRINGS)}"
+    )
+
+
+# -- audio files ---------------------------------------------------------------------------------------------
+def audio_extensions() -> set[str]:
+    """File suffixes (lower case, with the dot) of the formats this soundfile/libsndfile can read."""
+    import soundfile as sf  # here, so that importing io stays cheap for tools that list no audio
+    exts = {f".{name.lower()}" for name in sf.available_formats()}
+    return exts | {".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".mp3", ".wave", ".m4a"}
+
+
+def list_files(folder: str | os.PathLike, extensions: Iterable[str] | None = None, recursive: bool = True) -> list[Path]:
+    """Files under ``folder`` (sorted), by suffix when ``extensions`` is given (any case, with the dot).
+
+    Hidden files and folders (``.x.part.wav``, ``.cache/``) are skipped: they are temporary or private.
+    ``recursive=False`` looks at ``folder`` itself only. Raises UsageError naming the folder when it does not
+    exist.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such folder (give the folder that holds your files)")
+    exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions} if extensions else None
+    return sorted(
+        p for p in (root.rglob("*") if recursive else root.iterdir())
+        if p.is_file() and (exts is None or p.suffix.lower() in exts)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def list_audio_files(folder: str | os.PathLike, extensions: Iterable[str] | None = None, recursive: bool = True) -> list[Path]:
+    """Audio files under ``folder`` (sorted): :func:`list_files` with :func:`audio_extensions` by default."""
+    return list_files(folder, extensions or audio_extensions(), recursive)
