@@ -17,19 +17,17 @@ from tts_nb_utils.demos.nb03_variance_task import (
 )
 from tts_nb_utils.diagnose.loss_curves import read_metrics_csv, summarize_loss_terms
 from tts_nb_utils.diagnose.params import parameter_changes, snapshot_parameters
-from tts_nb_utils.monitors.loss_terms import (
-    LossGuard,
-    LossGuardError,
-    check_losses,
-    guarded_total,
-    log_loss_terms,
-    loss_loggers,
-)
+from tts_nb_utils.monitors.lightning import MonitorCallback, log_loss_terms, loss_loggers
+from tts_nb_utils.monitors.loss_terms import LossGuardError, LossTermGuard, check_losses, guarded_total
 from tts_nb_utils.runner.paths import data_dir
 from tts_nb_utils.upstream.diffsinger import load_config
 
 ROOT = data_dir() / "diffsinger"
 LIGHTNING_MESSAGE = "`training_step` must return a Tensor, a dict, or None"
+
+
+def LossGuard(*args, **kwargs):  # noqa: N802 - the Lightning callback the tests below use
+    return MonitorCallback(LossTermGuard(*args, **kwargs))
 
 
 @pytest.fixture(autouse=True)
@@ -163,7 +161,7 @@ def test_guard_passes_a_good_run_and_checks_only_the_first_steps(data, tmp_path)
     guard = LossGuard(fixed, check_steps=2)
     task = ToyVarianceTask(fixed)
     trainer = fit(task, data, tmp_path, steps=4, callbacks=[guard])
-    assert guard.checked == 2 and trainer.global_step == 4
+    assert guard.monitor.checked == 2 and trainer.global_step == 4
     assert "training_step" not in task.__dict__
 
 
@@ -206,8 +204,13 @@ def test_per_term_logging_to_csv_and_tensorboard(data, tmp_path):
     assert list((tmp_path / "fixed" / "tensorboard").rglob("events.out.tfevents.*"))
 
     # zero weight: dur_loss is logged and stuck at zero
-    trainer = fit(ToyVarianceTask(cfg("broken_zero_lambda")), data, tmp_path / "z", steps=5,
-                  loggers=loss_loggers(tmp_path / "z", "zero", tensorboard=False))
+    trainer = fit(
+        ToyVarianceTask(cfg("broken_zero_lambda")),
+        data,
+        tmp_path / "z",
+        steps=5,
+        loggers=loss_loggers(tmp_path / "z", "zero", tensorboard=False),
+    )
     (dur,) = summarize_loss_terms(read_metrics_csv(trainer), ["dur_loss"])
     assert dur.status == "stuck at zero" and dur.steps == 5
 
@@ -228,10 +231,14 @@ def test_expected_but_absent_terms_are_logged_as_nan(data, tmp_path):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.01)
 
-    trainer = fit(Forgetful(), data, tmp_path, steps=3, loggers=loss_loggers(tmp_path, "f", tensorboard=False))
+    trainer = fit(
+        Forgetful(), data, tmp_path, steps=3, loggers=loss_loggers(tmp_path, "f", tensorboard=False)
+    )
     history = read_metrics_csv(trainer)
     assert all(math.isnan(v) for _, v in history["train/pitch_loss"])
-    statuses = {s.name: s.status for s in summarize_loss_terms(history, ["dur_loss", "pitch_loss", "var_loss"])}
+    statuses = {
+        s.name: s.status for s in summarize_loss_terms(history, ["dur_loss", "pitch_loss", "var_loss"])
+    }
     assert statuses["pitch_loss"] == "absent" and statuses["var_loss"] == "absent"
     assert statuses["dur_loss"] != "absent"
 

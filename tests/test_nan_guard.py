@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from tts_nb_utils.monitors.nan_guard import NanGuard, NanGuardCallback, NonFiniteTrainingError
+from tts_nb_utils.monitors.lightning import MonitorCallback
+from tts_nb_utils.monitors.nan_guard import NanGuard, NonFiniteTrainingError
 
 
 def _setup(fused: bool = False, lr: float = 0.05):
@@ -169,14 +170,14 @@ def test_lightning_callback_skips_bad_steps_in_a_real_trainer(tmp_path):
     data = torch.utils.data.TensorDataset(x, x @ torch.randn(4, 1))
     loader = torch.utils.data.DataLoader(data, batch_size=8)
     module = _Regressor(poison_steps={3, 4, 5})
-    callback = NanGuardCallback(patience=3, lr_factor=0.5, snapshot_every=2)
+    callback = MonitorCallback(NanGuard(patience=3, lr_factor=0.5, snapshot_every=2))
     trainer = pl.Trainer(
         max_epochs=2, accelerator="cpu", devices=1, callbacks=[callback], logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         default_root_dir=tmp_path,
     )
     trainer.fit(module, loader)
-    guard = callback.guard
+    guard = callback.monitor
     assert guard.steps == 16 and guard.skipped == 6  # batches 3, 4, 5 of both epochs
     assert [e.kind for e in guard.events[:5]] == ["skip", "skip", "skip", "restore", "lower_lr"]
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.05 * 0.25)

@@ -164,36 +164,36 @@ def _train(model, x, y, monitor, steps=30, lr=1e-2, params=None, batch=16, forwa
         loss = nn.functional.mse_loss(out, yb)
         opt.zero_grad()
         loss.backward()
-        monitor.before_step()
+        monitor.before_optimizer_step()
         opt.step()
-        monitor.after_step(loss)
+        monitor.after_optimizer_step(loss=loss)
     return monitor
 
 
 def test_healthy_run_is_not_flagged():
     x, y = _data()
     model = _mlp(zero_last=True)  # zero-initialised output layer: first-step zero grads are not a bug
-    mon = SanityMonitor(model, expected_samples=64, on_flag="raise")
+    mon = SanityMonitor(model, expected_samples=64, on_problem="raise")
     mon.check_dataset(len(x))
     _train(model, x, y, mon)
-    assert mon.ok, mon.report()
+    assert mon.ok, mon.format_problems()
     assert mon.loss_history[-1] < mon.loss_history[0]
 
 
 def test_small_dataset_flagged():
-    mon = SanityMonitor(expected_samples=100, on_flag="record")
+    mon = SanityMonitor(expected_samples=100, on_problem="record")
     assert mon.check_dataset(60) is None
     flag = mon.check_dataset(2)
     assert flag and flag.kind == "small-dataset" and "2 samples" in flag.message and "100" in flag.message
-    assert SanityMonitor(on_flag="record").check_dataset(0).kind == "small-dataset"
+    assert SanityMonitor(on_problem="record").check_dataset(0).kind == "small-dataset"
 
 
 def test_zero_inputs_give_zero_grad_flag():
     x, y = _data(zeros=True)  # like features extracted from silence
     model = _mlp()
-    mon = _train(model, x, y, SanityMonitor(model, on_flag="record"))
+    mon = _train(model, x, y, SanityMonitor(model, on_problem="record"))
     assert "zero-grad" in mon.kinds
-    zero = next(f for f in mon.flags if f.kind == "zero-grad")
+    zero = next(f for f in mon.problems if f.kind == "zero-grad")
     assert "0.weight" in zero.message and "2.weight" not in zero.message
     assert "unchanged-params" in mon.kinds  # Adam does not move a weight whose gradient is always zero
 
@@ -201,7 +201,7 @@ def test_zero_inputs_give_zero_grad_flag():
 def test_lr_zero_gives_flat_loss_and_unchanged_params():
     x, y = _data(n=16)  # one batch, seen again and again
     model = _mlp()
-    mon = _train(model, x, y, SanityMonitor(model, on_flag="record"), lr=0.0)
+    mon = _train(model, x, y, SanityMonitor(model, on_problem="record"), lr=0.0)
     assert {"flat-loss", "unchanged-params"} <= mon.kinds
     assert "zero-grad" not in mon.kinds and "missing-grad" not in mon.kinds
 
@@ -211,15 +211,15 @@ def test_missing_grad_and_param_left_out_of_optimizer():
     model = nn.Module()
     model.net = _mlp()
     model.unused = nn.Linear(4, 4)  # never called in forward
-    mon = SanityMonitor(model, on_flag="record")
+    mon = SanityMonitor(model, on_problem="record")
     _train(model, x, y, mon, params=model.net.parameters(), forward=model.net)
-    missing = next(f for f in mon.flags if f.kind == "missing-grad")
+    missing = next(f for f in mon.problems if f.kind == "missing-grad")
     assert "unused.weight" in missing.message and "net.0.weight" not in missing.message
-    mon2 = SanityMonitor(model, on_flag="record", ignore=("unused",))
+    mon2 = SanityMonitor(model, on_problem="record", ignore=("unused",))
     _train(
         model, x, y, mon2, params=model.net[0].parameters(), forward=model.net
     )  # layer 2: trained by nobody
-    unchanged = next(f for f in mon2.flags if f.kind == "unchanged-params")
+    unchanged = next(f for f in mon2.problems if f.kind == "unchanged-params")
     assert "net.2.weight" in unchanged.message and "net.0.weight" not in unchanged.message
 
 
@@ -227,14 +227,14 @@ def test_fast_steps_flagged_only_when_work_is_skipped():
     model = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 1024))  # ~2.1 M parameters
     bound = plausible_min_step_seconds(sum(p.numel() for p in model.parameters()), "cpu")
     assert 1e-4 < bound < 1e-2
-    mon = SanityMonitor(model, on_flag="record")
+    mon = SanityMonitor(model, on_problem="record")
     for _ in range(8):  # a loop whose "steps" do nothing (a swallowed error, an empty batch)
-        mon.after_step()
+        mon.after_optimizer_step()
     assert "fast-steps" in mon.kinds
-    healthy = SanityMonitor(model, on_flag="record")
+    healthy = SanityMonitor(model, on_problem="record")
     x = torch.randn(16, 1024)
     _train(model, x, x, healthy, steps=6, batch=16)
-    assert "fast-steps" not in healthy.kinds, healthy.report()
+    assert "fast-steps" not in healthy.kinds, healthy.format_problems()
 
 
 def test_flags_once_and_warns():
@@ -244,9 +244,9 @@ def test_flags_once_and_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mon.check_dataset(1)  # already flagged: no second warning
-    assert len(mon.flags) == 1
+    assert len(mon.problems) == 1
     with pytest.raises(SanityError, match="small-dataset"):
-        SanityMonitor(expected_samples=10, on_flag="raise").check_dataset(1)
+        SanityMonitor(expected_samples=10, on_problem="raise").check_dataset(1)
 
 
 # -- monitor as a Lightning callback -----------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def _lightning_run(n_samples, zeros, expected=64, steps=12):
     import lightning.pytorch as pl
     from torch.utils.data import DataLoader, TensorDataset
 
-    from tts_nb_utils.monitors.sanity import SanityCallback
+    from tts_nb_utils.monitors.lightning import MonitorCallback
 
     class Regressor(pl.LightningModule):
         def __init__(self):
@@ -272,7 +272,7 @@ def _lightning_run(n_samples, zeros, expected=64, steps=12):
 
     x, y = _data(n=n_samples, zeros=zeros)
     loader = DataLoader(TensorDataset(x, y), batch_size=min(8, n_samples), shuffle=False)
-    callback = SanityCallback(expected_samples=expected, on_flag="record")
+    callback = MonitorCallback(SanityMonitor(expected_samples=expected, on_problem="record"))
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=1,
@@ -291,11 +291,11 @@ def _lightning_run(n_samples, zeros, expected=64, steps=12):
 
 def test_lightning_callback_flags_a_broken_run():
     mon = _lightning_run(n_samples=2, zeros=True)
-    assert {"small-dataset", "zero-grad", "unchanged-params"} <= mon.kinds, mon.report()
+    assert {"small-dataset", "zero-grad", "unchanged-params"} <= mon.kinds, mon.format_problems()
     assert mon.step == 12 and len(mon.loss_history) == 12
 
 
 def test_lightning_callback_quiet_on_a_healthy_run():
     mon = _lightning_run(n_samples=64, zeros=False)
-    assert mon.ok, mon.report()
+    assert mon.ok, mon.format_problems()
     assert mon.step == 12 and np.isfinite(mon.loss_history).all()

@@ -12,7 +12,8 @@ from torch.optim import lr_scheduler as S
 from trainer.torch import NoamLR, StepwiseGradualLR
 
 from tts_nb_utils import cli
-from tts_nb_utils.monitors.lr_watch import LRWatch, LRWatchError, LRWatchWarning, lightning_lr_watch
+from tts_nb_utils.monitors.lightning import MonitorCallback
+from tts_nb_utils.monitors.lr_watch import LRWatch, LRWatchError, LRWatchWarning
 from tts_nb_utils.schedules.build import gradual_lr_at, warmup_then_decay
 from tts_nb_utils.schedules.trace import (
     ScheduleConfigError,
@@ -184,13 +185,13 @@ def _loop(watch, scheduler_per_epoch, spe=4, epochs=7):
             step += 1
         if scheduler_per_epoch:
             sched.step()
-    return watch.finish()
+    return watch.on_train_end()
 
 
 def test_lr_watch_plain_loop_raises_warns_and_passes():
     with pytest.raises(LRWatchError, match="step 12.*expected 0.0004"):
         _loop(LRWatch(GRADUAL), scheduler_per_epoch=True)
-    w = LRWatch(GRADUAL, action="warn")
+    w = LRWatch(GRADUAL, on_problem="warn")
     with pytest.warns(LRWatchWarning) as caught:
         _loop(w, scheduler_per_epoch=True)
     messages = [str(c.message) for c in caught]
@@ -235,14 +236,14 @@ def test_lr_watch_lightning_callback(tmp_path):
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 2)), batch_size=4)
 
     def fit(per_epoch, **kw):
-        cb = lightning_lr_watch(expect=GRADUAL, **kw)
+        cb = MonitorCallback(LRWatch(GRADUAL, **kw))
         trainer = pl.Trainer(max_epochs=7, accelerator="cpu", logger=False, enable_checkpointing=False,
                              enable_progress_bar=False, enable_model_summary=False, callbacks=[cb],
                              default_root_dir=tmp_path)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers).*")
             trainer.fit(Tiny(per_epoch), data)
-        return cb.watch
+        return cb.monitor
 
     watch = fit(per_epoch=False)
     assert watch.failures == [] and [s for s, _ in watch.history] == list(range(28))

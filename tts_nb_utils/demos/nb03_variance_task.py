@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..monitors.loss_terms import log_loss_terms
+from ..monitors.lightning import log_loss_terms
 from ..upstream.diffsinger import VARIANCE_SWITCHES, LoadedConfig, expected_loss_terms
 
 VARIANCE_NAMES: tuple[str, ...] = tuple(s.removeprefix("predict_") for s in VARIANCE_SWITCHES)

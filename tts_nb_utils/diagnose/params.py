@@ -23,3 +23,17 @@ def parameter_changes(module: torch.nn.Module, snapshot: Mapping[str, torch.Tens
         for name, p in module.named_parameters()
         if name in snapshot
     }
+
+
+def parameter_fingerprints(named: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``{name: tensor([sum, L2 norm])}`` per parameter, in float32: any optimizer update changes them.
+
+    A cheap stand-in for :func:`snapshot_parameters` when a check runs every step: two numbers per tensor
+    instead of a copy of the weights, and one transfer to the CPU for all of them.
+    """
+    if not named:
+        return {}
+    values = torch.stack(
+        [torch.stack([p.detach().float().sum(), torch.linalg.vector_norm(p.detach().float())]) for _, p in named]
+    ).cpu()
+    return {name: values[i] for i, (name, _) in enumerate(named)}

@@ -1,12 +1,136 @@
-"""The Coqui trainer adapter: the only module besides ``schedules`` lookups that imports ``trainer``.
+"""The Coqui trainer adapter: monitors as Coqui trainer callbacks, and the helpers notebook 04 needs.
 
+The Coqui trainer (``coqui-tts-trainer``) gives user callbacks only the trainer, at the start and end of
+each step and epoch (``Trainer(callbacks={"on_train_step_start": fn, ...})``). The moments a NaN guard or a
+sanity monitor needs, after ``backward()`` and before ``optimizer.step()``, reach only the model, through
+``TrainerModel.before_backward_pass(loss_dict, optimizer)`` and ``before_gradient_clipping()``. So::
+
+    monitors = CoquiMonitors(NanGuard(), SanityMonitor(), LRWatch(plan))
+    class MyModel(MonitoredModelMixin, TrainerModel): ...      # forwards the two model hooks
+    model.monitors = monitors
+    trainer = Trainer(args, config, output_path, model=model, callbacks=monitors.callbacks)
+
+An LR watch alone needs no mixin: it records the LR at ``on_train_step_start``. In 0.4.0's mixed-precision
+path ``before_gradient_clipping`` runs only when ``grad_clip > 0`` (there the trainer's GradScaler already
+skips non-finite steps). Steps are optimizer steps (the trainer's ``total_steps_done`` counts batches).
+
+This module imports the trainer only inside the functions that need it. Used by notebook 04.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+import torch
+
+from .base import Monitor, MonitorSet, drop_gradients
+
+
+class CoquiMonitors(MonitorSet):
+    """Monitors driven by the Coqui trainer: pass ``.callbacks`` to ``Trainer(callbacks=...)`` and set
+    ``model.monitors = self`` on a model with :class:`MonitoredModelMixin`."""
+
+    name = "coqui-monitors"
+
+    def __init__(self, *monitors: Monitor) -> None:
+        super().__init__(*monitors)
+        self.optimizer_steps = 0
+        self._started = False
+        self._loss: torch.Tensor | None = None
+        self._hooked = False
+        self.after_step_pending: tuple[int, torch.Tensor | None] | None = None
+
+    @property
+    def callbacks(self) -> dict[str, Callable[[Any], None]]:
+        """The trainer callbacks (merge them with others through :func:`merge_callbacks`)."""
+        return {
+            "on_train_epoch_start": self._epoch_start,
+            "on_train_step_start": self._step_start,
+            "on_train_step_end": self._step_end,
+        }
+
+    # -- trainer callbacks --------------------------------------------------------------------------------
+    def _epoch_start(self, trainer: Any) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._hooked = getattr(trainer.model, "monitors", None) is self
+        needy = [m.name for m in self.monitors if getattr(m, "needs_gradients", False)]
+        if needy and not self._hooked:
+            raise ValueError(
+                f"{', '.join(needy)} need the gradients, which the Coqui trainer shows only to the model: mix "
+                "MonitoredModelMixin into your TrainerModel class and set model.monitors to this CoquiMonitors"
+            )
+        optimizers = trainer.optimizer if isinstance(trainer.optimizer, list | tuple) else [trainer.optimizer]
+        schedulers = trainer.scheduler if isinstance(trainer.scheduler, list | tuple) else [trainer.scheduler]
+        loader = getattr(trainer, "train_loader", None)
+        size = len(loader.dataset) if loader is not None and hasattr(loader.dataset, "__len__") else None
+        self.on_train_start(trainer.model, optimizers[0], [s for s in schedulers if s is not None], size)
+
+    def _step_start(self, trainer: Any) -> None:
+        if not self._hooked:  # an LR watch alone: record the LR this batch's update will use
+            step = trainer.total_steps_done // max(1, int(getattr(trainer, "grad_accum_steps", 1)))
+            self.before_optimizer_step(step, None)
+
+    # -- model hooks (MonitoredModelMixin) -----------------------------------------------------------------
+    def model_before_backward(self, loss_dict: Mapping[str, Any]) -> None:
+        """The model's loss dict, before the trainer divides the loss for accumulation and backpropagates."""
+        total = loss_dict.get("loss")
+        self._loss = total.detach() if isinstance(total, torch.Tensor) else None
+        terms = {k: v for k, v in loss_dict.items() if k != "loss" and isinstance(v, torch.Tensor)}
+        self.on_step_output(dict(loss_dict), self.optimizer_steps, terms or None)
+
+    def model_before_step(self, model: torch.nn.Module) -> None:
+        """After backward (and unscaling), before ``optimizer.step()``: a False from a monitor drops the grads."""
+        step, loss = self.optimizer_steps, self._loss
+        self.optimizer_steps += 1
+        if not self.before_optimizer_step(step, loss):
+            drop_gradients(list(model.parameters()))
+            return
+        self.after_step_pending = (step, loss)
+
+    def _step_end(self, trainer: Any) -> None:
+        pending = self.after_step_pending
+        if pending is not None:
+            self.after_step_pending = None
+            self.after_optimizer_step(*pending)
+
+
+class MonitoredModelMixin:
+    """Mix into a Coqui ``TrainerModel`` (before it in the bases) to forward the trainer's model hooks to
+    ``self.monitors`` (a :class:`CoquiMonitors`)."""
+
+    monitors: CoquiMonitors | None = None
+
+    def before_backward_pass(self, loss_dict: dict[str, Any], optimizer: Any) -> None:
+        if self.monitors is not None:
+            self.monitors.model_before_backward(loss_dict)
+
+    def before_gradient_clipping(self) -> None:
+        if self.monitors is not None:
+            self.monitors.model_before_step(self)
+
+
+def merge_callbacks(*dicts: Mapping[str, Callable[[Any], None]]) -> dict[str, Callable[[Any], None]]:
+    """One Coqui callbacks dict from several: callbacks under the same name run in the order given."""
+    merged: dict[str, list[Callable[[Any], None]]] = {}
+    for d in dicts:
+        for name, fn in d.items():
+            merged.setdefault(name, []).append(fn)
+
+    def chain(fns: list[Callable[[Any], None]]) -> Callable[[Any], None]:
+        if len(fns) == 1:
+            return fns[0]
+
+        def run_all(trainer: Any) -> None:
+            for fn in fns:
+                fn(trainer)
+
+        return run_all
+
+    return {name: chain(fns) for name, fns in merged.items()}
 
 
 @contextlib.contextmanager

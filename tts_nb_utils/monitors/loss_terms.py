@@ -1,4 +1,4 @@
-"""Loss guard and per-term loss logging: stop a run whose loss cannot teach anything, and show every term.
+"""Loss-term guard: stop a run whose loss cannot teach anything, naming the config switch or weight to fix.
 
 Notebook 03 (``03_zero_loss_config.ipynb``) uses it on a DiffSinger-shaped variance task. The failures it
 catches on the first training step(s), each with a message saying which config switch or weight to change:
@@ -8,30 +8,24 @@ catches on the first training step(s), each with a message saying which config s
 - a total that is not a tensor, or that does not require grad (every head detached or frozen);
 - one term that does not require grad (its head's output was detached) or that is exactly 0 (its weight is 0).
 
-Use :class:`LossGuard` as a Lightning callback, or call :func:`check_losses` in a plain PyTorch loop.
-:func:`log_loss_terms` logs each term (and the expected-but-absent ones as NaN) through Lightning's loggers,
-:func:`read_metrics_csv` and :func:`summarize_loss_terms` read a CSVLogger's ``metrics.csv`` back and flag
-terms that are absent, stuck at zero or flat.
+In a plain PyTorch loop call :func:`guarded_total` (or :func:`check_losses`); :class:`LossTermGuard` is the
+same check as a ``monitors.base.Monitor``, for ``monitors.lightning.MonitorCallback`` and ``monitors.coqui``.
+Logging each term through Lightning's loggers is ``monitors.lightning.log_loss_terms``; reading the curves
+back is ``diagnose.loss_curves``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..upstream.diffsinger import LOSS_TERMS, TERM_WEIGHTS, LoadedConfig, display_path
-
-try:  # Lightning is a dependency; keep the plain-loop helpers importable without it all the same
-    from lightning.pytorch.callbacks import Callback
-except ImportError:  # pragma: no cover
-    Callback = object  # type: ignore[assignment,misc]
+from .base import Monitor, MonitorError
 
 
-class LossGuardError(RuntimeError):
+class LossGuardError(MonitorError):
     """The training step produced a loss that cannot train the model (empty, not a tensor, no grad, zero)."""
 
 
@@ -158,17 +152,23 @@ def check_losses(
     return total
 
 
-# ----------------------------------------------------------------------------------------- Lightning
+# --------------------------------------------------------------------------------------------- monitor
 
 
-class LossGuard(Callback):
-    """Lightning callback: check the first ``check_steps`` training steps' loss with :func:`check_losses`.
+class LossTermGuard(Monitor):
+    """The loss checks as a monitor: :func:`check_losses` on the first ``check_steps`` training steps' output.
 
-    It wraps the module's ``training_step`` for the run, so it sees what the step returns *before*
-    Lightning does and raises :class:`LossGuardError` instead of Lightning's generic message. Loss terms
-    are taken from a returned dict (``{"loss": total, "dur_loss": ...}``) or from ``module.loss_terms``,
-    which :func:`log_loss_terms` sets; without either, only the total is checked.
+    ``on_step_output`` takes what the step returned: the total tensor, a dict ``{"loss": total, term: ...}``,
+    or None. Loss terms come from the dict, or from ``terms`` (what ``monitors.lightning.log_loss_terms``
+    stored on the module); without either, only the total is checked. A step returning None is a problem
+    unless ``allow_none`` (Lightning skips such a step; every step doing so never trains). Each problem names
+    the config switch or weight to change (``config``). Adapters: ``monitors.lightning.MonitorCallback`` sees
+    the output *before* Lightning does, so its generic "`training_step` must return a Tensor, a dict, or None"
+    never hides ours; ``monitors.coqui`` checks the loss dict the model returns.
     """
+
+    name = "loss-terms"
+    error = LossGuardError
 
     def __init__(
         self,
@@ -179,36 +179,27 @@ class LossGuard(Callback):
         term_weights: Mapping[str, str] | None = None,
         allow_zero_terms: bool = False,
         allow_none: bool = False,
+        on_problem: str = "raise",
     ) -> None:
-        self.config = config
-        self.check_steps = int(check_steps)
-        self.term_switches = term_switches
-        self.term_weights = term_weights
-        self.allow_zero_terms = allow_zero_terms
-        self.allow_none = allow_none
+        super().__init__(on_problem)
+        self.config, self.check_steps = config, int(check_steps)
+        self.term_switches, self.term_weights = term_switches, term_weights
+        self.allow_zero_terms, self.allow_none = allow_zero_terms, allow_none
         self.checked = 0
-        self._wrapped: Any = None
 
-    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        self._unwrap()
+    def on_train_start(self, model=None, optimizer=None, schedulers=(), dataset_size=None) -> None:
         self.checked = 0
-        original = pl_module.training_step  # bound method (or an earlier wrapper)
 
-        def guarded_training_step(*args: Any, **kwargs: Any) -> Any:
-            if self.checked >= self.check_steps:
-                return original(*args, **kwargs)
-            if hasattr(pl_module, "loss_terms"):
-                pl_module.loss_terms = None
-            out = original(*args, **kwargs)
-            self.checked += 1
-            self._check(out, pl_module, trainer.global_step)
-            return out
+    def on_step_output(self, output: Any, step: int, terms: Mapping[str, Any] | None = None) -> None:
+        if self.checked >= self.check_steps:
+            return
+        self.checked += 1
+        try:
+            self._check(output, step, terms)
+        except LossGuardError as e:
+            self.report("loss", step, str(e))
 
-        pl_module.training_step = guarded_training_step
-        self._wrapped = (pl_module, guarded_training_step)
-
-    def _check(self, out: Any, pl_module: Any, step: int) -> None:
-        terms = getattr(pl_module, "loss_terms", None)
+    def _check(self, out: Any, step: int, terms: Mapping[str, Any] | None) -> None:
         if isinstance(out, Mapping):
             total = out.get("loss")
             if total is None:
@@ -219,93 +210,20 @@ class LossGuard(Callback):
             extra = {k: v for k, v in out.items() if k != "loss" and isinstance(v, torch.Tensor)}
             terms = terms if terms is not None else (extra or None)
         elif out is None:
-            if self.allow_none or not pl_module.automatic_optimization:
+            if self.allow_none:
                 return
             raise LossGuardError(
                 f"training_step returned None at step {step}: Lightning skips the step with a warning (and "
                 "multi-GPU training hangs or fails). If every step does this, the model never trains.\n"
                 f"Loss terms come from these config switches:\n{explain_terms(self.config, self.term_switches)}\n"
-                "Fix: return the total loss tensor; pass LossGuard(allow_none=True) if skipping is intended."
+                "Fix: return the total loss tensor; pass allow_none=True if skipping is intended."
             )
         else:
             total = out
-        if not pl_module.automatic_optimization and terms is None:
-            return
         check_losses(
             terms, total, config=self.config, step=step, term_switches=self.term_switches,
             term_weights=self.term_weights, allow_zero_terms=self.allow_zero_terms,
         )
-
-    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        self._unwrap()
-
-    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        self._unwrap()
-
-    def _unwrap(self) -> None:
-        if self._wrapped is not None:
-            module, wrapper = self._wrapped
-            if module.__dict__.get("training_step") is wrapper:
-                del module.training_step  # back to the class's own method
-            self._wrapped = None
-
-
-# -------------------------------------------------------------------------------------------- logging
-
-
-def log_loss_terms(
-    module: Any,
-    losses: Mapping[str, Any],
-    total: Any = None,
-    *,
-    expected: Sequence[str] = (),
-    prefix: str = "train/",
-    batch_size: int | None = None,
-    on_step: bool = True,
-    on_epoch: bool = False,
-) -> None:
-    """Log each loss term, the total and any ``expected`` term that is absent (as NaN) with ``module.log``.
-
-    Every Lightning logger the Trainer has (CSV, TensorBoard) gets ``{prefix}{term}`` and ``{prefix}total``,
-    so a term stuck at 0 or missing shows up as its own curve or column. Also sets ``module.loss_terms``
-    (read by :class:`LossGuard`).
-    """
-    module.loss_terms = dict(losses)
-    values: dict[str, float | torch.Tensor] = {}
-    for name, value in losses.items():
-        values[f"{prefix}{name}"] = value.detach().float() if isinstance(value, torch.Tensor) else float(value)
-    for name in expected:
-        values.setdefault(f"{prefix}{name}", float("nan"))
-    if total is None:
-        total = sum(losses.values())
-    values[f"{prefix}total"] = total.detach().float() if isinstance(total, torch.Tensor) else float(total)
-    try:
-        has_logger = bool(module.trainer.loggers)
-    except RuntimeError:  # not attached to a Trainer
-        has_logger = False
-    module.log_dict(
-        values, on_step=on_step, on_epoch=on_epoch, prog_bar=False, logger=has_logger, batch_size=batch_size
-    )
-
-
-def loss_loggers(save_dir: str | os.PathLike, name: str = "losses", tensorboard: bool | None = None) -> list[Any]:
-    """A CSVLogger, plus a TensorBoardLogger when ``tensorboard`` (or tensorboardX) is installed.
-
-    ``tensorboard=None`` adds it when available; True requires it. The CSV file is
-    ``<save_dir>/<name>/csv/version_N/metrics.csv`` (see :func:`metrics_csv_path`).
-    """
-    from lightning.pytorch.loggers import CSVLogger
-
-    loggers: list[Any] = [CSVLogger(save_dir=str(Path(save_dir) / name), name="csv")]
-    if tensorboard is not False:
-        try:
-            from lightning.pytorch.loggers import TensorBoardLogger
-
-            loggers.append(TensorBoardLogger(save_dir=str(Path(save_dir) / name), name="tensorboard"))
-        except ModuleNotFoundError:
-            if tensorboard:
-                raise
-    return loggers
 
 
 def guarded_total(

@@ -1,4 +1,4 @@
-"""A NaN guard for any PyTorch training loop, and the same guard as a Lightning callback (notebook 02).
+"""A NaN guard: skip non-finite optimizer steps, recover after several in a row (notebook 02).
 
 Each step it computes one flag on the device: "the loss or the gradient norm is not finite" (the total norm
 is one foreach pass over the gradients, the pass ``clip_grad_norm_`` makes). A bad step is skipped, so the
@@ -11,6 +11,10 @@ makes the same one). With an optimizer that takes ``found_inf`` (torch's ``fused
 route ``GradScaler`` uses) and ``check_every=K`` the skip itself happens on the device and the flags are read
 once every K steps, so K-1 of K steps add no synchronisation at all.
 
+``on_problem`` (see ``monitors.base``): ``"record"`` (default) skips and logs each bad step, ``"warn"`` also
+warns, ``"raise"`` stops at the first one with :class:`NonFiniteTrainingError` (no skipping). Running out of
+``max_recoveries`` always raises.
+
 Plain loop::
 
     guard = NanGuard(model, optimizer, patience=3, lr_factor=0.5)
@@ -20,7 +24,8 @@ Plain loop::
         loss.backward()
         guard.step(loss)          # instead of optimizer.step()
 
-Lightning: ``Trainer(callbacks=[NanGuardCallback(patience=3, lr_factor=0.5)])``.
+Lightning: ``Trainer(callbacks=[MonitorCallback(NanGuard(patience=3))])`` (``monitors.lightning``); the Coqui
+trainer: ``monitors.coqui``.
 """
 
 from __future__ import annotations
@@ -31,11 +36,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .base import Monitor, MonitorError, MonitorWarning
+
 log = logging.getLogger(__name__)
 
 
-class NonFiniteTrainingError(RuntimeError):
-    """Raised when the guard has restored ``max_recoveries`` times and training still produces NaN/Inf."""
+class NonFiniteTrainingError(MonitorError):
+    """A non-finite step with ``on_problem="raise"``, or NaN/Inf again after ``max_recoveries`` recoveries."""
+
+
+class NonFiniteWarning(MonitorWarning):
+    """A non-finite step was skipped (``on_problem="warn"``)."""
 
 
 @dataclass
@@ -79,10 +90,11 @@ def _grad_norm(params: list[torch.Tensor]) -> torch.Tensor | None:
     return torch.linalg.vector_norm(torch.stack([n.to(device) for n in norms]))
 
 
-class NanGuard:
+class NanGuard(Monitor):
     """Skips optimizer steps whose loss or gradients are not finite; recovers after ``patience`` in a row.
 
-    ``model``: the module (or an iterable of parameters) being trained; ``optimizer``: its optimizer.
+    ``model``: the module (or an iterable of parameters) being trained; ``optimizer``: its optimizer. Both may
+    be left out when an adapter passes them at the start of training (``on_train_start``).
     ``patience``: bad steps in a row before a recovery (restore + LR change); None never recovers.
     ``lr_factor``: multiply every param group's LR (and schedulers' ``base_lrs``) by this at a recovery;
     None keeps the LR. ``restore``: load the last good weights and optimizer state at a recovery.
@@ -94,10 +106,15 @@ class NanGuard:
     ``schedulers``: LR schedulers whose ``base_lrs`` should be lowered with the LR.
     """
 
+    name = "nan-guard"
+    needs_gradients = True
+    error = NonFiniteTrainingError
+    warning = NonFiniteWarning
+
     def __init__(
         self,
-        model: nn.Module | list[torch.Tensor],
-        optimizer: torch.optim.Optimizer,
+        model: nn.Module | list[torch.Tensor] | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
         *,
         patience: int | None = 3,
         lr_factor: float | None = 0.5,
@@ -106,20 +123,18 @@ class NanGuard:
         check_every: int = 1,
         max_recoveries: int | None = None,
         schedulers: tuple = (),
+        on_problem: str = "record",
     ) -> None:
+        super().__init__(on_problem)
         if lr_factor is not None and not 0 < lr_factor <= 1:
             raise ValueError(f"lr_factor={lr_factor}: use a factor in (0, 1] (e.g. 0.5), or None to keep the LR")
         if patience is not None and patience < 1:
             raise ValueError(f"patience={patience}: use 1 or more bad steps in a row, or None")
         if check_every < 1:
             raise ValueError(f"check_every={check_every}: use 1 or more")
-        self.params = list(model.parameters()) if isinstance(model, nn.Module) else list(model)
-        self.optimizer = optimizer
         self.patience, self.lr_factor, self.restore = patience, lr_factor, restore
         self.snapshot_every, self.max_recoveries = snapshot_every, max_recoveries
-        self.schedulers = tuple(schedulers)
-        self.device_skip = bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and check_every > 1
-        self.check_every = check_every if self.device_skip else 1
+        self._check_every = check_every
         self.events: list[GuardEvent] = []
         self.steps = self.skipped = self.recoveries = self.bad_in_a_row = 0
         self.last_flag: torch.Tensor | None = None
@@ -127,8 +142,22 @@ class NanGuard:
         self._good_since_snapshot = 0
         self._snapshot: tuple[int, list[torch.Tensor], dict] | None = None
         self._pending: list[tuple[int, torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = []
+        self.params: list[torch.Tensor] = []
+        self.optimizer = optimizer
+        if model is not None and optimizer is not None:
+            self.on_train_start(model, optimizer, schedulers)
+
+    def on_train_start(self, model=None, optimizer=None, schedulers=(), dataset_size=None) -> None:
+        """Bind the parameters, optimizer and schedulers, and take the first snapshot."""
+        if model is None or optimizer is None:
+            raise ValueError("NanGuard needs the model (or its parameters) and the optimizer")
+        self.params = list(model.parameters()) if isinstance(model, nn.Module) else list(model)
+        self.optimizer = optimizer
+        self.schedulers = tuple(schedulers)
+        self.device_skip = bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and self._check_every > 1
+        self.check_every = self._check_every if self.device_skip else 1
         if self.snapshot_every and self.restore:
-            self._take_snapshot(0)
+            self._take_snapshot(self.steps)
 
     # -- the flag -------------------------------------------------------------------------------------------
     def check(self, loss: torch.Tensor | None = None) -> torch.Tensor:
@@ -145,7 +174,21 @@ class NanGuard:
         self.last_flag, self.last_grad_norm = flag, norm
         return flag
 
-    # -- plain loop -----------------------------------------------------------------------------------------
+    # -- the monitor hook (adapters) and the plain loop -----------------------------------------------------
+    def before_optimizer_step(self, step: int | None = None, loss: torch.Tensor | None = None) -> bool:
+        """Check this step; False when it must be skipped (the adapter drops the gradients). One sync."""
+        return self._decide(self.check(loss), loss)
+
+    def _decide(self, flag: torch.Tensor, loss: torch.Tensor | None) -> bool:
+        bad = bool(flag)  # the one device-to-host read per step
+        if bad:
+            self._record_bad(self.steps, loss, self.last_grad_norm)
+        else:
+            # snapshot (when due) before the update: these weights just gave a finite loss and gradients
+            self._record_good(completed=self.steps)
+        self.steps += 1
+        return not bad
+
     def step(self, loss: torch.Tensor | None = None, closure=None, step_fn=None) -> bool | None:
         """Check this step and call ``optimizer.step()`` only if it is finite. Returns True (stepped) or False
         (skipped); None in device-skip mode, where the result is known at the next flag read.
@@ -165,18 +208,13 @@ class NanGuard:
             if len(self._pending) >= self.check_every:
                 self.flush()
             return None
-        bad = bool(flag)  # the one device-to-host read per step
-        if bad:
-            self._record_bad(self.steps, loss, self.last_grad_norm)
-        else:
-            # snapshot (when due) before the update: these weights just gave a finite loss and gradients
-            self._record_good(completed=self.steps)
+        ok = self._decide(flag, loss)
+        if ok:
             if step_fn is not None:
                 step_fn()
             else:
                 self.optimizer.step(closure) if closure is not None else self.optimizer.step()
-        self.steps += 1
-        return not bad
+        return ok
 
     def flush(self) -> None:
         """Read the pending device-side flags (device-skip mode) and update the log; one synchronisation."""
@@ -205,6 +243,7 @@ class NanGuard:
         norm_v = float(norm) if norm is not None else None
         self.events.append(GuardEvent(step, "skip", "non-finite loss or gradient; step skipped", loss_v, norm_v))
         log.info("NanGuard: step %d skipped (loss=%s, grad_norm=%s)", step, loss_v, norm_v)
+        self.report("non-finite", step, f"loss={loss_v} grad_norm={norm_v}: step skipped, weights unchanged")
         if self.patience is not None and self.bad_in_a_row >= self.patience:
             self._recover(step)
 
@@ -271,41 +310,3 @@ def _scaled(lr, factor: float):
 def _fmt(lrs: list) -> str:
     vals = sorted({float(lr) for lr in lrs})
     return ", ".join(f"{v:.3g}" for v in vals)
-
-
-try:  # Lightning is a dependency of the project, but keep the plain-loop guard importable without it.
-    from lightning.pytorch.callbacks import Callback as _LightningCallback
-except ImportError:  # pragma: no cover
-    _LightningCallback = object
-
-
-class NanGuardCallback(_LightningCallback):
-    """The NanGuard as a Lightning callback: it checks the loss and gradients just before each optimizer
-    step (after AMP unscaling) and, on a bad step, drops the gradients so the optimizer leaves every parameter
-    and its state untouched. Same options as NanGuard; ``callback.guard`` holds the event log."""
-
-    def __init__(self, **guard_options) -> None:
-        super().__init__()
-        self.options = guard_options
-        self.guard: NanGuard | None = None
-        self._loss: torch.Tensor | None = None
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        if len(trainer.optimizers) != 1:
-            raise ValueError(f"NanGuardCallback supports one optimizer, this run has {len(trainer.optimizers)}")
-        schedulers = tuple(c.scheduler for c in getattr(trainer, "lr_scheduler_configs", []))
-        self.guard = NanGuard(pl_module, trainer.optimizers[0], schedulers=schedulers, **self.options)
-
-    def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
-        self._loss = loss.detach()
-
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        guard = self.guard
-        flag = guard.check(self._loss)
-        if bool(flag):  # the one device-to-host read per step
-            for p in guard.params:
-                p.grad = None  # torch optimizers skip parameters without a gradient
-            guard._record_bad(guard.steps, self._loss, guard.last_grad_norm)
-        else:
-            guard._record_good(completed=guard.steps)  # a snapshot here holds the weights that gave a finite loss
-        guard.steps += 1

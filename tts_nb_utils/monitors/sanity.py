@@ -1,14 +1,11 @@
-"""Sanity checks that catch a training run that only looks like it works.
+"""A sanity monitor that catches a training run that only looks like it works (notebook 06).
 
-Used by notebook 06 (Applio: ``bool("False")`` is True, feature extraction failed on every file behind a
-print-only ``try/except``, and training ran on the two "mute" entries at one epoch per second).
-
-* ``parse_bool``: command-line strings to bool; anything unrecognised is an error, never truthy.
-* ``check_stage``: compares a stage's inputs with the outputs it produced (audio files vs feature files, by
-  name, recursively) and lists the inputs without output (``tts-nb check-features``).
-* ``SanityMonitor``: for any training loop; ``SanityCallback``: the same as a Lightning callback. They flag,
-  early: a dataset much smaller than expected, a loss that does not change, gradients that are zero or
-  missing, parameters an optimizer step did not change, and step times too short for the model's size.
+Applio's extraction failed on every file behind a print-only ``try/except``, and training ran on the two
+"mute" entries at one epoch per second. :class:`SanityMonitor` flags, early: a dataset much smaller than
+expected, a loss that does not change, gradients that are zero or missing, parameters an optimizer step did
+not change, and step times too short for the model's size. It is a ``monitors.base.Monitor``: the same hooks
+and ``on_problem`` choice as the other monitors, in a plain loop, Lightning (``monitors.lightning``) or the
+Coqui trainer (``monitors.coqui``).
 """
 
 from __future__ import annotations
@@ -16,14 +13,14 @@ from __future__ import annotations
 import math
 import statistics
 import time
-import warnings
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 
-# -- training sanity monitor -----------------------------------------------------------------------------------
+from ..diagnose.params import parameter_fingerprints
+from .base import Monitor, MonitorError, MonitorWarning, Problem
+
 #: Generous memory bandwidths (bytes/s): a step cannot be faster than reading and updating every parameter.
 PEAK_BANDWIDTH = {"cpu": 2e11, "cuda": 5e12, "mps": 8e11}
 BYTES_TOUCHED_PER_PARAM = 16  # fp32: forward read, gradient write, optimizer read and write; a lower bound
@@ -40,40 +37,38 @@ def plausible_min_step_seconds(n_params: int, device: str | torch.device = "cpu"
     return n_params * BYTES_TOUCHED_PER_PARAM / PEAK_BANDWIDTH.get(kind, PEAK_BANDWIDTH["cuda"])
 
 
-class SanityWarning(UserWarning):
-    """A sanity check flagged a training run (``on_flag="warn"``)."""
+class SanityWarning(MonitorWarning):
+    """A sanity check flagged a training run (``on_problem="warn"``)."""
 
 
-class SanityError(RuntimeError):
-    """A sanity check flagged a training run (``on_flag="raise"``)."""
+class SanityError(MonitorError):
+    """A sanity check flagged a training run (``on_problem="raise"``)."""
 
 
-@dataclass
-class SanityFlag:
-    kind: str  # small-dataset, flat-loss, zero-grad, missing-grad, unchanged-params, fast-steps
-    step: int  # optimizer steps seen when it was flagged (0: before training)
-    message: str
-
-
-class SanityMonitor:
-    """Flags a training run that only looks like it works. Works in any loop::
+class SanityMonitor(Monitor):
+    """Flags a training run that only looks like it works. In a plain loop::
 
         monitor = SanityMonitor(model, expected_samples=len(audio_files))
         monitor.check_dataset(len(train_set))
-        for batch in loader:
+        for step, batch in enumerate(loader):
             loss = ...; loss.backward()
-            monitor.before_step()          # gradients: missing or zero? snapshot the parameters
+            monitor.before_optimizer_step(step)       # gradients: missing or zero? fingerprint the parameters
             optimizer.step(); optimizer.zero_grad()
-            monitor.after_step(loss)       # parameters changed? loss flat? step time plausible?
+            monitor.after_optimizer_step(step, loss)  # parameters changed? loss flat? step time plausible?
 
-    Each kind of problem is flagged once (``flags``), as a SanityWarning (``on_flag="warn"``), a SanityError
-    (``"raise"``) or only recorded (``"record"``). Gradient and parameter problems must persist for
+    Kinds: small-dataset, flat-loss, zero-grad, missing-grad, unchanged-params, fast-steps. Each kind is
+    reported once (``problems``), as a SanityWarning (``on_problem="warn"``), a SanityError (``"raise"``) or
+    only recorded (``"record"``). Gradient and parameter problems must persist for
     ``patience`` steps (a zero-initialised layer, or a GradScaler skipping its first fp16 steps, is not a bug).
     Gradient and parameter checks run for the first ``check_steps`` steps (None: always); they cost one
     reduction per parameter tensor. Parameter names matching any substring in ``ignore`` are not checked.
     """
 
     KINDS = ("small-dataset", "flat-loss", "zero-grad", "missing-grad", "unchanged-params", "fast-steps")
+    name = "sanity"
+    needs_gradients = True
+    error = SanityError
+    warning = SanityWarning
 
     def __init__(
         self,
@@ -88,10 +83,9 @@ class SanityMonitor:
         min_step_seconds: float | None = None,
         check_steps: int | None = 200,
         ignore: Iterable[str] = (),
-        on_flag: str = "warn",
+        on_problem: str = "warn",
     ):
-        if on_flag not in ("warn", "raise", "record"):
-            raise ValueError(f"on_flag={on_flag!r}: use 'warn', 'raise' or 'record'")
+        super().__init__(on_problem)
         self.model = model
         self.expected_samples = expected_samples
         self.min_fraction = float(min_fraction)
@@ -100,8 +94,6 @@ class SanityMonitor:
         self.min_step_seconds = min_step_seconds
         self.check_steps = check_steps
         self.ignore = tuple(ignore)
-        self.on_flag = on_flag
-        self.flags: list[SanityFlag] = []
         self.step = 0
         self.losses: deque[float] = deque(maxlen=int(flat_window))
         self.step_times: deque[float] = deque(maxlen=int(time_window))
@@ -114,7 +106,14 @@ class SanityMonitor:
         self._last_end: float | None = None
 
     # -- public checks -----------------------------------------------------------------------------------------
-    def check_dataset(self, n_samples: int, expected: int | None = None) -> SanityFlag | None:
+    def on_train_start(self, model=None, optimizer=None, schedulers=(), dataset_size=None) -> None:
+        """Bind the model and check the training set's size (when the adapter knows it)."""
+        if model is not None:
+            self.model = model
+        if dataset_size is not None:
+            self.check_dataset(dataset_size)
+
+    def check_dataset(self, n_samples: int, expected: int | None = None) -> Problem | None:
         """Flag a dataset with fewer than ``min_fraction`` of the ``expected`` samples (or none at all)."""
         expected = self.expected_samples if expected is None else expected
         if n_samples == 0:
@@ -128,13 +127,13 @@ class SanityMonitor:
             )
         return None
 
-    def before_step(self, model: torch.nn.Module | None = None) -> None:
-        """Call after ``backward()`` and before ``optimizer.step()``: checks gradients, snapshots parameters."""
+    def before_optimizer_step(self, step: int | None = None, loss: torch.Tensor | None = None) -> bool:
+        """Call after ``backward()`` and before ``optimizer.step()``: checks gradients, fingerprints parameters."""
         if not self._checking():
-            return
-        named = self._named(model)
+            return True
+        named = self._named(None)
         if not named:
-            return
+            return True
         grads = [p.grad for _, p in named]
         present = [i for i, g in enumerate(grads) if g is not None]
         norms = (  # L2 norm: zero exactly when every element is zero; one transfer for all tensors
@@ -163,13 +162,16 @@ class SanityMonitor:
         )
         # The fingerprints taken after the previous step still describe the parameters (only the optimizer
         # moves them), so reuse them instead of reading every parameter twice per step.
-        self._snapshot = self._after if self._after is not None else self._fingerprints(named)
+        self._snapshot = self._after if self._after is not None else parameter_fingerprints(named)
         self._after = None
+        return True
 
-    def after_step(self, loss: float | torch.Tensor | None = None, seconds: float | None = None) -> None:
+    def after_optimizer_step(
+        self, step: int | None = None, loss: float | torch.Tensor | None = None, seconds: float | None = None
+    ) -> None:
         """Call after ``optimizer.step()``: compares parameters with the snapshot, records loss and step time.
 
-        ``seconds``: this step's duration; by default the time since the previous ``after_step``.
+        ``seconds``: this step's duration; by default the time since the previous call.
         """
         self.step += 1
         now = time.perf_counter()
@@ -178,7 +180,7 @@ class SanityMonitor:
         self._last_end = now
         self._after = None
         if self._snapshot is not None:
-            current = self._fingerprints(self._named(None))
+            current = parameter_fingerprints(self._named(None))
             for name, fingerprint in current.items():
                 if name in self._snapshot:
                     same = torch.equal(fingerprint, self._snapshot[name])
@@ -200,17 +202,13 @@ class SanityMonitor:
     @property
     def kinds(self) -> set[str]:
         """The kinds of problem flagged so far."""
-        return {f.kind for f in self.flags}
+        return {p.kind for p in self.problems}
 
-    @property
-    def ok(self) -> bool:
-        return not self.flags
-
-    def report(self) -> str:
-        """One line per flag, or a line saying nothing was flagged."""
-        if not self.flags:
+    def format_problems(self) -> str:
+        """One line per problem, or a line saying nothing was flagged."""
+        if not self.problems:
             return f"sanity monitor: nothing flagged in {self.step} step(s)"
-        return "\n".join(f"[{f.kind} @ step {f.step}] {f.message}" for f in self.flags)
+        return super().format_problems()
 
     # -- internals -------------------------------------------------------------------------------------------------
     def _checking(self) -> bool:
@@ -220,7 +218,7 @@ class SanityMonitor:
         model = model if model is not None else self.model
         if model is None:
             raise ValueError(
-                "SanityMonitor needs the model: pass it to SanityMonitor(model) or to before_step()"
+                "SanityMonitor needs the model: pass it to SanityMonitor(model) (an adapter passes it at the start)"
             )
         self.model = model
         return [
@@ -228,25 +226,6 @@ class SanityMonitor:
             for n, p in model.named_parameters()
             if p.requires_grad and not any(pattern in n for pattern in self.ignore)
         ]
-
-    @staticmethod
-    def _fingerprints(named: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        # Sum and L2 norm in float32 per tensor: an optimizer update changes them (no copy of the weights is
-        # kept); one transfer to the CPU for all tensors.
-        if not named:
-            return {}
-        values = torch.stack(
-            [
-                torch.stack(
-                    [
-                        p.detach().float().sum(),
-                        torch.linalg.vector_norm(p.detach().float()),
-                    ]
-                )
-                for _, p in named
-            ]
-        ).cpu()
-        return {name: values[i] for i, (name, _) in enumerate(named)}
 
     def _streak_flag(self, kind: str, streaks: dict[str, int], template: str) -> None:
         names = [n for n, s in streaks.items() if s >= self.patience]
@@ -287,69 +266,7 @@ class SanityMonitor:
                 f"{device.type}: the loop is probably skipping the work (empty batches, swallowed errors)",
             )
 
-    def _flag(self, kind: str, message: str) -> SanityFlag | None:
-        if kind in self.kinds:
+    def _flag(self, kind: str, message: str) -> Problem | None:
+        if kind in self.kinds:  # each kind once
             return None
-        flag = SanityFlag(kind, self.step, message)
-        self.flags.append(flag)
-        if self.on_flag == "raise":
-            raise SanityError(f"[{kind}] {message}")
-        if self.on_flag == "warn":
-            warnings.warn(f"[{kind}] {message}", SanityWarning, stacklevel=3)
-        return flag
-
-
-def _make_callback_class():
-    from lightning.pytorch.callbacks import Callback
-
-    class SanityCallback(Callback):
-        """``SanityMonitor`` as a Lightning callback: ``Trainer(callbacks=[SanityCallback(expected_samples=N)])``.
-
-        Checks the training set's size at the start (``len(dataset)`` of the train dataloader), gradients and a
-        parameter snapshot in ``on_before_optimizer_step``, and parameters, loss and step time at the end of
-        each batch that stepped the optimizer. Keyword arguments go to SanityMonitor; ``.monitor`` holds it.
-        """
-
-        def __init__(self, **monitor_kwargs):
-            self.monitor = SanityMonitor(**monitor_kwargs)
-            self._stepped = False
-
-        @property
-        def flags(self) -> list[SanityFlag]:
-            return self.monitor.flags
-
-        def on_train_start(self, trainer, pl_module) -> None:
-            self.monitor.model = pl_module
-            loader = trainer.train_dataloader
-            dataset = getattr(loader, "dataset", None)
-            try:
-                n = len(dataset) if dataset is not None else None
-            except TypeError:  # an IterableDataset without a length
-                n = None
-            if n is not None:
-                self.monitor.check_dataset(n)
-
-        def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-            self.monitor.before_step(pl_module)
-            self._stepped = True
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            if not self._stepped:  # gradient accumulation: no optimizer step in this batch
-                return
-            self._stepped = False
-            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-            self.monitor.after_step(loss if isinstance(loss, torch.Tensor | float | int) else None)
-
-    return SanityCallback
-
-
-_LAZY: dict[str, type] = {}
-
-
-def __getattr__(name: str):
-    # SanityCallback is built on first use, so importing this module does not import Lightning.
-    if name == "SanityCallback":
-        if name not in _LAZY:
-            _LAZY[name] = _make_callback_class()
-        return _LAZY[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return self.report(kind, self.step, message)

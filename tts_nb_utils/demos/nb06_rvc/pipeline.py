@@ -187,7 +187,7 @@ def train(
     seed: int = 0,
     lr: float = 2e-3,
 ) -> TrainResult:
-    """Train ``TinyVoiceModel`` on a file list for ``epochs`` epochs; ``monitor``: a SanityMonitor or None.
+    """Train ``TinyVoiceModel`` on a file list for ``epochs`` epochs; ``monitor``: any ``monitors`` Monitor (here a SanityMonitor) or None.
 
     Like Applio's loop, an epoch is one pass over whatever the file list holds, however short."""
     torch.manual_seed(seed)
@@ -197,8 +197,7 @@ def train(
     model = TinyVoiceModel(in_dim=data.items[0][0].shape[1]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     if monitor is not None:
-        monitor.model = model
-        monitor.check_dataset(len(data))
+        monitor.on_train_start(model, opt, (), len(data))
     result = TrainResult(samples=len(data))
     for _ in range(epochs):
         start, total = time.perf_counter(), 0.0
@@ -208,10 +207,10 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if monitor is not None:
-                monitor.before_step()
+                monitor.before_optimizer_step(result.steps, loss)
             opt.step()
             if monitor is not None:
-                monitor.after_step(loss)
+                monitor.after_optimizer_step(result.steps, loss)
             total += float(loss.detach()) * len(x)
             result.steps += 1
         if torch.device(device).type == "cuda":
