@@ -77,7 +77,7 @@ def train_coqui(
     model = TinyCoquiModel(steps_per_epoch * batch_size, batch_size, seed, make_scheduler)
     all_callbacks = dict(callbacks or {})
     if monitors is not None:
-        model.monitors = monitors
+        monitors.attach(model)
         all_callbacks = merge_callbacks(all_callbacks, monitors.callbacks)
     with quiet_coqui_console():  # the console stays quiet; the log file keeps every line
         trainer = Trainer(TrainerArgs(), cfg, output_path=cfg.output_path, model=model, callbacks=all_callbacks,

@@ -7,7 +7,7 @@ sanity monitor needs, after ``backward()`` and before ``optimizer.step()``, reac
 
     monitors = CoquiMonitors(NanGuard(), SanityMonitor(), LRWatch(plan))
     class MyModel(MonitoredModelMixin, TrainerModel): ...      # forwards the two model hooks
-    model.monitors = monitors
+    monitors.attach(model)
     trainer = Trainer(args, config, output_path, model=model, callbacks=monitors.callbacks)
 
 An LR watch alone needs no mixin: it records the LR at ``on_train_step_start``. In 0.4.0's mixed-precision
@@ -50,6 +50,17 @@ class CoquiMonitors(MonitorSet):
             "on_train_step_start": self._step_start,
             "on_train_step_end": self._step_end,
         }
+
+    def attach(self, model: Any) -> Any:
+        """Let ``model`` forward its hooks here; a clear error now when it cannot (the Coqui trainer turns an
+        exception raised inside ``fit()`` into ``sys.exit(1)``). Returns the model."""
+        if not isinstance(model, MonitoredModelMixin):
+            raise ValueError(
+                f"{type(model).__name__} does not forward the Coqui trainer's model hooks: add "
+                "MonitoredModelMixin first in its bases (class MyModel(MonitoredModelMixin, TrainerModel))"
+            )
+        model.monitors = self
+        return model
 
     # -- trainer callbacks --------------------------------------------------------------------------------
     def _epoch_start(self, trainer: Any) -> None:

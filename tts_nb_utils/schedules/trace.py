@@ -1,4 +1,4 @@
-"""Learning-rate schedules that never move: trace, plot, watch and fix them (notebook 04, Coqui XTTS).
+"""Learning-rate schedules that never move: trace and plan them before training (notebook 04, Coqui XTTS).
 
 A scheduler's milestones count calls to ``scheduler.step()``. Step it once per epoch (the Coqui trainer's
 default, ``scheduler_after_epoch=True``) and milestones written in optimizer steps arrive thousands of times
@@ -6,14 +6,13 @@ too late. The tools here work on any torch or Coqui (``trainer.torch``) schedule
 
 - :func:`trace_lr` steps the real scheduler on a dummy optimizer and returns the LR each optimizer step uses;
 - :func:`plot_lr_traces` draws intended against applied schedules;
-- :class:`LRWatch` (any loop) and :func:`lightning_lr_watch` (a Lightning callback) record the LR in use and
-  raise or warn when it has not reached an expected value by a given step;
-- :func:`steps_to_epochs` / :func:`epochs_to_steps` convert milestones, :func:`warmup_then_decay` builds a
-  warm-up plus decay from torch's ``LambdaLR`` and ``SequentialLR``;
-- :func:`read_coqui_lr_log` reads back the ``current_lr`` the Coqui trainer logged;
-- ``tts-nb lr-plan`` prints when the LR changes for a scheduler config and warns about unreachable milestones.
+- :func:`steps_to_epochs` / :func:`epochs_to_steps` / :func:`gradual_to_epochs` convert milestones;
+- :func:`lr_plan` / :func:`format_lr_plan`: what ``tts-nb lr-plan`` prints, with warnings about milestones
+  the run never reaches; :func:`catch_order_warnings` and :func:`scaler_skipped_step` for step ordering.
 
-Steps are 0-based optimizer steps throughout; learning rates are in the optimizer's units.
+Watching the LR during training is ``monitors.lr_watch``; warm-up + decay is ``schedules.build``. Steps are
+0-based optimizer steps throughout; learning rates are in the optimizer's units. The Coqui trainer is imported
+only when a Coqui scheduler name is looked up.
 """
 
 from __future__ import annotations

@@ -2,12 +2,11 @@
 only where the device supports it), fail fast on the first file that cannot be processed (exit status 1,
 naming the file), atomic outputs, and a stage check before saying "completed".
 
-``python -m tts_nb_utils.demos.nb06_rvc.extract_fixed DEVICE EXP_DIR EMBEDDER_DIR --is-half False``
+``python -m tts_nb_utils.demos.nb06_rvc.extract_fixed DEVICE EXP_DIR EMBEDDER_DIR False``
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -16,10 +15,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from tts_nb_utils.cli._common import bool_arg
 from tts_nb_utils.demos.nb06_rvc.embedder import load_embedder
 from tts_nb_utils.diagnose.stage import StageCheckError, check_stage
-from tts_nb_utils.io import atomic_path
+from tts_nb_utils.io import BoolParseError, atomic_path, parse_bool
 
 
 def extract(device: str, exp_dir: Path, embedder_dir: Path, is_half: bool) -> int:
@@ -50,15 +48,20 @@ def extract(device: str, exp_dir: Path, embedder_dir: Path, is_half: bool) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="extract_fixed", description=__doc__)
-    parser.add_argument("device")
-    parser.add_argument("exp_dir", type=Path)
-    parser.add_argument("embedder_dir", type=Path)
-    parser.add_argument("--is-half", type=bool_arg, default=False, help="true/false, 1/0, yes/no, on/off")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 4:  # positional, as upstream's script takes them; the fix is parse_bool, not the syntax
+        print("usage: extract_fixed DEVICE EXP_DIR EMBEDDER_DIR IS_HALF (true/false, 1/0, yes/no, on/off)",
+              file=sys.stderr)
+        return 2
+    try:
+        is_half = parse_bool(argv[3], name="IS_HALF")
+    except BoolParseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    device, exp_dir, embedder_dir = argv[0], Path(argv[1]), Path(argv[2])
     start = time.perf_counter()
     try:
-        n = extract(args.device, args.exp_dir, args.embedder_dir, args.is_half)
+        n = extract(device, exp_dir, embedder_dir, is_half)
     except (RuntimeError, StageCheckError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -90,7 +90,7 @@ def run_extraction(
         args.append(str(embedder_dir))
     elif variant == "fixed":
         args = ["-m", "tts_nb_utils.demos.nb06_rvc.extract_fixed", device, str(exp_dir), str(embedder_dir)]
-        args += ["--is-half", is_half]
+        args += [is_half]
     else:
         raise ValueError(f"variant={variant!r}: use 'buggy' or 'fixed'")
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
