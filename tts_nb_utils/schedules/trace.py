@@ -53,10 +53,8 @@ class ScheduleConfigError(ValueError):
 
 
 def _coqui_schedulers() -> dict[str, type]:
-    try:
-        from trainer.torch import NoamLR, StepwiseGradualLR
-    except ImportError:  # the Coqui trainer is optional for torch-only users
-        return {}
+    from trainer.torch import NoamLR, StepwiseGradualLR  # a dependency, imported only when a name is looked up
+
     return {"NoamLR": NoamLR, "StepwiseGradualLR": StepwiseGradualLR}
 
 
