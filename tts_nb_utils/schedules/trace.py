@@ -53,7 +53,10 @@ class ScheduleConfigError(ValueError):
 
 
 def _coqui_schedulers() -> dict[str, type]:
-    from trainer.torch import NoamLR, StepwiseGradualLR  # a dependency, imported only when a name is looked up
+    from trainer.torch import (  # a dependency, imported only when a name is looked up
+        NoamLR,
+        StepwiseGradualLR,
+    )
 
     return {"NoamLR": NoamLR, "StepwiseGradualLR": StepwiseGradualLR}
 
