@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from ..upstream.diffsinger import (
-    ConfigError,
-    check_config_file,
-    display_path,
-    expected_loss_terms,
-    format_problems,
-    has_errors,
-)
+from ..upstream.diffsinger import ConfigError, display_path, expected_loss_terms
+from ..upstream.diffsinger_check import check_config_file, format_problems, has_errors
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
