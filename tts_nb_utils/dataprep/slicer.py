@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..audio.signal import frame_rms
+from ..io import cli_field
 
 
 class SlicerConfigError(ValueError):
@@ -27,13 +28,15 @@ class SlicerConfig:
     min_interval_ms: the shortest pause that can become a cut.
     hop_size_ms: RMS frame hop (the RMS window is ``min(min_interval, 4 * hop)``).
     max_sil_kept_ms: at most this much silence is kept around a cut.
+
+    Each field is also a ``tts-nb slice`` / ``prepare`` option (its ``cli`` metadata, see ``cli/_common.py``).
     """
 
-    threshold_db: float = -34.0
-    min_length_ms: float = 4000
-    min_interval_ms: float = 300
-    hop_size_ms: float = 10
-    max_sil_kept_ms: float = 500
+    threshold_db: float = cli_field(-34.0, "--threshold", "dB; quieter frames are silence")
+    min_length_ms: float = cli_field(4000, "--min-length", "ms; shortest clip before a cut")
+    min_interval_ms: float = cli_field(300, "--min-interval", "ms; shortest pause to cut at")
+    hop_size_ms: float = cli_field(10, "--hop-size", "ms; RMS frame hop")
+    max_sil_kept_ms: float = cli_field(500, "--max-sil-kept", "ms; silence kept around a cut")
 
     def check(self) -> None:
         """Raise SlicerConfigError unless ``min_length >= min_interval >= hop_size`` and ``max_sil_kept >= hop_size``."""
