@@ -7,7 +7,7 @@ per-frame loop, kept for tests and for ``benchmarks/bench_dataprep.py``. Used by
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,9 +49,6 @@ class SlicerConfig:
             raise SlicerConfigError(
                 f"slicer needs max_sil_kept_ms >= hop_size_ms; got {self.max_sil_kept_ms} < {self.hop_size_ms}."
             )
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

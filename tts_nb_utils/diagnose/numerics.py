@@ -21,9 +21,6 @@ import torch
 from torch import nn
 
 FP16_MAX = 65504.0  #: largest finite float16
-FP16_SMALLEST_SUBNORMAL = 2.0**-24  #: about 5.96e-8: anything smaller in magnitude becomes 0 in float16
-FP16_SMALLEST_NORMAL = 2.0**-14  #: about 6.1e-5: below this float16 loses precision (subnormals)
-BF16_MAX = float(torch.finfo(torch.bfloat16).max)  #: about 3.39e38, the same range as float32
 
 
 @dataclass
