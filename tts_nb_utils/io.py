@@ -8,7 +8,8 @@
 * ``list_audio_files``: the audio files under a folder, the one lister the data tools and stage checks use.
 * ``cli_field``: a config dataclass field that is also a ``tts-nb`` option (``cli/_common.py`` reads it).
 
-A low layer: it imports nothing else from the package.
+Used by every notebook's tools (the data tools of notebook 01 write through it; notebook 06 calls
+``parse_bool``). A low layer: it imports nothing but ``errors`` from the package.
 """
 
 from __future__ import annotations

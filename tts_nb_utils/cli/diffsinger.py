@@ -1,4 +1,7 @@
-"""``tts-nb check-config`` (notebook 03): check a DiffSinger config with its ``base_config`` chain."""
+"""``tts-nb check-config`` (notebook 03): check a DiffSinger config with its ``base_config`` chain.
+
+A thin layer over :func:`tts_nb_utils.upstream.diffsinger_check.check_config_file`.
+"""
 
 from __future__ import annotations
 
