@@ -80,6 +80,22 @@ def frame_grid(sr: int, cfg: SlicerConfig) -> FrameGrid:
     )
 
 
+def _cuts_here(s: int, i: int, clip_start: int, g: FrameGrid) -> bool:
+    """Whether the pause of frames ``[s, i)`` becomes a cut: a long leading silence, or a pause of at least
+    ``min_interval`` frames once the current clip is ``min_length`` frames long."""
+    leading = s == 0 and i > g.max_sil_kept
+    long_enough = i - s >= g.min_interval and i - clip_start >= g.min_length
+    return leading or long_enough
+
+
+def _trailing_tag(rms: np.ndarray, s: int, total: int, g: FrameGrid) -> list[tuple[int, int]]:
+    """The tag that removes the silence from frame ``s`` to the end, when it is long enough (else none)."""
+    if total - s < g.min_interval:
+        return []
+    stop = min(total, s + g.max_sil_kept)
+    return [(int(rms[s : stop + 1].argmin()) + s, total + 1)]
+
+
 def _cut(rms: np.ndarray, s: int, i: int, clip_start: int, g: FrameGrid) -> tuple[tuple[int, int], int]:
     """The silence to remove for the pause of frames ``[s, i)`` (frame ``i`` is loud again), and the new clip start."""
     keep = g.max_sil_kept
@@ -129,13 +145,9 @@ def slice_ranges(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> 
     clip_start = 0
     for s, i in zip(starts.tolist(), ends.tolist(), strict=True):
         if i == total:  # trailing silence
-            if total - s >= g.min_interval:
-                stop = min(total, s + g.max_sil_kept)
-                tags.append((int(rms[s : stop + 1].argmin()) + s, total + 1))
+            tags += _trailing_tag(rms, s, total, g)
             break
-        leading = s == 0 and i > g.max_sil_kept
-        long_enough = i - s >= g.min_interval and i - clip_start >= g.min_length
-        if leading or long_enough:
+        if _cuts_here(s, i, clip_start, g):
             tag, clip_start = _cut(rms, s, i, clip_start, g)
             tags.append(tag)
     return _tags_to_ranges(tags, total, n, g.hop)
@@ -168,15 +180,12 @@ def slice_ranges_reference(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerCon
             continue
         if silence_start is None:
             continue
-        leading = silence_start == 0 and i > g.max_sil_kept
-        long_enough = i - silence_start >= g.min_interval and i - clip_start >= g.min_length
-        if leading or long_enough:
+        if _cuts_here(silence_start, i, clip_start, g):
             tag, clip_start = _cut(rms, silence_start, i, clip_start, g)
             tags.append(tag)
         silence_start = None
-    if silence_start is not None and total - silence_start >= g.min_interval:
-        stop = min(total, silence_start + g.max_sil_kept)
-        tags.append((int(rms[silence_start : stop + 1].argmin()) + silence_start, total + 1))
+    if silence_start is not None:
+        tags += _trailing_tag(rms, silence_start, total, g)
     return _tags_to_ranges(tags, total, n, g.hop)
 
 
