@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
 from ..dataprep.validate import CODES, ValidationConfig
 from ..errors import UsageError
@@ -171,7 +172,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=float, default=-20.0, help="dBFS active RMS to gain each take to before slicing")
     p.add_argument("--no-level", action="store_true", help="no gain before slicing")
     p.add_argument("--no-normalize", action="store_true", help="skip the max/alpha mix")
-    p.add_argument("--max", type=float, default=0.9, help="GPT-SoVITS mix: peak target")
-    p.add_argument("--alpha", type=float, default=0.25, help="GPT-SoVITS mix: share of the normalised signal")
+    p.add_argument("--max", type=float, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_prepare)
