@@ -26,7 +26,8 @@ from tts_nb_utils.demos.nb03_variance_task import (
 )  # noqa: E402
 from tts_nb_utils.monitors.loss_terms import LossGuard, loss_loggers  # noqa: E402
 from tts_nb_utils.runner.paths import data_dir  # noqa: E402
-from tts_nb_utils.upstream.diffsinger import check_config_file, load_config  # noqa: E402
+from tts_nb_utils.upstream.diffsinger import load_config  # noqa: E402
+from tts_nb_utils.upstream.diffsinger_check import check_config_file  # noqa: E402
 
 STEPS = 300
 REPEATS = 3

@@ -13,12 +13,14 @@ from tts_nb_utils.upstream.diffsinger import (
     ConfigCycleError,
     ConfigNotFoundError,
     ConfigParseError,
+    expected_loss_terms,
+    load_config,
+)
+from tts_nb_utils.upstream.diffsinger_check import (
     check_config_file,
     check_variance_config,
-    expected_loss_terms,
     format_problems,
     has_errors,
-    load_config,
 )
 
 ALL_OFF = "".join(f"{s}: false\n" for s in SWITCHES)

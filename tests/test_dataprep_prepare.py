@@ -15,10 +15,12 @@ import pytest
 import soundfile as sf
 
 from tts_nb_utils.audio import speechlike
-from tts_nb_utils.cli import main
+from tts_nb_utils.cli import build_parser, main
+from tts_nb_utils.cli._common import dataclass_from_args
 from tts_nb_utils.dataprep.denoise import denoise, denoise_folder
 from tts_nb_utils.dataprep.prepare import PrepareConfig, prepare_folder
-from tts_nb_utils.dataprep.validate import estimate_snr_db
+from tts_nb_utils.dataprep.slicer import SlicerConfig
+from tts_nb_utils.dataprep.validate import ValidationConfig, estimate_snr_db
 
 SR = 16000
 
@@ -145,6 +147,31 @@ def test_cli_slice_prepare_denoise(corpus, tmp_path):
     assert main(["denoise", str(corpus / "take1.flac"), str(tmp_path / "d" / "t1.flac")]) == 0
     assert main(["denoise", str(corpus), str(tmp_path / "d2"), "-q"]) == 1  # broken.flac failed
     assert main(["prepare", str(corpus), str(corpus / "out")]) == 2  # output inside the input
+
+
+VALIDATION_OPTIONS = ["--sample-rate", "--min-duration", "--max-duration", "--silent-peak", "--quiet-rms",
+                      "--clip-fraction", "--dc-offset", "--min-snr", "--max-edge-silence", "--max-pause"]
+SLICER_OPTIONS = ["--threshold", "--min-length", "--min-interval", "--hop-size", "--max-sil-kept"]
+
+
+def test_threshold_options_come_from_the_config_dataclasses(capsys):
+    parser = build_parser()
+    for command, options in (("validate", VALIDATION_OPTIONS), ("slice", SLICER_OPTIONS),
+                             ("prepare", VALIDATION_OPTIONS + SLICER_OPTIONS)):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        help_text = capsys.readouterr().out
+        assert [o for o in options if f"{o} {o[2:].upper().replace('-', '_')}" in help_text] == options
+    defaults = parser.parse_args(["prepare", "in", "out"])
+    assert dataclass_from_args(ValidationConfig, defaults) == ValidationConfig()
+    assert dataclass_from_args(SlicerConfig, defaults) == SlicerConfig()
+    args = parser.parse_args(["prepare", "in", "out", "--sample-rate", "22050", "--min-duration", "0.5",
+                              "--min-length", "4000.5", "--max-sil-kept", "300"])
+    assert dataclass_from_args(ValidationConfig, args) == ValidationConfig(sample_rate=22050, min_duration_s=0.5)
+    assert dataclass_from_args(SlicerConfig, args) == SlicerConfig(min_length_ms=4000.5, max_sil_kept_ms=300.0)
+    with pytest.raises(SystemExit) as exit_info:  # --sample-rate is an int option (ValidationConfig's int | None)
+        parser.parse_args(["validate", "in", "--sample-rate", "4.5"])
+    assert exit_info.value.code == 2
 
 
 def test_rerun_with_other_settings_redoes_the_clips(corpus, tmp_path):

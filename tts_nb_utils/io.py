@@ -6,8 +6,10 @@
 * ``parse_bool``: command-line and environment strings to bool; anything unrecognised is an error, never
   truthy (notebook 06: Applio's ``bool("False")`` is True).
 * ``list_audio_files``: the audio files under a folder, the one lister the data tools and stage checks use.
+* ``cli_field``: a config dataclass field that is also a ``tts-nb`` option (``cli/_common.py`` reads it).
 
-A low layer: it imports nothing else from the package.
+Used by every notebook's tools (the data tools of notebook 01 write through it; notebook 06 calls
+``parse_bool``). A low layer: it imports nothing but ``errors`` from the package.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +105,15 @@ def parse_bool(value: str | bool | int, name: str | None = None) -> bool:
     raise BoolParseError(
         f"{what} is not a boolean: use one of {', '.join(TRUE_STRINGS)} or {', '.join(FALSE_STRINGS)}"
     )
+
+
+def cli_field(default: Any, option: str, help: str) -> Any:
+    """A dataclass field with ``default`` that the CLI layer also offers as ``option`` (``"--min-duration"``).
+
+    The option's type comes from the field's annotation (``float``, ``int | None`` -> int), its default from
+    ``default``; ``help`` is the option's help text. Declaring it here keeps one list of settings per config.
+    """
+    return field(default=default, metadata={"cli": option, "help": help})
 
 
 # -- audio files ---------------------------------------------------------------------------------------------

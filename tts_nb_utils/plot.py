@@ -2,7 +2,8 @@
 
 Each function draws on ``ax`` (a new figure when None) and returns the axes. Colours are mid-tones that read
 on light and dark notebook themes; long signals are drawn as a min/max envelope so plots stay small.
-First used by notebook 01 (data preparation).
+Used by notebook 01 (data preparation) and by ``dataprep/report.py`` for the duration histogram of a
+``prepare`` report.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Reading and writing audio files: soundfile for the formats, soxr for resampling, atomic writes.
 
-Used by the data tools (notebook 01) and the notebook miniatures that write clips (notebooks 02 and 06).
+Used by notebook 01 (``load_audio`` in its cells, and the data tools under ``dataprep/``) and by notebook 06's
+miniature (``demos/nb06_rvc/pipeline.py``), which writes its clips with ``save_audio``.
 """
 
 from __future__ import annotations

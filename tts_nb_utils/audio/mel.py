@@ -1,7 +1,9 @@
 """Mel spectrograms the way TTS code computes them (as in HiFi-GAN's ``meldataset.py``): librosa's mel
 filter bank and ``torch.stft``, with the filter bank and window cached per device and settings.
 
-Differentiable, so it serves both for plots (notebook 01) and for mel losses (notebooks 02 and 05).
+Differentiable, so it serves both for plots (notebook 01, through ``plot.plot_spectrogram``) and for mel
+losses and features (notebooks 02, 05 and 06: ``demos/nb02_tiny_vits.py``, ``dia/codec.py``,
+``demos/nb06_rvc/pipeline.py``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,21 @@
-"""Argument types shared by the command groups."""
+"""Argument helpers shared by the command groups: ``bool_arg``, and options read from config dataclasses.
+
+A config dataclass (``ValidationConfig``, ``SlicerConfig``) declares each setting that is also a command-line
+option with :func:`tts_nb_utils.io.cli_field`; :func:`add_dataclass_options` turns those fields into options
+and :func:`dataclass_from_args` builds the config back from the parsed arguments, so no field is listed twice.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar
 
 from ..io import BoolParseError, parse_bool
+
+T = TypeVar("T")
 
 
 def bool_arg(value: str) -> bool:
@@ -13,3 +24,33 @@ def bool_arg(value: str) -> bool:
         return parse_bool(value)
     except BoolParseError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _cli_fields(cls: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if "cli" in f.metadata]
+
+
+def _option_type(hint: Any) -> type:
+    """The type that parses an option's value: ``float`` -> float, ``int | None`` -> int."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+    return hint
+
+
+def add_dataclass_options(group: argparse._ActionsContainer, cls: type) -> None:
+    """Add one option per ``cli_field`` of dataclass ``cls`` to ``group``, in field order.
+
+    The value lands under the field's name; the metavar is the one argparse would derive from the option.
+    """
+    hints = typing.get_type_hints(cls)
+    for f in _cli_fields(cls):
+        option = f.metadata["cli"]
+        group.add_argument(
+            option, dest=f.name, metavar=option.lstrip("-").replace("-", "_").upper(),
+            type=_option_type(hints[f.name]), default=f.default, help=f.metadata["help"],
+        )
+
+
+def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:
+    """``cls`` with every ``cli_field`` taken from ``args`` (see :func:`add_dataclass_options`), others default."""
+    return cls(**{f.name: getattr(args, f.name) for f in _cli_fields(cls)})

@@ -9,47 +9,23 @@ import argparse
 import json
 import sys
 
+from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
-from ..dataprep.validate import CODES, ValidationConfig, ValidationUsageError
+from ..dataprep.validate import CODES, ValidationConfig
 from ..errors import UsageError
+from ._common import add_dataclass_options, dataclass_from_args
 
 
 def _validation_args(p: argparse.ArgumentParser) -> None:
-    d = ValidationConfig()
-    g = p.add_argument_group("validation thresholds")
-    g.add_argument("--sample-rate", type=int, default=None, help="expected sample rate in Hz (flags wrong_sample_rate)")
-    g.add_argument("--min-duration", type=float, default=d.min_duration_s, help="seconds (too_short)")
-    g.add_argument("--max-duration", type=float, default=d.max_duration_s, help="seconds (too_long)")
-    g.add_argument("--silent-peak", type=float, default=d.silent_peak_dbfs, help="dBFS peak below which a file is silent")
-    g.add_argument("--quiet-rms", type=float, default=d.quiet_rms_dbfs, help="dBFS active RMS below which too_quiet")
-    g.add_argument("--clip-fraction", type=float, default=d.clip_fraction, help="fraction of clipped samples (clipping)")
-    g.add_argument("--dc-offset", type=float, default=d.dc_offset, help="absolute mean above which dc_offset")
-    g.add_argument("--min-snr", type=float, default=d.min_snr_db, help="dB, estimated SNR below which low_snr")
-    g.add_argument("--max-edge-silence", type=float, default=d.max_edge_silence_s, help="seconds of lead/trail silence")
-    g.add_argument("--max-pause", type=float, default=d.max_pause_s, help="seconds of internal pause (long_silence)")
-
-
-def _validation_config(args: argparse.Namespace) -> ValidationConfig:
-    return ValidationConfig(
-        sample_rate=args.sample_rate, min_duration_s=args.min_duration, max_duration_s=args.max_duration,
-        silent_peak_dbfs=args.silent_peak, quiet_rms_dbfs=args.quiet_rms, clip_fraction=args.clip_fraction,
-        dc_offset=args.dc_offset, min_snr_db=args.min_snr, max_edge_silence_s=args.max_edge_silence,
-        max_pause_s=args.max_pause,
-    )
+    add_dataclass_options(p.add_argument_group("validation thresholds"), ValidationConfig)
 
 
 def _slicer_args(p: argparse.ArgumentParser) -> None:
-    d = SlicerConfig()
-    g = p.add_argument_group("slicer (GPT-SoVITS web UI defaults)")
-    g.add_argument("--threshold", type=float, default=d.threshold_db, help="dB; quieter frames are silence")
-    g.add_argument("--min-length", type=float, default=d.min_length_ms, help="ms; shortest clip before a cut")
-    g.add_argument("--min-interval", type=float, default=d.min_interval_ms, help="ms; shortest pause to cut at")
-    g.add_argument("--hop-size", type=float, default=d.hop_size_ms, help="ms; RMS frame hop")
-    g.add_argument("--max-sil-kept", type=float, default=d.max_sil_kept_ms, help="ms; silence kept around a cut")
+    add_dataclass_options(p.add_argument_group("slicer (GPT-SoVITS web UI defaults)"), SlicerConfig)
 
 
 def _slicer_config(args: argparse.Namespace) -> SlicerConfig:
-    cfg = SlicerConfig(args.threshold, args.min_length, args.min_interval, args.hop_size, args.max_sil_kept)
+    cfg = dataclass_from_args(SlicerConfig, args)
     try:
         cfg.check()
     except SlicerConfigError as e:
@@ -71,11 +47,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from ..dataprep.validate import format_table, report_dict, validate_folder, write_csv, write_json
 
     fail_on = _codes(args.fail_on)
-    try:
-        cfg = _validation_config(args)
-        rows = validate_folder(args.dir, cfg, jobs=args.jobs, progress=not args.quiet)
-    except ValidationUsageError as e:
-        raise UsageError(str(e)) from None
+    cfg = dataclass_from_args(ValidationConfig, args)
+    rows = validate_folder(args.dir, cfg, jobs=args.jobs, progress=not args.quiet)
     if args.json:
         write_json(rows, args.json, cfg)
     if args.csv:
@@ -103,11 +76,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
         denoise_file(src, args.output, stationary=args.stationary, **options)
         print(f"wrote {args.output}")
         return 0
-    try:
-        results = denoise_folder(src, args.output, stationary=args.stationary, overwrite=args.overwrite,
-                                 progress=not args.quiet, **options)
-    except ValidationUsageError as e:
-        raise UsageError(str(e)) from None
+    results = denoise_folder(src, args.output, stationary=args.stationary, overwrite=args.overwrite,
+                             progress=not args.quiet, **options)
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         print(f"failed: {r.source}: {r.error}", file=sys.stderr)
@@ -130,11 +100,8 @@ def _print_result(result) -> int:
 def _cmd_slice(args: argparse.Namespace) -> int:
     from ..dataprep.prepare import slice_folder
 
-    try:
-        result = slice_folder(args.input, args.output, _slicer_config(args), normalize=args.normalize,
-                              progress=not args.quiet)
-    except ValidationUsageError as e:
-        raise UsageError(str(e)) from None
+    result = slice_folder(args.input, args.output, _slicer_config(args), normalize=args.normalize,
+                          progress=not args.quiet)
     s = json.loads((result.out_dir / "report.json").read_text())["summary"]
     print(f"{s['clips']} clip(s), {s['clip_seconds']:.1f} s, manifest: {result.manifest}")
     return 1 if any(st["status"] == "failed" for st in result.source_status) else 0
@@ -143,16 +110,14 @@ def _cmd_slice(args: argparse.Namespace) -> int:
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from ..dataprep.prepare import PrepareConfig, prepare_folder
 
-    try:
-        cfg = PrepareConfig(
-            sample_rate=args.sample_rate, denoise=not args.no_denoise, stationary=args.stationary,
-            denoise_options={"prop_decrease": args.prop_decrease},
-            level_dbfs=None if args.no_level else args.level, slicer=_slicer_config(args),
-            normalize=not args.no_normalize, max_=args.max, alpha=args.alpha, validation=_validation_config(args),
-        )
-        result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
-    except ValidationUsageError as e:
-        raise UsageError(str(e)) from None
+    cfg = PrepareConfig(
+        sample_rate=args.sample_rate, denoise=not args.no_denoise, stationary=args.stationary,
+        denoise_options={"prop_decrease": args.prop_decrease},
+        level_dbfs=None if args.no_level else args.level, slicer=_slicer_config(args),
+        normalize=not args.no_normalize, max_=args.max, alpha=args.alpha,
+        validation=dataclass_from_args(ValidationConfig, args),
+    )
+    result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
     return _print_result(result)
 
 
@@ -207,7 +172,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=float, default=-20.0, help="dBFS active RMS to gain each take to before slicing")
     p.add_argument("--no-level", action="store_true", help="no gain before slicing")
     p.add_argument("--no-normalize", action="store_true", help="skip the max/alpha mix")
-    p.add_argument("--max", type=float, default=0.9, help="GPT-SoVITS mix: peak target")
-    p.add_argument("--alpha", type=float, default=0.25, help="GPT-SoVITS mix: share of the normalised signal")
+    p.add_argument("--max", type=float, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_prepare)

@@ -1,18 +1,15 @@
-"""``tts-nb check-config`` (notebook 03): check a DiffSinger config with its ``base_config`` chain."""
+"""``tts-nb check-config`` (notebook 03): check a DiffSinger config with its ``base_config`` chain.
+
+A thin layer over :func:`tts_nb_utils.upstream.diffsinger_check.check_config_file`.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from ..errors import UsageError
-from ..upstream.diffsinger import (
-    ConfigError,
-    check_config_file,
-    display_path,
-    expected_loss_terms,
-    format_problems,
-    has_errors,
-)
+from ..upstream.diffsinger import ConfigError, display_path, expected_loss_terms
+from ..upstream.diffsinger_check import check_config_file, format_problems, has_errors
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:

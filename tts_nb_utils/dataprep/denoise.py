@@ -80,7 +80,7 @@ def denoise_folder(
     """Denoise every audio file under ``src_dir`` into the same relative paths under ``out_dir``.
 
     A file that fails gets a "failed" row and the batch goes on; existing outputs are skipped unless
-    ``overwrite``. Raises ValidationUsageError when ``src_dir`` does not exist.
+    ``overwrite``. Raises UsageError when ``src_dir`` does not exist.
     """
     from tqdm.auto import tqdm
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import peak_dbfs
+from ..audio import SILENT_PEAK_DBFS, peak_dbfs
 
 #: GPT-SoVITS web UI defaults for the mix.
 DEFAULT_MAX = 0.9
@@ -48,7 +48,7 @@ def normalize_chunk(
     chunk: np.ndarray,
     max_: float = DEFAULT_MAX,
     alpha: float = DEFAULT_ALPHA,
-    silence_peak_dbfs: float = -45.0,
+    silence_peak_dbfs: float = SILENT_PEAK_DBFS,
 ) -> NormalizeResult:
     """The GPT-SoVITS mix for one clip, never dividing by zero.
 

@@ -25,7 +25,14 @@ from .denoise import denoise
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk
 from .report import build_report, write_report
 from .slicer import SlicerConfig, slice_ranges
-from .validate import FATAL_CODES, FileReport, ValidationConfig, active_rms_dbfs, validate_file
+from .validate import (
+    FATAL_CODES,
+    FileReport,
+    ValidationConfig,
+    ValidationUsageError,
+    active_rms_dbfs,
+    validate_file,
+)
 
 STATE_DIR = ".prepare"
 CLIPS_DIR = "clips"
@@ -132,11 +139,9 @@ def prepare_folder(
     Writes ``clips/*.wav`` (named ``<source>_<start>_<end>.wav``, sample positions in the source),
     ``manifest.jsonl`` (path, duration_s, sample_rate, source, start_s, end_s, start/end samples),
     ``report.json``, ``report.md`` and ``durations.png``. A source that fails goes into the report and the run
-    goes on. Raises ValidationUsageError when ``in_dir`` does not exist or ``out_dir`` is inside it.
+    goes on. Raises UsageError when ``in_dir`` does not exist, ValidationUsageError when ``out_dir`` is inside it.
     """
     from tqdm.auto import tqdm
-
-    from .validate import ValidationUsageError
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     files = list_audio_files(in_dir)

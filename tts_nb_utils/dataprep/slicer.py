@@ -7,11 +7,12 @@ per-frame loop, kept for tests and for ``benchmarks/bench_dataprep.py``. Used by
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..audio.signal import frame_rms
+from ..io import cli_field
 
 
 class SlicerConfigError(ValueError):
@@ -27,13 +28,15 @@ class SlicerConfig:
     min_interval_ms: the shortest pause that can become a cut.
     hop_size_ms: RMS frame hop (the RMS window is ``min(min_interval, 4 * hop)``).
     max_sil_kept_ms: at most this much silence is kept around a cut.
+
+    Each field is also a ``tts-nb slice`` / ``prepare`` option (its ``cli`` metadata, see ``cli/_common.py``).
     """
 
-    threshold_db: float = -34.0
-    min_length_ms: float = 4000
-    min_interval_ms: float = 300
-    hop_size_ms: float = 10
-    max_sil_kept_ms: float = 500
+    threshold_db: float = cli_field(-34.0, "--threshold", "dB; quieter frames are silence")
+    min_length_ms: float = cli_field(4000, "--min-length", "ms; shortest clip before a cut")
+    min_interval_ms: float = cli_field(300, "--min-interval", "ms; shortest pause to cut at")
+    hop_size_ms: float = cli_field(10, "--hop-size", "ms; RMS frame hop")
+    max_sil_kept_ms: float = cli_field(500, "--max-sil-kept", "ms; silence kept around a cut")
 
     def check(self) -> None:
         """Raise SlicerConfigError unless ``min_length >= min_interval >= hop_size`` and ``max_sil_kept >= hop_size``."""
@@ -46,9 +49,6 @@ class SlicerConfig:
             raise SlicerConfigError(
                 f"slicer needs max_sil_kept_ms >= hop_size_ms; got {self.max_sil_kept_ms} < {self.hop_size_ms}."
             )
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,22 @@ def frame_grid(sr: int, cfg: SlicerConfig) -> FrameGrid:
         max_sil_kept=round(sr * cfg.max_sil_kept_ms / 1000 / hop),
         threshold=10 ** (cfg.threshold_db / 20.0),
     )
+
+
+def _cuts_here(s: int, i: int, clip_start: int, g: FrameGrid) -> bool:
+    """Whether the pause of frames ``[s, i)`` becomes a cut: a long leading silence, or a pause of at least
+    ``min_interval`` frames once the current clip is ``min_length`` frames long."""
+    leading = s == 0 and i > g.max_sil_kept
+    long_enough = i - s >= g.min_interval and i - clip_start >= g.min_length
+    return leading or long_enough
+
+
+def _trailing_tag(rms: np.ndarray, s: int, total: int, g: FrameGrid) -> list[tuple[int, int]]:
+    """The tag that removes the silence from frame ``s`` to the end, when it is long enough (else none)."""
+    if total - s < g.min_interval:
+        return []
+    stop = min(total, s + g.max_sil_kept)
+    return [(int(rms[s : stop + 1].argmin()) + s, total + 1)]
 
 
 def _cut(rms: np.ndarray, s: int, i: int, clip_start: int, g: FrameGrid) -> tuple[tuple[int, int], int]:
@@ -129,13 +145,9 @@ def slice_ranges(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> 
     clip_start = 0
     for s, i in zip(starts.tolist(), ends.tolist(), strict=True):
         if i == total:  # trailing silence
-            if total - s >= g.min_interval:
-                stop = min(total, s + g.max_sil_kept)
-                tags.append((int(rms[s : stop + 1].argmin()) + s, total + 1))
+            tags += _trailing_tag(rms, s, total, g)
             break
-        leading = s == 0 and i > g.max_sil_kept
-        long_enough = i - s >= g.min_interval and i - clip_start >= g.min_length
-        if leading or long_enough:
+        if _cuts_here(s, i, clip_start, g):
             tag, clip_start = _cut(rms, s, i, clip_start, g)
             tags.append(tag)
     return _tags_to_ranges(tags, total, n, g.hop)
@@ -168,15 +180,12 @@ def slice_ranges_reference(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerCon
             continue
         if silence_start is None:
             continue
-        leading = silence_start == 0 and i > g.max_sil_kept
-        long_enough = i - silence_start >= g.min_interval and i - clip_start >= g.min_length
-        if leading or long_enough:
+        if _cuts_here(silence_start, i, clip_start, g):
             tag, clip_start = _cut(rms, silence_start, i, clip_start, g)
             tags.append(tag)
         silence_start = None
-    if silence_start is not None and total - silence_start >= g.min_interval:
-        stop = min(total, silence_start + g.max_sil_kept)
-        tags.append((int(rms[silence_start : stop + 1].argmin()) + silence_start, total + 1))
+    if silence_start is not None:
+        tags += _trailing_tag(rms, silence_start, total, g)
     return _tags_to_ranges(tags, total, n, g.hop)
 
 

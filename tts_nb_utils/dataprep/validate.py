@@ -20,7 +20,7 @@ import soundfile as sf
 
 from ..audio.signal import EPS, SILENT_PEAK_DBFS, frame_rms, to_db
 from ..errors import UsageError
-from ..io import atomic_write_json, atomic_write_text, list_audio_files
+from ..io import atomic_write_json, atomic_write_text, cli_field, list_audio_files
 
 #: Every issue code, in report order. A file with one of FATAL_CODES gets only that code.
 CODES: tuple[str, ...] = (
@@ -52,20 +52,27 @@ class ValidationUsageError(UsageError):
 
 @dataclass(frozen=True)
 class ValidationConfig:
-    """Thresholds for every issue code (units in the names); ``sample_rate=None`` skips wrong_sample_rate."""
+    """Thresholds for every issue code (units in the names); ``sample_rate=None`` skips wrong_sample_rate.
 
-    sample_rate: int | None = None
-    min_duration_s: float = 1.0
-    max_duration_s: float = 15.0
-    silent_peak_dbfs: float = SILENT_PEAK_DBFS
-    quiet_rms_dbfs: float = -35.0
+    A field with ``cli`` metadata is a ``tts-nb validate`` / ``prepare`` option (see ``cli/_common.py``).
+    """
+
+    sample_rate: int | None = cli_field(
+        None, "--sample-rate", "expected sample rate in Hz (flags wrong_sample_rate)"
+    )
+    min_duration_s: float = cli_field(1.0, "--min-duration", "seconds (too_short)")
+    max_duration_s: float = cli_field(15.0, "--max-duration", "seconds (too_long)")
+    silent_peak_dbfs: float = cli_field(
+        SILENT_PEAK_DBFS, "--silent-peak", "dBFS peak below which a file is silent"
+    )
+    quiet_rms_dbfs: float = cli_field(-35.0, "--quiet-rms", "dBFS active RMS below which too_quiet")
     clip_level: float = 0.999
-    clip_fraction: float = 0.001
-    dc_offset: float = 0.01
-    min_snr_db: float = 15.0
+    clip_fraction: float = cli_field(0.001, "--clip-fraction", "fraction of clipped samples (clipping)")
+    dc_offset: float = cli_field(0.01, "--dc-offset", "absolute mean above which dc_offset")
+    min_snr_db: float = cli_field(15.0, "--min-snr", "dB, estimated SNR below which low_snr")
     silence_dbfs: float = -40.0  # frames (20 ms) below this, and 30 dB below the loudest, are silence
-    max_edge_silence_s: float = 1.0
-    max_pause_s: float = 3.0
+    max_edge_silence_s: float = cli_field(1.0, "--max-edge-silence", "seconds of lead/trail silence")
+    max_pause_s: float = cli_field(3.0, "--max-pause", "seconds of internal pause (long_silence)")
 
     def __post_init__(self):
         if self.min_duration_s > self.max_duration_s:
@@ -256,7 +263,7 @@ def validate_folder(
 ) -> list[FileReport]:
     """One row per audio file under ``folder`` (recursive), in path order, whatever each file holds.
 
-    ``jobs > 1`` validates in that many processes. Raises ValidationUsageError for a missing folder.
+    ``jobs > 1`` validates in that many processes. Raises UsageError for a missing folder.
     """
     from tqdm.auto import tqdm
 

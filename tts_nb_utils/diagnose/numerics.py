@@ -6,9 +6,9 @@
   (in the order autograd produced the gradients) whose gradient is not finite.
 - ``fp16_headroom(tensor_or_module)``: how many values would overflow to Inf or flush to zero when cast to
   float16, and the same for bfloat16 (counted by actually casting, so rounding at the edges is exact).
-- ``clip_problems(y)``: what is wrong with an audio clip before it reaches the model (NaN, silence, >1.0).
 
-Used by notebook 02 (NaN under fp16, GPT-SoVITS); works on any ``nn.Module``.
+Used by notebook 02 (NaN under fp16, GPT-SoVITS); works on any ``nn.Module``. The check of the audio itself
+before it reaches the model, ``clip_problems`` (NaN, silence, >1.0), lives in :mod:`tts_nb_utils.audio.signal`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ import torch
 from torch import nn
 
 FP16_MAX = 65504.0  #: largest finite float16
-FP16_SMALLEST_SUBNORMAL = 2.0**-24  #: about 5.96e-8: anything smaller in magnitude becomes 0 in float16
-FP16_SMALLEST_NORMAL = 2.0**-14  #: about 6.1e-5: below this float16 loses precision (subnormals)
-BF16_MAX = float(torch.finfo(torch.bfloat16).max)  #: about 3.39e38, the same range as float32
 
 
 @dataclass

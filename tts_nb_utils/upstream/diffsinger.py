@@ -1,8 +1,9 @@
-"""DiffSinger-style YAML configs: load a ``base_config`` chain and check a variance config before training.
+"""DiffSinger-style YAML configs: the variance task's vocabulary and the ``base_config`` loader.
 
-Notebook 03 (``03_zero_loss_config.ipynb``) uses this to catch the configs that make DiffSinger's variance
-task return no loss at all (every ``predict_*`` switch false, as in ``configs/templates/config_variance.yaml``)
-or a loss that cannot teach anything (a zero loss weight, a quoted ``"false"``, a misspelt key).
+Notebook 03 (``03_zero_loss_config.ipynb``) loads its configs with :func:`load_config`; the checks that catch
+a config giving DiffSinger's variance task no loss (or a useless one) live in
+:mod:`tts_nb_utils.upstream.diffsinger_check`, and ``monitors/loss_terms.py`` reads :data:`LOSS_TERMS` and
+:data:`TERM_WEIGHTS` to know which loss terms a config should produce.
 
 Loading follows openvpi/DiffSinger's config system:
 
@@ -21,8 +22,6 @@ reports names the file to edit.
 from __future__ import annotations
 
 import copy
-import difflib
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from ..io import BoolParseError, parse_bool
 
 # ----------------------------------------------------------------------------------------- vocabulary
 
@@ -71,20 +68,6 @@ DUR_SUB_WEIGHTS: tuple[str, ...] = (
 
 #: Every weight the checker knows.
 WEIGHTS: tuple[str, ...] = (*TERM_WEIGHTS.values(), *DUR_SUB_WEIGHTS)
-
-#: Real upstream keys that look like switches or weights but are not the variance task's; never "misspelt".
-OTHER_KNOWN_KEYS: frozenset[str] = frozenset(
-    {
-        "predict_falsetto",  # newer upstream templates
-        "dur_prediction_args.lambda_alloc_loss",
-        "lambda_aux_mel_loss",
-        "lambda_mel_loss",
-        "lambda_pitch",
-    }
-)
-
-#: How similar (difflib ratio, 0..1) an unknown key must be to a known one to be reported as a likely typo.
-TYPO_CUTOFF = 0.8
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -141,9 +124,6 @@ class LoadedConfig:
 
     def __contains__(self, key: str) -> bool:
         return key in self.data
-
-
-_MISSING = object()
 
 
 def get_dotted(data: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
@@ -274,38 +254,7 @@ def load_config(path: str | os.PathLike, root: str | os.PathLike | None = None) 
     return LoadedConfig(path=top, data=merged, sources=sources, chain=chain)
 
 
-# ----------------------------------------------------------------------------------------- checking
-
-
-@dataclass
-class Problem:
-    """One finding of the checker. ``severity`` is ``"error"`` (training will fail or learn nothing) or
-    ``"warning"`` (probably a mistake). ``key`` is dotted; ``file`` is where its value came from."""
-
-    severity: str
-    key: str
-    file: Path | None
-    value: Any
-    message: str
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity == "error"
-
-    def format(self) -> str:
-        where = f" [{display_path(self.file)}]" if self.file else ""
-        return f"{self.severity.upper():7} {self.key}{where}: {self.message}"
-
-    def __str__(self) -> str:
-        return self.format()
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+# ------------------------------------------------------------------------------- what DiffSinger reads
 
 
 def display_path(path: str | os.PathLike) -> str:
@@ -315,10 +264,6 @@ def display_path(path: str | os.PathLike) -> str:
         return str(p.relative_to(Path.cwd()))
     except ValueError:
         return str(p)
-
-
-def _at(file: Path | None) -> str:
-    return f" in {display_path(file)}" if file else ""
 
 
 def enabled_switches(config: LoadedConfig | Mapping[str, Any]) -> dict[str, bool]:
@@ -331,214 +276,3 @@ def expected_loss_terms(config: LoadedConfig | Mapping[str, Any]) -> list[str]:
     """The loss terms DiffSinger's variance task will put in its ``losses`` dict for this config."""
     on = enabled_switches(config)
     return [term for term, switches in LOSS_TERMS.items() if any(on[s] for s in switches)]
-
-
-def check_variance_config(config: LoadedConfig | Mapping[str, Any]) -> list[Problem]:
-    """Check a (merged) DiffSinger variance config for settings that give an empty or useless loss.
-
-    Errors: no prediction switch enabled (the training step returns the int 0 and Lightning stops with
-    "training_step must return a Tensor, a dict, or None"); a switch that is not a boolean; a weight
-    that is not a number; an enabled target whose weight is zero or negative (its loss is 0 or is
-    maximised). Warnings: unknown keys close to a switch or weight (a typo DiffSinger silently ignores);
-    one part of the duration loss switched off by a zero sub-weight.
-    """
-    loaded = config if isinstance(config, LoadedConfig) else LoadedConfig(Path(""), dict(config))
-    data = loaded.data
-    problems: list[Problem] = []
-
-    def src(key: str) -> Path | None:
-        return loaded.source(key) if loaded.sources else None
-
-    def add(severity: str, key: str, value: Any, message: str) -> None:
-        problems.append(Problem(severity, key, src(key), value, message))
-
-    # 1. switches must be booleans
-    for s in SWITCHES:
-        if s not in data or isinstance(data[s], bool):
-            continue
-        v = data[s]
-        reads = bool(v)
-        if isinstance(v, str):
-
-            try:
-                meant = str(parse_bool(v)).lower()
-                fix = f"write `{s}: {meant}` without quotes"
-            except BoolParseError:
-                fix = f"write `{s}: true` or `{s}: false` without quotes"
-            why = f"a quoted YAML string, which Python (and DiffSinger's `if hparams[{s!r}]`) reads as {reads}"
-        else:
-            fix = f"write `{s}: true` or `{s}: false`"
-            why = f"not a boolean; DiffSinger reads it as {reads}"
-        add("error", s, v, f"{s} = {_describe(v)}{_at(src(s))} is {why}. Fix: {fix}.")
-
-    on = enabled_switches(loaded)
-
-    # 2. at least one prediction
-    if not any(on.values()):
-        by_file: dict[str, list[str]] = {}
-        for s in SWITCHES:
-            where = display_path(src(s)) if src(s) else ("not set anywhere" if s not in data else "given")
-            by_file.setdefault(where, []).append(f"{s}={data[s]!r}" if s in data else s)
-        found = "; ".join(f"{', '.join(names)} ({where})" for where, names in by_file.items())
-        problems.append(
-            Problem(
-                "error",
-                "predict_*",
-                src("predict_dur") or (loaded.path if loaded.sources else None),
-                {s: data.get(s) for s in SWITCHES},
-                "no prediction is enabled, so the variance task computes no loss terms: "
-                "`sum(losses.values())` of the empty dict is the int 0 and Lightning stops with "
-                "\"training_step must return a Tensor, a dict, or None\". Found: "
-                f"{found}. Fix: set at least one of {', '.join(SWITCHES)} to true"
-                f"{_at(loaded.path if loaded.sources else None)} (e.g. `predict_dur: true`).",
-            )
-        )
-
-    # 3. weights: numbers; positive where their target is enabled
-    weight_targets: dict[str, list[str]] = {w: [] for w in WEIGHTS}
-    for term, switches in LOSS_TERMS.items():
-        enabled_by = [s for s in switches if on[s]]
-        weight_targets[TERM_WEIGHTS[term]] = enabled_by
-        if term == "dur_loss":
-            for w in DUR_SUB_WEIGHTS:
-                weight_targets[w] = enabled_by
-    for w in WEIGHTS:
-        needed_by = weight_targets[w]
-        v = loaded.get(w, _MISSING)
-        if v is _MISSING:
-            if needed_by:
-                add(
-                    "error", w, None,
-                    f"{w} is missing from the whole base_config chain but {needed_by[0]} is enabled; "
-                    f"DiffSinger reads it and will stop with a KeyError. Fix: add `{_yaml_key(w)}: 1.0`"
-                    f"{_at(loaded.path if loaded.sources else None)}.",
-                )
-            continue
-        if not _is_number(v):
-            hint = ""
-            if isinstance(v, str) and _parses_as_float(v):
-                hint = (
-                    " PyYAML reads numbers like 1e-3 (no dot) or quoted numbers as strings; "
-                    f"write `{_yaml_key(w)}: {_float_literal(v)}`."
-                )
-            add(
-                "error", w, v,
-                f"{w} = {_describe(v)}{_at(src(w))} is not a number; DiffSinger multiplies the loss by it. "
-                f"Fix: give it a positive number (upstream default {_DEFAULT_WEIGHTS[w]}).{hint}",
-            )
-            continue
-        if not math.isfinite(float(v)):
-            add("error", w, v, f"{w} = {v!r}{_at(src(w))} is not finite. Fix: use a positive number.")
-            continue
-        if v < 0:
-            sev = "error" if needed_by else "warning"
-            add(
-                sev, w, v,
-                f"{w} = {v!r}{_at(src(w))} is negative: the optimiser would make that loss larger"
-                f"{' (' + ', '.join(needed_by) + ' is enabled)' if needed_by else ' once its target is enabled'}. "
-                f"Fix: a positive number (upstream default {_DEFAULT_WEIGHTS[w]}).",
-            )
-        elif v == 0 and needed_by and w in TERM_WEIGHTS.values():
-            add(
-                "error", w, v,
-                f"{w} = 0{_at(src(w))} but {', '.join(needed_by)} is enabled: that loss term is always 0, "
-                f"training runs and the head learns nothing. Fix: `{w}: {_DEFAULT_WEIGHTS[w]}` (upstream "
-                f"default), or switch {', '.join(needed_by)} off.",
-            )
-        elif v == 0 and needed_by:
-            add(
-                "warning", w, v,
-                f"{w} = 0{_at(src(w))}: this part of the duration loss is switched off "
-                f"(upstream default {_DEFAULT_WEIGHTS[w]}). Fix: a positive weight unless that is intended.",
-            )
-    if on["predict_dur"]:
-        subs = [loaded.get(w) for w in DUR_SUB_WEIGHTS]
-        if all(_is_number(v) and v == 0 for v in subs):
-            add(
-                "error", "dur_prediction_args", subs,
-                "lambda_pdur_loss, lambda_wdur_loss and lambda_sdur_loss are all 0, so dur_loss is always 0 "
-                "and the duration predictor learns nothing. Fix: upstream uses 0.3, 1.0 and 3.0.",
-            )
-
-    # 4. likely typos
-    known = set(SWITCHES) | set(WEIGHTS)
-    for key in _candidate_keys(data):
-        if key in known or key in OTHER_KNOWN_KEYS:
-            continue
-        parent = key.rpartition(".")[0]
-        pool = [k for k in known if k.rpartition(".")[0] == parent]
-        match = difflib.get_close_matches(key, pool, n=1, cutoff=TYPO_CUTOFF)
-        if not match:
-            lower = key.lower()
-            match = [k for k in pool if k == lower]
-        if match:
-            target = match[0]
-            current = loaded.get(target, _MISSING)
-            now = "is not set anywhere" if current is _MISSING else f"stays {current!r}"
-            if current is not _MISSING and src(target):
-                now += f" (from {display_path(src(target))})"
-            v = loaded.get(key)
-            add(
-                "warning", key, v,
-                f"unknown key {key} = {_describe(v)}{_at(src(key))} looks like a misspelling of {target}. "
-                f"DiffSinger ignores unknown keys, so {target} {now}. Fix: rename it to {target}.",
-            )
-    return problems
-
-
-_DEFAULT_WEIGHTS: dict[str, float] = {
-    "lambda_dur_loss": 1.0,
-    "lambda_pitch_loss": 1.0,
-    "lambda_var_loss": 1.0,
-    "dur_prediction_args.lambda_pdur_loss": 0.3,
-    "dur_prediction_args.lambda_wdur_loss": 1.0,
-    "dur_prediction_args.lambda_sdur_loss": 3.0,
-}
-
-
-def _yaml_key(dotted: str) -> str:
-    parent, _, leaf = dotted.rpartition(".")
-    return f"{parent}:\n  {leaf}" if parent else leaf
-
-
-def _parses_as_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _float_literal(text: str) -> str:
-    value = float(text)
-    return repr(value) if "e" in repr(value) or "." in repr(value) else f"{value:.1f}"
-
-
-def _candidate_keys(data: Mapping[str, Any]) -> list[str]:
-    keys = [k for k in data if isinstance(k, str)]
-    dur = data.get("dur_prediction_args")
-    if isinstance(dur, Mapping):
-        keys += [f"dur_prediction_args.{k}" for k in dur if isinstance(k, str)]
-    return keys
-
-
-def has_errors(problems: list[Problem]) -> bool:
-    """True when any problem is an error."""
-    return any(p.is_error for p in problems)
-
-
-def check_config_file(
-    path: str | os.PathLike, root: str | os.PathLike | None = None
-) -> tuple[LoadedConfig, list[Problem]]:
-    """Load ``path`` with its ``base_config`` chain and check it; raises ConfigError when it cannot be loaded."""
-    loaded = load_config(path, root=root)
-    return loaded, check_variance_config(loaded)
-
-
-def format_problems(problems: list[Problem]) -> str:
-    """One line per problem, then a count of errors and warnings."""
-    errors = sum(p.is_error for p in problems)
-    warnings = len(problems) - errors
-    lines = [p.format() for p in sorted(problems, key=lambda p: (not p.is_error, p.key))]
-    lines.append(f"{errors} error(s), {warnings} warning(s)")
-    return "\n".join(lines)
