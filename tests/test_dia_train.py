@@ -74,6 +74,7 @@ def test_schedule_warms_up_then_decays_to_the_floor():
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
+    assert lrs[0] == pytest.approx(1 / 6)  # step k of the warm-up runs at lr * (k + 1) / (warmup + 1)
     assert lrs[0] < lrs[4] < lrs[5] == pytest.approx(1.0)
     assert all(x >= y for x, y in zip(lrs[5:], lrs[6:], strict=False)) and lrs[-1] > 0.1
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)

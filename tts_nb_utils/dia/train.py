@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..device import amp_support, resolve_device
 from ..io import atomic_path
+from ..schedules.build import warmup_then_decay
 from .data import DiaDataset, collate, text_dropout_flags
 from .delay import BOS, PAD
 from .loss import DEFAULT_CHANNEL_WEIGHTS, channel_ce_sums, weighted_loss
@@ -100,15 +101,18 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """Linear warm-up over ``warmup_steps`` then cosine decay to ``lr * min_lr_ratio`` (torch's SequentialLR)."""
-    sched = torch.optim.lr_scheduler
-    decay_steps = max(1, cfg.steps - cfg.warmup_steps)
-    cosine = sched.CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=cfg.lr * cfg.min_lr_ratio)
+    """Linear warm-up then cosine decay to ``lr * min_lr_ratio`` at ``cfg.steps`` (:func:`warmup_then_decay`).
+
+    Step ``k < warmup_steps`` runs at ``lr * (k + 1) / (warmup_steps + 1)`` (nanoGPT's warm-up): the first
+    step of a fine-tune already trains, at a small fraction of the peak. ``warmup_steps <= 0``: cosine only.
+    """
+    min_lr = cfg.lr * cfg.min_lr_ratio
     if cfg.warmup_steps <= 0:
-        return cosine
-    warm = sched.LinearLR(optimizer, start_factor=1.0 / (cfg.warmup_steps + 1), end_factor=1.0,
-                          total_iters=cfg.warmup_steps)
-    return sched.SequentialLR(optimizer, [warm, cosine], milestones=[cfg.warmup_steps])
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.steps), eta_min=min_lr)
+    # a run shorter than its warm-up never reaches the decay; total_steps only has to lie past the warm-up
+    total = max(cfg.steps, cfg.warmup_steps + 1)
+    return warmup_then_decay(optimizer, cfg.warmup_steps, "cosine", total_steps=total, min_lr=min_lr,
+                             start_factor=1.0 / (cfg.warmup_steps + 1))
 
 
 def stream_indices(positions: Sequence[int], n: int, seed: int) -> list[int]:
