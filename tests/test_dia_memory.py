@@ -103,5 +103,6 @@ def test_cli_dia_plan_exit_codes(capsys):
     assert main(["dia-plan", "--gpu-gib", "24"]) == 0
     out = capsys.readouterr().out
     assert "1,611,160,576 parameters" in out and "adamw8bit" in out
+    assert "audio 10 s = 877 decoder rows" in out  # 861 frames + 16, the planner's default length
     assert main(["dia-plan", "--gpu-gib", "4"]) == 1  # nothing fits the 1.6B model in 4 GiB
     assert main(["dia-plan", "--gpu-gib", "1"]) == 2  # less than the reserve: a usage error

@@ -10,13 +10,14 @@ from ..errors import UsageError
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from ..dia.codec import FRAMES_PER_SECOND
+    from ..dia.delay import decoder_length
     from ..dia.memory import MemoryConfigError, estimate, format_memory_plan, plan
     from ..dia.model import DiaConfig
 
     if args.gpu_gib <= args.reserve_gib:
         raise UsageError(f"--gpu-gib {args.gpu_gib} leaves nothing after --reserve-gib {args.reserve_gib}")
     config = getattr(DiaConfig, args.preset)()
-    audio_len = int(round(args.audio_seconds * FRAMES_PER_SECOND)) + 17
+    audio_len = decoder_length(round(args.audio_seconds * FRAMES_PER_SECOND))
     try:
         rows = plan(args.gpu_gib, config, args.text_len, audio_len, args.reserve_gib)
     except MemoryConfigError as e:

@@ -89,8 +89,20 @@ def revert_audio_delay(
 
 
 def delayed_length(num_frames: int, delay_pattern: Sequence[int] = DELAY_PATTERN) -> int:
-    """Rows of the training sequence for ``num_frames`` code frames: BOS + frames + max delay + EOS."""
+    """Rows of one delayed training sequence (:func:`delay_example`) for ``num_frames`` code frames:
+    a BOS row, the frames, ``max(delay_pattern)`` rows (15 for Dia) while the delayed channels finish, and
+    the row holding the last channel's EOS: ``num_frames + 17`` for Dia, the rows nari-labs/dia's ``generate``
+    writes (BOS at ``dia/model.py:316``, channel ``c``'s EOS ``d_c`` rows after channel 0's, ``:726-738``, at
+    ``876125e``)."""
     return 1 + int(num_frames) + max(delay_pattern) + 1
+
+
+def decoder_length(num_frames: int, delay_pattern: Sequence[int] = DELAY_PATTERN) -> int:
+    """Rows the decoder runs on for ``num_frames`` code frames: ``delayed_length - 1`` (``num_frames + 16``
+    for Dia). The input is the delayed sequence without its last row (the final EOS is predicted, never fed
+    back) and the target is the sequence without its BOS row, so both have this many rows. This is ``T`` of
+    the decoder's activations and logits, and what Dia's ``max_tokens`` / our ``max_audio_len`` (3072) bound."""
+    return delayed_length(num_frames, delay_pattern) - 1
 
 
 def delay_example(

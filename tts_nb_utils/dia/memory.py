@@ -124,7 +124,7 @@ def estimate(
     lora_rank: int | None = None,
 ) -> MemoryEstimate:
     """Peak training memory in bytes for ``batch_size`` items of ``text_len`` bytes and ``audio_len`` decoder
-    rows (frames + 17 for BOS, the delays and EOS). See the module docstring for what is exact.
+    rows (``delay.decoder_length(frames)``: frames + 16). See the module docstring for what is exact.
 
     ``freeze_encoder``: the encoder gets no gradients or optimizer states and runs without autograd.
     ``lora_rank``: every linear layer of the transformer blocks (not the embeddings or the output layer) gets
@@ -237,7 +237,7 @@ def plan(
 ) -> list[PlanRow]:
     """Every combination of the settings, fitting ones first (then by largest batch).
 
-    Defaults: Dia-1.6B, 256 text bytes, 877 decoder rows (10 s of audio: 860 frames + 17), and
+    Defaults: Dia-1.6B, 256 text bytes, 877 decoder rows (10 s of audio: ``decoder_length(861)``), and
     ``gpu_gib - reserve_gib`` usable GiB (the reserve covers the CUDA context and fragmentation).
     """
     config = config or DiaConfig.dia_1_6b()
