@@ -87,7 +87,7 @@ def test_stream_is_a_permutation_per_epoch():
 
 def test_bf16_autocast_training_runs_on_cpu():
     r = train(_model(), _dataset(), _cfg(steps=2, precision="bf16"), "cpu")
-    assert r.precision == "bf16" and all(math.isfinite(x) for x in r.losses)
+    assert r.precision == "bf16-mixed" and all(math.isfinite(x) for x in r.losses)  # the alias, resolved
 
 
 def _ddp_worker(rank, world, init_file, out_file):
@@ -106,3 +106,9 @@ def test_ddp_two_gloo_processes_equal_one_process_on_the_same_global_batch(tmp_p
     out = tmp_path / "ddp_losses.pt"
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
     assert torch.load(out) == pytest.approx(single.losses, abs=1e-5)
+
+
+def test_unknown_and_unsupported_precisions_are_refused_before_training():
+    with pytest.raises(ValueError, match=r"precision='bf16-true'.*'32-true', '16-mixed', 'bf16-mixed'"):
+        train(_model(), _dataset(), _cfg(steps=1, precision="bf16-true"), "cpu")  # the loop keeps fp32 weights
+    assert train(_model(), _dataset(), _cfg(steps=1, precision="auto"), "cpu").precision == "32-true"

@@ -88,7 +88,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--micro-batch-size", type=int, default=2)
     t.add_argument("--grad-accum", type=int, default=1)
     t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--precision", default="auto")
+    t.add_argument("--precision", default="auto",
+                   help="auto (default), 32-true, 16-mixed or bf16-mixed; aliases fp32, fp16, bf16")
     t.add_argument("--items", type=int, default=8)
     t.add_argument("--checkpoint", default=None)
     t.add_argument("--seed", type=int, default=0)

@@ -18,10 +18,11 @@ What is exact and what is an estimate:
   their gradient (``B x T x 9 x 1028`` elements each). CUDA context, cuDNN/cuBLAS workspaces and allocator
   fragmentation are not in ``total_bytes``: ``plan`` keeps ``reserve_gib`` free for them.
 
-Precision names are Lightning's: ``"32-true"`` (float32 everything), ``"bf16-mixed"`` / ``"16-mixed"``
-(float32 parameters, gradients and optimizer states -- the *master weights* -- with autocast making 16-bit
-working copies of the matmul weights, which autograd keeps until the backward pass), ``"bf16-true"``
-(bfloat16 parameters, gradients and optimizer states; no float32 copy at all).
+Precision names are ``tts_nb_utils.device``'s (Lightning's, aliases ``"fp32"``, ``"fp16"``, ``"bf16"``):
+``"32-true"`` (float32 everything), ``"bf16-mixed"`` / ``"16-mixed"`` (float32 parameters, gradients and
+optimizer states -- the *master weights* -- with autocast making 16-bit working copies of the matmul weights,
+which autograd keeps until the backward pass), ``"bf16-true"`` (bfloat16 parameters, gradients and optimizer
+states; no float32 copy at all).
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ..device import autocast_dtype, canonical_precision, param_dtype
 from .model import DiaConfig, DiaModel
 
 GIB = 2**30
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
 OPTIMIZERS = ("adamw", "adamw8bit", "sgd")
 BNB_MIN_8BIT_SIZE = 4096  # bitsandbytes keeps 32-bit states for smaller tensors
 
@@ -66,11 +67,15 @@ class MemoryEstimate:
         return sum(self.breakdown[k] for k in keys) / self.params
 
 
-def _check(precision: str, optimizer: str) -> None:
-    if precision not in PRECISIONS:
-        raise MemoryConfigError(f"precision={precision!r}: use one of {PRECISIONS} (Lightning's names)")
+def _check(precision: str, optimizer: str) -> str:
+    """The canonical precision name; MemoryConfigError for an unknown precision or optimizer."""
+    try:
+        precision = canonical_precision(precision)
+    except ValueError as e:
+        raise MemoryConfigError(str(e)) from None
     if optimizer not in OPTIMIZERS:
         raise MemoryConfigError(f"optimizer={optimizer!r}: use one of {OPTIMIZERS}")
+    return precision
 
 
 _SHAPES: dict[tuple, dict] = {}
@@ -130,14 +135,14 @@ def estimate(
     ``lora_rank``: every linear layer of the transformer blocks (not the embeddings or the output layer) gets
     a frozen base weight plus trainable rank-r factors (r x in + out x r); only those are trained.
     """
-    _check(precision, optimizer)
+    precision = _check(precision, optimizer)
     if min(batch_size, text_len, audio_len) < 1:
         raise MemoryConfigError(f"batch_size, text_len and audio_len must be >= 1, got {batch_size}, "
                                 f"{text_len}, {audio_len}")
     s = _shapes(config)
-    pb = 2 if precision == "bf16-true" else 4  # bytes per parameter element as stored
-    a = 4 if precision == "32-true" else 2  # bytes per activation element
-    mixed = precision.endswith("-mixed")
+    pb = param_dtype(precision).itemsize  # bytes per parameter element as stored
+    mixed = autocast_dtype(precision) is not None
+    a = (autocast_dtype(precision) or param_dtype(precision)).itemsize  # bytes per activation element
     train_encoder = not freeze_encoder
     params = sum(s["encoder"]) + sum(s["decoder"])
     linears = s["decoder_linear"] + (s["encoder_linear"] if train_encoder else [])

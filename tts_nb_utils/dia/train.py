@@ -25,7 +25,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..device import amp_support, resolve_device
+from ..device import AUTOCAST_PRECISIONS, autocast_dtype, resolve_device, resolve_precision, uses_grad_scaler
 from ..io import atomic_path
 from ..schedules.build import warmup_then_decay
 from .data import DiaDataset, collate, text_dropout_flags
@@ -40,8 +40,9 @@ class ResumeError(ValueError):
 @dataclass
 class TrainConfig:
     """Training settings. Sizes in items; ``lr`` is the peak learning rate; ``warmup_steps`` of linear warm-up,
-    then cosine decay to ``lr * min_lr_ratio`` at ``steps``. ``precision``: ``"auto"`` (bf16 on a GPU that
-    has it, else fp16 + GradScaler on CUDA, else float32), ``"bf16"``, ``"fp16"`` or ``"fp32"``."""
+    then cosine decay to ``lr * min_lr_ratio`` at ``steps``. ``precision``: ``"auto"`` (bf16 autocast on a GPU
+    that has it, else fp16 autocast + GradScaler on CUDA, else float32), or one of ``"32-true"``,
+    ``"16-mixed"``, ``"bf16-mixed"`` (aliases ``"fp32"``, ``"fp16"``, ``"bf16"``; see ``tts_nb_utils.device``)."""
 
     steps: int = 100
     micro_batch_size: int = 2
@@ -71,24 +72,13 @@ class TrainResult:
     step: int = 0
     frames: int = 0  # real decoder rows trained on in this run (all processes)
     seconds: float = 0.0
-    precision: str = "fp32"
+    precision: str = "32-true"  # canonical name (tts_nb_utils.device.PRECISIONS)
     world_size: int = 1
     resumed_from: int | None = None
 
     @property
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"auto"`` -> ``"bf16"`` / ``"fp16"`` on CUDA (by measured support), ``"fp32"`` elsewhere."""
-    if precision not in ("auto", "bf16", "fp16", "fp32"):
-        raise ValueError(f"precision={precision!r}: use 'auto', 'bf16', 'fp16' or 'fp32'")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if amp_support(device)["bf16"] else "fp16"
-    return "fp32"
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -196,12 +186,12 @@ def train(
     """
     dev = resolve_device(device)
     rank, world = _world()
-    precision = resolve_precision(cfg.precision, dev)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    precision = resolve_precision(cfg.precision, dev, AUTOCAST_PRECISIONS)
+    amp_dtype = autocast_dtype(precision)
     model.to(dev).train()
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
-    scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
+    scaler = torch.amp.GradScaler(dev.type, enabled=uses_grad_scaler(precision))
     G = cfg.micro_batch_size * cfg.grad_accum * world
     result = TrainResult(precision=precision, world_size=world)
     start = 0
