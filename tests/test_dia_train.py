@@ -12,7 +12,14 @@ import torch.multiprocessing as mp
 
 from tts_nb_utils.dia.data import DiaDataset
 from tts_nb_utils.dia.model import DiaConfig, DiaModel
-from tts_nb_utils.dia.train import ResumeError, TrainConfig, make_scheduler, stream_indices, train
+from tts_nb_utils.dia.train import (
+    DiaTrainResult,
+    ResumeError,
+    TrainConfig,
+    make_scheduler,
+    stream_indices,
+    train,
+)
 
 CFG = DiaConfig(enc_layers=1, enc_dim=32, enc_heads=2, enc_head_dim=16, enc_mlp=64, dec_layers=1, dec_dim=64,
                 dec_q_heads=4, dec_kv_heads=2, dec_head_dim=16, cross_heads=2, cross_head_dim=16, dec_mlp=128)
@@ -87,6 +94,7 @@ def test_stream_is_a_permutation_per_epoch():
 
 def test_bf16_autocast_training_runs_on_cpu():
     r = train(_model(), _dataset(), _cfg(steps=2, precision="bf16"), "cpu")
+    assert isinstance(r, DiaTrainResult) and len(r.losses) == len(r.lrs) == r.step == 2
     assert r.precision == "bf16-mixed" and all(math.isfinite(x) for x in r.losses)  # the alias, resolved
 
 

@@ -62,7 +62,7 @@ class TrainConfig:
 
 
 @dataclass
-class TrainResult:
+class DiaTrainResult:
     """Per-step history (``losses[i]`` is step ``i``), counted from step 0 even after a resume."""
 
     losses: list[float] = field(default_factory=list)
@@ -137,7 +137,7 @@ def _set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, model, optimizer, scheduler, scaler, step: int, cfg: TrainConfig,
-                    result: TrainResult, global_batch: int) -> Path:
+                    result: DiaTrainResult, global_batch: int) -> Path:
     """Write everything an exact resume needs, atomically (a killed save leaves the previous file)."""
     state = {
         "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
@@ -175,7 +175,7 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     resume: bool = True,
     stop_at: int | None = None,
-) -> TrainResult:
+) -> DiaTrainResult:
     """Train ``model`` on ``dataset`` for ``cfg.steps`` optimizer steps; returns the per-step history.
 
     ``checkpoint``: a file written every ``cfg.checkpoint_every`` steps and at the end; when it exists and
@@ -193,7 +193,7 @@ def train(
     scheduler = make_scheduler(optimizer, cfg)
     scaler = torch.amp.GradScaler(dev.type, enabled=uses_grad_scaler(precision))
     G = cfg.micro_batch_size * cfg.grad_accum * world
-    result = TrainResult(precision=precision, world_size=world)
+    result = DiaTrainResult(precision=precision, world_size=world)
     start = 0
     if checkpoint is not None and resume and Path(checkpoint).is_file():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
