@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..device import AUTOCAST_PRECISIONS, autocast_dtype, resolve_device, resolve_precision, uses_grad_scaler
 from ..io import atomic_path
 from ..schedules.build import warmup_then_decay
-from .data import DiaDataset, collate, text_dropout_flags
+from .data import DiaBatch, DiaDataset, collate, text_dropout_flags
 from .delay import BOS, PAD
 from .loss import DEFAULT_CHANNEL_WEIGHTS, channel_ce_sums, weighted_loss
 
@@ -136,6 +136,20 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@dataclass
+class _Run:
+    """What every step of one training run uses."""
+
+    net: torch.nn.Module  # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: no autocast
+    rank: int = 0
+    world: int = 1
+
+
 def save_checkpoint(path: str | os.PathLike, model, optimizer, scheduler, scaler, step: int, cfg: TrainConfig,
                     result: DiaTrainResult, global_batch: int) -> Path:
     """Write everything an exact resume needs, atomically (a killed save leaves the previous file)."""
@@ -149,6 +163,27 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer, scheduler, scaler
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return Path(path)
+
+
+def _load_checkpoint(path: str | os.PathLike, run: _Run, cfg: TrainConfig, result: DiaTrainResult,
+                     global_batch: int) -> int:
+    """Restore what :func:`save_checkpoint` wrote into ``run`` and ``result``; returns the step to continue
+    from. ResumeError when the global batch or the schedule's length differ (the curve would not continue)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["global_batch"] != global_batch:
+        raise ResumeError(f"{path}: global_batch was {state['global_batch']}, now {global_batch} "
+                          "(micro_batch_size x grad_accum x processes); keep it to resume exactly")
+    if state["config"]["steps"] != cfg.steps:
+        raise ResumeError(f"{path}: steps was {state['config']['steps']}, now {cfg.steps}; the LR "
+                          "schedule depends on it. Keep it, or start a new run with another checkpoint path")
+    _unwrap(run.net).load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])
+    for k, v in state["history"].items():
+        setattr(result, k, list(v))
+    return state["step"]
 
 
 def _unwrap(model):
@@ -187,82 +222,89 @@ def train(
     dev = resolve_device(device)
     rank, world = _world()
     precision = resolve_precision(cfg.precision, dev, AUTOCAST_PRECISIONS)
-    amp_dtype = autocast_dtype(precision)
     model.to(dev).train()
     optimizer = make_optimizer(model, cfg)
-    scheduler = make_scheduler(optimizer, cfg)
-    scaler = torch.amp.GradScaler(dev.type, enabled=uses_grad_scaler(precision))
+    run = _Run(model, optimizer, make_scheduler(optimizer, cfg),
+               torch.amp.GradScaler(dev.type, enabled=uses_grad_scaler(precision)), dev, autocast_dtype(precision),
+               rank, world)
     G = cfg.micro_batch_size * cfg.grad_accum * world
     result = DiaTrainResult(precision=precision, world_size=world)
     start = 0
     if checkpoint is not None and resume and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["global_batch"] != G:
-            raise ResumeError(f"{checkpoint}: global_batch was {state['global_batch']}, now {G} "
-                              "(micro_batch_size x grad_accum x processes); keep it to resume exactly")
-        if state["config"]["steps"] != cfg.steps:
-            raise ResumeError(f"{checkpoint}: steps was {state['config']['steps']}, now {cfg.steps}; the LR "
-                              "schedule depends on it. Keep it, or start a new run with another checkpoint path")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        start = result.resumed_from = state["step"]
-        for k, v in state["history"].items():
-            setattr(result, k, list(v))
-    ddp = world > 1
-    net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) if ddp else model
-    params = [p for p in model.parameters() if p.requires_grad]
+        start = result.resumed_from = _load_checkpoint(checkpoint, run, cfg, result, G)
+    if world > 1:
+        run.net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
     bar = tqdm(range(start, end), desc="train", disable=not cfg.progress or rank != 0, initial=start,
                total=end)
     t0 = time.perf_counter()
     for step in bar:
-        micro = []
-        for m in range(cfg.grad_accum):
-            first = step * G + (m * world + rank) * cfg.micro_batch_size
-            positions = list(range(first, first + cfg.micro_batch_size))
-            items = [dataset[i] for i in stream_indices(positions, len(dataset), cfg.seed)]
-            micro.append(collate(items, text_dropout_flags(positions, cfg.text_dropout, cfg.seed)))
-        counts = _all_sum(sum(_valid_counts(b.targets) for b in micro).to(dev))
-        loss_sum = torch.zeros((), device=dev)
-        ce_sums = torch.zeros(len(cfg.channel_weights), device=dev)
-        frames = torch.zeros((), device=dev)
-        for m, b in enumerate(micro):
-            b = b.to(dev)
-            sync = contextlib.nullcontext() if not ddp or m == cfg.grad_accum - 1 else net.no_sync()
-            with sync:
-                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                    logits = net(**b.model_inputs())
-                sums, _ = channel_ce_sums(logits, b.targets)
-                del logits
-                loss = weighted_loss(sums, counts, cfg.channel_weights)
-                scaler.scale(loss * world).backward()  # DDP averages gradients over processes
-            loss_sum += loss.detach()
-            ce_sums += sums.detach()
-            frames += b.frames
-        scaler.unscale_(optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm if cfg.clip_norm else math.inf)
-        lr = optimizer.param_groups[0]["lr"]
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
-        stats = _all_sum(torch.cat([loss_sum[None], ce_sums, frames[None]]))
-        result.losses.append(float(stats[0]))
-        result.per_channel.append((stats[1:-1] / counts.clamp_min(1)).tolist())
-        result.lrs.append(lr)
-        result.grad_norms.append(float(norm))
-        result.frames += int(stats[-1])
-        bar.set_postfix(loss=f"{result.losses[-1]:.3f}", lr=f"{lr:.2e}")
+        _train_step(run, _micro_batches(dataset, cfg, step, G, rank, world), cfg, result)
+        bar.set_postfix(loss=f"{result.losses[-1]:.3f}", lr=f"{result.lrs[-1]:.2e}")
         done = step + 1
         if checkpoint is not None and rank == 0 and (
             done == end or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)
         ):
-            save_checkpoint(checkpoint, net, optimizer, scheduler, scaler, done, cfg, result, G)
+            save_checkpoint(checkpoint, run.net, optimizer, run.scheduler, run.scaler, done, cfg, result, G)
     result.seconds = time.perf_counter() - t0
     result.step = max(start, end)
-    if ddp:
+    if world > 1:
         dist.barrier()
     return result
+
+
+def _micro_batches(dataset: DiaDataset, cfg: TrainConfig, step: int, global_batch: int, rank: int,
+                   world: int) -> list[DiaBatch]:
+    """This process's ``grad_accum`` micro-batches of ``step``: stream positions ``step * global_batch + ...``,
+    interleaved over processes so that any split of the global batch draws the same items."""
+    micro = []
+    for m in range(cfg.grad_accum):
+        first = step * global_batch + (m * world + rank) * cfg.micro_batch_size
+        positions = list(range(first, first + cfg.micro_batch_size))
+        items = [dataset[i] for i in stream_indices(positions, len(dataset), cfg.seed)]
+        micro.append(collate(items, text_dropout_flags(positions, cfg.text_dropout, cfg.seed)))
+    return micro
+
+
+def _train_step(run: _Run, micro: list[DiaBatch], cfg: TrainConfig, result: DiaTrainResult) -> None:
+    """One optimizer step over the micro-batches, appended to ``result``. Each micro-batch's loss is divided
+    by the valid targets of the whole step (all processes), so the gradients are those of one big batch."""
+    dev, world = run.device, run.world
+    counts = _all_sum(sum(_valid_counts(b.targets) for b in micro).to(dev))
+    loss_sum = torch.zeros((), device=dev)
+    ce_sums = torch.zeros(len(cfg.channel_weights), device=dev)
+    frames = torch.zeros((), device=dev)
+    for m, b in enumerate(micro):
+        b = b.to(dev)
+        last = m == len(micro) - 1
+        with contextlib.nullcontext() if world == 1 or last else run.net.no_sync():  # all-reduce once
+            with torch.autocast(dev.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None):
+                logits = run.net(**b.model_inputs())
+            sums, _ = channel_ce_sums(logits, b.targets)
+            del logits
+            loss = weighted_loss(sums, counts, cfg.channel_weights)
+            run.scaler.scale(loss * world).backward()  # DDP averages gradients over processes
+        loss_sum += loss.detach()
+        ce_sums += sums.detach()
+        frames += b.frames
+    norm, lr = _optimizer_step(run, cfg.clip_norm)
+    stats = _all_sum(torch.cat([loss_sum[None], ce_sums, frames[None]]))
+    result.losses.append(float(stats[0]))
+    result.per_channel.append((stats[1:-1] / counts.clamp_min(1)).tolist())
+    result.lrs.append(lr)
+    result.grad_norms.append(norm)
+    result.frames += int(stats[-1])
+
+
+def _optimizer_step(run: _Run, clip_norm: float | None) -> tuple[float, float]:
+    """Unscale, clip (``None`` or 0: measure only), step the optimizer, scaler and scheduler.
+    Returns the gradient norm before clipping and the LR the step used."""
+    run.scaler.unscale_(run.optimizer)
+    params = [p for p in _unwrap(run.net).parameters() if p.requires_grad]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm else math.inf)
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scheduler.step()
+    return float(norm), lr
