@@ -141,29 +141,50 @@ def estimate(
                                 f"{text_len}, {audio_len}")
     s = _shapes(config)
     pb = param_dtype(precision).itemsize  # bytes per parameter element as stored
-    mixed = autocast_dtype(precision) is not None
     a = (autocast_dtype(precision) or param_dtype(precision)).itemsize  # bytes per activation element
     train_encoder = not freeze_encoder
     params = sum(s["encoder"]) + sum(s["decoder"])
-    linears = s["decoder_linear"] + (s["encoder_linear"] if train_encoder else [])
-    if lora_rank:
-        # one A [r, in] and one B [out, r] per adapted linear layer, only where training happens
-        trainable = [lora_rank * i for i, _ in linears] + [lora_rank * o for _, o in linears]
-        extra = sum(trainable)
-    else:
-        trainable = s["decoder"] + (s["encoder"] if train_encoder else [])
-        extra = 0
+    trainable, added = _trainable_sizes(s, train_encoder, lora_rank)
     n_train = sum(trainable)
-    stored = (params + extra) * pb
+    mixed = autocast_dtype(precision) is not None
+    breakdown = _weight_bytes(s, (params + added) * pb, mixed, train_encoder, grad_checkpointing)
+    breakdown |= {
+        "gradients": n_train * pb,
+        "optimizer_states": _optimizer_bytes(optimizer, trainable, pb),
+        "activations": _activation_bytes(config, batch_size, text_len, audio_len, a, train_encoder,
+                                         grad_checkpointing),
+        "logits": batch_size * audio_len * config.channels * config.tgt_vocab * (a + 12),
+    }
+    settings = {"batch_size": batch_size, "text_len": text_len, "audio_len": audio_len, "precision": precision,
+                "optimizer": optimizer, "grad_checkpointing": grad_checkpointing, "freeze_encoder": freeze_encoder,
+                "lora_rank": lora_rank}
+    return MemoryEstimate(sum(breakdown.values()), breakdown, params, n_train, settings)
 
+
+def _trainable_sizes(s: dict, train_encoder: bool, lora_rank: int | None) -> tuple[list[int], int]:
+    """Element counts of the trained tensors, and how many parameters LoRA adds to the model (0 without)."""
+    if not lora_rank:
+        return s["decoder"] + (s["encoder"] if train_encoder else []), 0
+    linears = s["decoder_linear"] + (s["encoder_linear"] if train_encoder else [])
+    # one A [r, in] and one B [out, r] per adapted linear layer, only where training happens
+    trainable = [lora_rank * i for i, _ in linears] + [lora_rank * o for _, o in linears]
+    return trainable, sum(trainable)
+
+
+def _optimizer_bytes(optimizer: str, trainable: list[int], pb: int) -> int:
+    """Optimizer-state bytes for tensors of ``trainable`` elements stored in ``pb`` bytes each."""
+    n_train = sum(trainable)
     if optimizer == "adamw":
-        opt = 2 * n_train * pb + 4 * len(trainable)  # exp_avg, exp_avg_sq in the parameter dtype; float32 step
-    elif optimizer == "adamw8bit":
-        opt = sum(2 * n if n >= BNB_MIN_8BIT_SIZE else 8 * n for n in trainable)
-    else:  # sgd with momentum: one buffer per parameter
-        opt = n_train * pb
+        return 2 * n_train * pb + 4 * len(trainable)  # exp_avg, exp_avg_sq in the parameter dtype; float32 step
+    if optimizer == "adamw8bit":
+        return sum(2 * n if n >= BNB_MIN_8BIT_SIZE else 8 * n for n in trainable)
+    return n_train * pb  # sgd with momentum: one buffer per parameter
 
-    B, S, T = batch_size, text_len, audio_len
+
+def _activation_bytes(config: DiaConfig, B: int, S: int, T: int, a: int, train_encoder: bool,
+                      grad_checkpointing: bool) -> int:
+    """Bytes autograd saves for ``B`` items of ``S`` text bytes and ``T`` decoder rows, ``a`` bytes per element;
+    with checkpointing, each layer's input plus one layer's full activations."""
     dec_tok, enc_tok, cross_kv = _activation_bytes_per_token(config, a)
     enc_rows, dec_rows = B * S, B * T
     enc_act = enc_rows * config.enc_layers * enc_tok if train_encoder else 0
@@ -174,29 +195,23 @@ def estimate(
     else:
         dec_act = config.dec_layers * (dec_rows * dec_tok + enc_rows * cross_kv)
     embed_and_head = dec_rows * config.dec_dim * (2 * a + 8) + enc_rows * config.enc_dim * a
-    activations = int(enc_act + dec_act + embed_and_head)
+    return int(enc_act + dec_act + embed_and_head)
 
-    # autocast's 16-bit copies of the matmul weights, kept for the backward pass (one layer's with checkpointing)
-    if mixed:
-        lin = lambda pairs: sum(i * o for i, o in pairs)  # noqa: E731
-        used = lin(s["decoder_linear"]) + (lin(s["encoder_linear"]) if train_encoder else 0)
-        if grad_checkpointing:
-            used = max(s["dec_layer"], s["enc_layer"] if train_encoder else 0)
-        casts = 2 * (used + s["head"])
-        breakdown = {"weights": casts, "master_weights": stored}
-    else:
-        breakdown = {"weights": stored, "master_weights": 0}
-    n_logits = B * T * config.channels * config.tgt_vocab
-    breakdown |= {
-        "gradients": n_train * pb,
-        "optimizer_states": int(opt),
-        "activations": activations,
-        "logits": n_logits * (a + 12),
-    }
-    settings = {"batch_size": B, "text_len": S, "audio_len": T, "precision": precision, "optimizer": optimizer,
-                "grad_checkpointing": grad_checkpointing, "freeze_encoder": freeze_encoder,
-                "lora_rank": lora_rank}
-    return MemoryEstimate(sum(breakdown.values()), breakdown, params, n_train, settings)
+
+def _weight_bytes(s: dict, stored: int, mixed: bool, train_encoder: bool, grad_checkpointing: bool,
+                  ) -> dict[str, int]:
+    """``weights`` (what the forward pass uses) and ``master_weights`` (float32 parameters in mixed precision).
+
+    In mixed precision the forward pass uses autocast's 16-bit copies of the matmul weights, kept for the
+    backward pass (one layer's with checkpointing); otherwise the ``stored`` parameters themselves.
+    """
+    if not mixed:
+        return {"weights": stored, "master_weights": 0}
+    lin = lambda pairs: sum(i * o for i, o in pairs)  # noqa: E731
+    used = lin(s["decoder_linear"]) + (lin(s["encoder_linear"]) if train_encoder else 0)
+    if grad_checkpointing:
+        used = max(s["dec_layer"], s["enc_layer"] if train_encoder else 0)
+    return {"weights": 2 * (used + s["head"]), "master_weights": stored}
 
 
 @dataclass
