@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .delay import BOS, DELAY_PATTERN, EOS, PAD, decoder_length, delay_example
+from .delay import CODEBOOK_SIZE, DELAY_PATTERN, PAD, decoder_length, delay_example
 
 TEXT_PAD = 0
 SPEAKER_TAGS = {"[S1]": "\x01", "[S2]": "\x02"}
@@ -52,7 +52,7 @@ class DiaDataset(torch.utils.data.Dataset):
     so a bad one is reported with its index before training starts."""
 
     def __init__(self, items: Sequence[tuple[str, torch.Tensor]], delay_pattern: Sequence[int] = DELAY_PATTERN,
-                 max_text_len: int = 1024, max_audio_len: int = 3072, codebook_size: int = 1024):
+                 max_text_len: int = 1024, max_audio_len: int = 3072, codebook_size: int = CODEBOOK_SIZE):
         self.delay_pattern = tuple(delay_pattern)
         self.examples: list[DiaExample] = []
         for i, (text, codes) in enumerate(items):
@@ -196,6 +196,6 @@ def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -
     return 1.0 - real / total if total else 0.0
 
 
-__all__ = ["BOS", "EOS", "PAD", "TEXT_PAD", "DiaBatch", "DiaDataError", "DiaDataset", "DiaExample",
+__all__ = ["TEXT_PAD", "DiaBatch", "DiaDataError", "DiaDataset", "DiaExample",
            "bucket_batches", "causal_mask", "collate", "cross_mask", "decode_text", "encode_text",
            "encoder_mask", "padding_fraction", "text_dropout_flags"]

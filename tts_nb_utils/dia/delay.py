@@ -13,7 +13,7 @@ import torch
 
 #: Dia-1.6B's delay per channel, in frames (channel 0 is the coarse codebook, undelayed).
 DELAY_PATTERN: tuple[int, ...] = (0, 8, 9, 10, 11, 12, 13, 14, 15)
-NUM_CHANNELS = 9
+NUM_CHANNELS = len(DELAY_PATTERN)  # DAC codebooks, one delay each
 CODEBOOK_SIZE = 1024  # DAC codes 0..1023
 EOS = 1024
 PAD = 1025
