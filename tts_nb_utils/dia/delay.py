@@ -2,7 +2,8 @@
 
 The four index functions keep nari-labs/dia's signatures and results (``dia/audio.py``), so code written
 against Dia works with them; ``delay_example`` / ``undelay_example`` build and invert one training sequence in
-readable steps. Used by notebook 05 (``05_dia_training_on_a_3090.ipynb``).
+readable steps; ``delayed_length`` and ``decoder_length`` count its rows for the data, the planner and the CLI.
+Used by notebook 05 (``05_dia_training_on_a_3090.ipynb``).
 """
 
 from __future__ import annotations

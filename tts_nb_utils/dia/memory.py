@@ -2,7 +2,8 @@
 
 ``estimate`` adds up the bytes of each thing a training step keeps alive at its peak (the start of the
 backward pass); ``plan`` tries the usual settings (precision, optimizer, gradient checkpointing, frozen
-encoder, LoRA) and reports the largest batch and audio length that fit. Used by notebook 05.
+encoder, LoRA) and reports the largest batch and audio length that fit. Used by notebook 05 and
+``tts-nb dia-plan``.
 
 What is exact and what is an estimate:
 

@@ -1,11 +1,13 @@
-"""A Dia training loop: AMP (bf16 autocast, or fp16 with GradScaler), gradient accumulation, clipping,
-warm-up + cosine LR, atomic checkpoints with exact resume, tqdm progress, and DDP under ``torchrun``.
+"""The Dia training loop of notebook 05: AMP (bf16 autocast, or fp16 with GradScaler; precision names from
+``tts_nb_utils.device``), gradient accumulation, clipping, warm-up + cosine LR (``schedules.build``), atomic
+checkpoints with exact resume, tqdm progress, and DDP under ``torchrun``.
 
 Batches are drawn from a deterministic stream: step ``s`` uses stream positions ``s*G .. s*G+G-1``
 (``G = micro_batch_size x grad_accum x world_size``; one fresh shuffle per epoch), and each step's loss is
 divided by the number of targets of the *whole* step. So 4 micro-batches of 1, one batch of 4, or 2
 processes of 2 give the same loss and gradients, and a resumed run continues the same curve.
-Used by notebook 05; run ``torchrun --nproc_per_node 2 -m tts_nb_utils.dia.train --steps 20`` for DDP.
+Notebook 05 trains its tiny preset with it; for DDP on synthetic demo codes run
+``torchrun --nproc_per_node 2 -m tts_nb_utils.cli dia-train --steps 20`` (``tts-nb dia-train``).
 """
 
 from __future__ import annotations
