@@ -26,13 +26,12 @@ def run(preset: str, device: str, precision: str, ckpt: bool = False):
         torch.cuda.reset_peak_memory_stats()
     cfg = TrainConfig(steps=STEPS, micro_batch_size=BATCH, precision=precision, progress=False)
     result = train(DiaModel(config, grad_checkpointing=ckpt), ds, cfg, device)
-    line = f"{preset:>5} {device:>5} {result.precision:>5} ckpt={ckpt!s:<5}: {result.frames_per_second:8.0f} frames/s"
+    line = f"{preset:>5} {device:>5} {result.precision:>10} ckpt={ckpt!s:<5}: {result.frames_per_second:8.0f} frames/s"
     if device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated()
         text_len = max(len(e.text) for e in ds.examples)
         rows = max(len(e.seq) - 1 for e in ds.examples)
-        est = estimate(config, BATCH, text_len, rows, precision="bf16-mixed" if precision == "bf16" else "32-true",
-                       grad_checkpointing=ckpt)
+        est = estimate(config, BATCH, text_len, rows, precision=result.precision, grad_checkpointing=ckpt)
         line += f" | peak {peak / GIB:.3f} GiB, planner {est.total_gib:.3f} GiB, ratio {est.total_bytes / peak:.2f}"
     print(line, flush=True)
     return result

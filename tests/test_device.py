@@ -8,7 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from tts_nb_utils.device import amp_support, environment_report, resolve_device, seed_everything
+from tts_nb_utils.device import (
+    PRECISIONS,
+    amp_support,
+    autocast_dtype,
+    canonical_precision,
+    environment_report,
+    param_dtype,
+    resolve_device,
+    resolve_precision,
+    seed_everything,
+    uses_grad_scaler,
+)
 
 
 def test_auto_resolves_to_an_available_device():
@@ -58,3 +69,38 @@ def test_environment_report_fields():
     rep = environment_report("cpu").as_dict()
     assert rep["device"] == "cpu" and rep["torch"] == torch.__version__
     assert rep["gpu_name"] is None and isinstance(rep["bf16_autocast"], bool)
+
+
+def test_precision_names_are_lightnings_and_the_short_names_are_aliases():
+    assert PRECISIONS == ("32-true", "16-mixed", "bf16-mixed", "bf16-true")
+    assert [canonical_precision(p) for p in PRECISIONS] == list(PRECISIONS)
+    assert [canonical_precision(a) for a in ("fp32", "fp16", "BF16 ")] == ["32-true", "16-mixed", "bf16-mixed"]
+    assert [autocast_dtype(p) for p in ("fp32", "16-mixed", "bf16", "bf16-true")] == [
+        None, torch.float16, torch.bfloat16, None]
+    assert [param_dtype(p) for p in PRECISIONS] == [torch.float32] * 3 + [torch.bfloat16]
+    assert [uses_grad_scaler(p) for p in ("fp16", *PRECISIONS)] == [True, False, True, False, False]
+
+
+def test_a_bad_precision_names_the_value_and_the_allowed_names():
+    with pytest.raises(ValueError, match=r"precision='fp8': use one of '32-true', '16-mixed', 'bf16-mixed', "
+                                         r"'bf16-true' \(Lightning's names\) or an alias \('fp32', 'fp16', 'bf16'\)"):
+        canonical_precision("fp8")
+    with pytest.raises(ValueError, match=r"precision='bf16-true': use one of '32-true', 'bf16-mixed'.*\('fp32', 'bf16'\)"):
+        resolve_precision("bf16-true", "cpu", allowed=("32-true", "bf16-mixed"))
+    with pytest.raises(ValueError, match="precision='half'"):
+        autocast_dtype("half")
+
+
+def test_resolve_precision_on_cpu():
+    assert resolve_precision("auto", "cpu") == "32-true"  # "auto" picks autocast on CUDA only
+    assert resolve_precision("bf16", "cpu") == "bf16-mixed"  # measured: torch's CPU autocast runs bfloat16
+    assert resolve_precision("32-true", "cpu") == "32-true"
+
+
+def test_resolve_precision_refuses_what_the_device_cannot_run(monkeypatch):
+    import tts_nb_utils.device as device
+
+    monkeypatch.setattr(device, "amp_support", lambda dev: {"bf16": False, "fp16": True})
+    with pytest.raises(ValueError, match=r"precision='bf16' \(bf16-mixed\): bf16 autocast does not run on cpu"):
+        resolve_precision("bf16", "cpu")
+    assert resolve_precision("fp16", "cpu") == "16-mixed"

@@ -17,7 +17,7 @@ from tts_nb_utils.dia.data import (
     padding_fraction,
     text_dropout_flags,
 )
-from tts_nb_utils.dia.delay import BOS, EOS, PAD, undelay_example
+from tts_nb_utils.dia.delay import BOS, EOS, PAD, decoder_length, delayed_length, undelay_example
 from tts_nb_utils.dia.loss import channel_ce_sums, dia_loss, weighted_loss
 
 
@@ -36,6 +36,7 @@ def test_collate_inputs_targets_and_masks():
     ds = DiaDataset(items)
     b = collate([ds[0], ds[1]])
     T = 1 + 10 + 15 + 1 - 1
+    assert T == decoder_length(10) == delayed_length(10) - 1 and ds.lengths() == [T, decoder_length(4)]
     assert b.audio_in.shape == b.targets.shape == (2, T, 9)
     assert torch.equal(b.audio_in[0, 1:], b.targets[0, :-1])  # targets are the next row (teacher forcing)
     assert (b.audio_in[:, 0] == BOS).all()
@@ -68,8 +69,9 @@ def test_bad_items_are_reported_with_their_index():
         DiaDataset([("ok", torch.full((3, 9), 1024))])
     with pytest.raises(DiaDataError, match="item 0: empty text"):
         DiaDataset([("", torch.zeros(3, 9))])
-    with pytest.raises(DiaDataError, match="max_audio_len=20"):
-        DiaDataset([("ok", torch.zeros(10, 9))], max_audio_len=20)
+    with pytest.raises(DiaDataError, match="10 frames make 26 decoder rows, more than max_audio_len=25"):
+        DiaDataset([("ok", torch.zeros(10, 9))], max_audio_len=25)
+    assert len(DiaDataset([("ok", torch.zeros(10, 9))], max_audio_len=26)) == 1  # 26 rows fit exactly
 
 
 def test_bucketing_reduces_padding_and_keeps_every_item_once():

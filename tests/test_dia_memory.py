@@ -90,9 +90,14 @@ def test_checkpointing_and_8bit_reduce_the_right_terms():
     assert lora.trainable_params < 0.02 * lora.params
 
 
-def test_bad_names_are_rejected():
-    with pytest.raises(MemoryConfigError, match="bf16-mixed"):
-        estimate(TINY, 1, 8, 8, precision="bf16")
+def test_bad_names_are_rejected_and_aliases_accepted():
+    with pytest.raises(MemoryConfigError, match="precision='bf16-fast'.*bf16-mixed"):
+        estimate(TINY, 1, 8, 8, precision="bf16-fast")
+    with pytest.raises(MemoryConfigError, match="precision='auto'"):
+        estimate(TINY, 1, 8, 8, precision="auto")  # the planner has no device to choose for
+    alias = estimate(TINY, 1, 8, 8, precision="bf16")
+    assert alias.total_bytes == estimate(TINY, 1, 8, 8, precision="bf16-mixed").total_bytes
+    assert alias.settings["precision"] == "bf16-mixed"
     with pytest.raises(MemoryConfigError, match="adamw8bit"):
         estimate(TINY, 1, 8, 8, optimizer="adam")
 
@@ -103,5 +108,6 @@ def test_cli_dia_plan_exit_codes(capsys):
     assert main(["dia-plan", "--gpu-gib", "24"]) == 0
     out = capsys.readouterr().out
     assert "1,611,160,576 parameters" in out and "adamw8bit" in out
+    assert "audio 10 s = 877 decoder rows" in out  # 861 frames + 16, the planner's default length
     assert main(["dia-plan", "--gpu-gib", "4"]) == 1  # nothing fits the 1.6B model in 4 GiB
     assert main(["dia-plan", "--gpu-gib", "1"]) == 2  # less than the reserve: a usage error

@@ -12,7 +12,14 @@ import torch.multiprocessing as mp
 
 from tts_nb_utils.dia.data import DiaDataset
 from tts_nb_utils.dia.model import DiaConfig, DiaModel
-from tts_nb_utils.dia.train import ResumeError, TrainConfig, make_scheduler, stream_indices, train
+from tts_nb_utils.dia.train import (
+    DiaTrainResult,
+    ResumeError,
+    TrainConfig,
+    make_scheduler,
+    stream_indices,
+    train,
+)
 
 CFG = DiaConfig(enc_layers=1, enc_dim=32, enc_heads=2, enc_head_dim=16, enc_mlp=64, dec_layers=1, dec_dim=64,
                 dec_q_heads=4, dec_kv_heads=2, dec_head_dim=16, cross_heads=2, cross_head_dim=16, dec_mlp=128)
@@ -74,6 +81,7 @@ def test_schedule_warms_up_then_decays_to_the_floor():
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
+    assert lrs[0] == pytest.approx(1 / 6)  # step k of the warm-up runs at lr * (k + 1) / (warmup + 1)
     assert lrs[0] < lrs[4] < lrs[5] == pytest.approx(1.0)
     assert all(x >= y for x, y in zip(lrs[5:], lrs[6:], strict=False)) and lrs[-1] > 0.1
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
@@ -86,7 +94,8 @@ def test_stream_is_a_permutation_per_epoch():
 
 def test_bf16_autocast_training_runs_on_cpu():
     r = train(_model(), _dataset(), _cfg(steps=2, precision="bf16"), "cpu")
-    assert r.precision == "bf16" and all(math.isfinite(x) for x in r.losses)
+    assert isinstance(r, DiaTrainResult) and len(r.losses) == len(r.lrs) == r.step == 2
+    assert r.precision == "bf16-mixed" and all(math.isfinite(x) for x in r.losses)  # the alias, resolved
 
 
 def _ddp_worker(rank, world, init_file, out_file):
@@ -105,3 +114,9 @@ def test_ddp_two_gloo_processes_equal_one_process_on_the_same_global_batch(tmp_p
     out = tmp_path / "ddp_losses.pt"
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
     assert torch.load(out) == pytest.approx(single.losses, abs=1e-5)
+
+
+def test_unknown_and_unsupported_precisions_are_refused_before_training():
+    with pytest.raises(ValueError, match=r"precision='bf16-true'.*'32-true', '16-mixed', 'bf16-mixed'"):
+        train(_model(), _dataset(), _cfg(steps=1, precision="bf16-true"), "cpu")  # the loop keeps fp32 weights
+    assert train(_model(), _dataset(), _cfg(steps=1, precision="auto"), "cpu").precision == "32-true"

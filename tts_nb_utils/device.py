@@ -1,7 +1,12 @@
-"""Device selection, mixed-precision support and seeding, shared by every notebook (``DEVICE = "auto"``).
+"""Device selection, precision names and their support on the device, and seeding.
 
-Support for bf16/fp16 autocast is measured by running a tiny matmul under ``torch.autocast`` on the device,
-not assumed from the device type.
+Every notebook resolves ``DEVICE = "auto"`` and seeds with it; notebook 00 shows :func:`amp_support` and
+:func:`environment_report`.
+
+Precision has one vocabulary (notebook 02's tiny VITS, notebook 05's Dia loop and memory planner):
+Lightning's names (:data:`PRECISIONS`), the short aliases ``"fp32"``, ``"fp16"``, ``"bf16"``, and ``"auto"``,
+which :func:`resolve_precision` turns into a name for the device. Support for bf16/fp16 autocast is measured
+by running a tiny matmul under ``torch.autocast`` on the device, not assumed from the device type.
 """
 
 from __future__ import annotations
@@ -76,6 +81,62 @@ def amp_support(device: str | torch.device = "auto") -> dict[str, bool]:
         "bf16": autocast_supported(device, torch.bfloat16),
         "fp16": autocast_supported(device, torch.float16),
     }
+
+
+#: Lightning's precision names: float32 everything; float32 weights with float16 autocast (and a GradScaler);
+#: float32 weights with bfloat16 autocast; bfloat16 weights, gradients and optimizer states.
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "bf16-true")
+#: The precisions of a loop that keeps float32 weights: no autocast, or autocast in 16 bits.
+AUTOCAST_PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
+#: Short names accepted wherever a precision is asked for (notebook parameters such as ``PRECISION = "fp16"``).
+PRECISION_ALIASES = {"fp32": "32-true", "fp16": "16-mixed", "bf16": "bf16-mixed"}
+_AMP_KEY = {"16-mixed": "fp16", "bf16-mixed": "bf16", "bf16-true": "bf16"}  # amp_support's key per precision
+
+
+def canonical_precision(name: str, allowed: tuple[str, ...] = PRECISIONS) -> str:
+    """The canonical name of ``name`` (one of ``allowed``, or an alias of one); ``"auto"`` needs a device,
+    see :func:`resolve_precision`. Raises ValueError naming the value and the names allowed."""
+    key = PRECISION_ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+    if key not in allowed:
+        aliases = ", ".join(repr(a) for a, c in PRECISION_ALIASES.items() if c in allowed)
+        raise ValueError(f"precision={name!r}: use one of {', '.join(map(repr, allowed))} (Lightning's names) "
+                         f"or an alias ({aliases})")
+    return key
+
+
+def resolve_precision(name: str, device: str | torch.device = "auto",
+                      allowed: tuple[str, ...] = PRECISIONS) -> str:
+    """The canonical precision for ``name`` on ``device``, checked with :func:`amp_support`.
+
+    ``"auto"``: ``"bf16-mixed"`` on a CUDA device whose autocast runs bfloat16, else ``"16-mixed"`` on CUDA,
+    else ``"32-true"``. Raises ValueError for an unknown name (naming the allowed ones) and for a 16-bit
+    precision the device cannot run.
+    """
+    dev = resolve_device(device)
+    if str(name).strip().lower() == "auto":
+        if dev.type != "cuda":
+            return "32-true"
+        return "bf16-mixed" if amp_support(dev)["bf16"] else "16-mixed"
+    precision = canonical_precision(name, allowed)
+    if precision in _AMP_KEY and not amp_support(dev)[_AMP_KEY[precision]]:
+        raise ValueError(f"precision={name!r} ({precision}): {_AMP_KEY[precision]} autocast does not run on "
+                         f"{dev} (torch {torch.__version__}); use 'auto' or '32-true'")
+    return precision
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The dtype ``torch.autocast`` runs in for ``precision`` (any name or alias), or None for no autocast."""
+    return {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}.get(canonical_precision(precision))
+
+
+def param_dtype(precision: str) -> torch.dtype:
+    """The dtype parameters, gradients and optimizer states are stored in: bfloat16 for ``"bf16-true"``."""
+    return torch.bfloat16 if canonical_precision(precision) == "bf16-true" else torch.float32
+
+
+def uses_grad_scaler(precision: str) -> bool:
+    """Whether ``precision`` needs a GradScaler: float16 autocast (small gradients underflow in float16)."""
+    return canonical_precision(precision) == "16-mixed"
 
 
 def seed_everything(seed: int) -> int:

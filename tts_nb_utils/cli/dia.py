@@ -10,13 +10,14 @@ from ..errors import UsageError
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from ..dia.codec import FRAMES_PER_SECOND
+    from ..dia.delay import decoder_length
     from ..dia.memory import MemoryConfigError, estimate, format_memory_plan, plan
     from ..dia.model import DiaConfig
 
     if args.gpu_gib <= args.reserve_gib:
         raise UsageError(f"--gpu-gib {args.gpu_gib} leaves nothing after --reserve-gib {args.reserve_gib}")
     config = getattr(DiaConfig, args.preset)()
-    audio_len = int(round(args.audio_seconds * FRAMES_PER_SECOND)) + 17
+    audio_len = decoder_length(round(args.audio_seconds * FRAMES_PER_SECOND))
     try:
         rows = plan(args.gpu_gib, config, args.text_len, audio_len, args.reserve_gib)
     except MemoryConfigError as e:
@@ -87,7 +88,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--micro-batch-size", type=int, default=2)
     t.add_argument("--grad-accum", type=int, default=1)
     t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--precision", default="auto")
+    t.add_argument("--precision", default="auto",
+                   help="auto (default), 32-true, 16-mixed or bf16-mixed; aliases fp32, fp16, bf16")
     t.add_argument("--items", type=int, default=8)
     t.add_argument("--checkpoint", default=None)
     t.add_argument("--seed", type=int, default=0)

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from ..audio import speechlike
 from ..audio.mel import MelConfig, mel_spectrogram
+from ..device import AUTOCAST_PRECISIONS, autocast_dtype, canonical_precision
 
 
 @dataclass(frozen=True)
@@ -216,8 +217,8 @@ def train_tiny_vits(
     from ..monitors.nan_guard import NanGuard
     from ..upstream.gpt_sovits import format_sovits_log
 
-    if precision not in {"fp32", "fp16", "bf16", "half"}:
-        raise ValueError(f"precision={precision!r}: use 'fp32', 'fp16', 'bf16' (autocast) or 'half' (cast)")
+    amp_dtype = None if precision == "half" else autocast_dtype(  # ValueError for an unknown name
+        canonical_precision(precision, AUTOCAST_PRECISIONS))
     device = clips.device
     torch.manual_seed(seed)
     model = TinyVits(cfg).to(device)
@@ -228,7 +229,6 @@ def train_tiny_vits(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
     scaler = torch.amp.GradScaler(device.type, enabled=grad_scaler)
     guard = NanGuard(model, opt, **guard_options) if guard_options is not None else None
-    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
     gen = torch.Generator().manual_seed(seed)
     losses, parts, first = [], [], None
     for step in range(steps):

@@ -14,6 +14,7 @@ import soxr
 import torch
 
 from ..audio.mel import MelConfig, mel_spectrogram
+from .delay import CODEBOOK_SIZE, NUM_CHANNELS
 
 DAC_SAMPLE_RATE = 44100
 DAC_HOP = 512
@@ -24,8 +25,8 @@ class CodecUnavailableError(RuntimeError):
     """The requested codec cannot run here (a missing optional package or weights); says how to enable it."""
 
 
-def synthetic_codes(y: np.ndarray, sr: int, channels: int = 9, codebook_size: int = 1024, seed: int = 0,
-                    ) -> torch.Tensor:
+def synthetic_codes(y: np.ndarray, sr: int, channels: int = NUM_CHANNELS, codebook_size: int = CODEBOOK_SIZE,
+                    seed: int = 0) -> torch.Tensor:
     """Deterministic stand-in for DAC codes: ``[frames, channels]`` int64 in ``0..codebook_size-1`` at
     44.1 kHz / hop 512 (``frames = ceil(samples_44k / 512)``). The same audio and seed give the same codes.
     """
@@ -79,7 +80,7 @@ def _dac_codes(y: np.ndarray, sr: int, device) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device)[None, None]
     with torch.inference_mode():
         _, codes, *_ = model.encode(model.preprocess(x, DAC_SAMPLE_RATE))
-    return codes[0, :9].T.long().cpu()  # [frames, 9]
+    return codes[0, :NUM_CHANNELS].T.long().cpu()  # [frames, 9]
 
 
 DEMO_LINES = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .delay import BOS, DELAY_PATTERN, EOS, PAD, delay_example
+from .delay import CODEBOOK_SIZE, DELAY_PATTERN, PAD, decoder_length, delay_example
 
 TEXT_PAD = 0
 SPEAKER_TAGS = {"[S1]": "\x01", "[S2]": "\x02"}
@@ -40,7 +40,7 @@ def decode_text(tokens: Sequence[int]) -> str:
 
 @dataclass
 class DiaExample:
-    """One item: byte tokens ``[S]`` and the delayed code sequence ``[1 + frames + max_delay + 1, C]``."""
+    """One item: byte tokens ``[S]`` and the delayed code sequence ``[delayed_length(num_frames), C]``."""
 
     text: torch.Tensor
     seq: torch.Tensor
@@ -52,7 +52,7 @@ class DiaDataset(torch.utils.data.Dataset):
     so a bad one is reported with its index before training starts."""
 
     def __init__(self, items: Sequence[tuple[str, torch.Tensor]], delay_pattern: Sequence[int] = DELAY_PATTERN,
-                 max_text_len: int = 1024, max_audio_len: int = 3072, codebook_size: int = 1024):
+                 max_text_len: int = 1024, max_audio_len: int = 3072, codebook_size: int = CODEBOOK_SIZE):
         self.delay_pattern = tuple(delay_pattern)
         self.examples: list[DiaExample] = []
         for i, (text, codes) in enumerate(items):
@@ -69,10 +69,11 @@ class DiaDataset(torch.utils.data.Dataset):
             if int(codes.min()) < 0 or int(codes.max()) >= codebook_size:
                 raise DiaDataError(f"item {i}: codes must lie in 0..{codebook_size - 1}, found "
                                    f"{int(codes.min())}..{int(codes.max())}")
-            seq = delay_example(codes, self.delay_pattern)
-            if len(seq) - 1 > max_audio_len:
-                raise DiaDataError(f"item {i}: {codes.shape[0]} frames make {len(seq) - 1} decoder rows, more than "
+            rows = decoder_length(codes.shape[0], self.delay_pattern)
+            if rows > max_audio_len:
+                raise DiaDataError(f"item {i}: {codes.shape[0]} frames make {rows} decoder rows, more than "
                                    f"max_audio_len={max_audio_len}; cut the clip shorter")
+            seq = delay_example(codes, self.delay_pattern)
             self.examples.append(DiaExample(torch.tensor(tokens, dtype=torch.long), seq, int(codes.shape[0])))
 
     def __len__(self) -> int:
@@ -82,8 +83,8 @@ class DiaDataset(torch.utils.data.Dataset):
         return self.examples[i]
 
     def lengths(self) -> list[int]:
-        """Decoder rows per item (for bucketing)."""
-        return [len(e.seq) - 1 for e in self.examples]
+        """Decoder rows per item (:func:`~tts_nb_utils.dia.delay.decoder_length`, for bucketing)."""
+        return [decoder_length(e.num_frames, self.delay_pattern) for e in self.examples]
 
 
 @dataclass
@@ -155,7 +156,7 @@ def collate(examples: Sequence[DiaExample], drop_text: Sequence[bool] | None = N
         text_mask[i, :n] = True
         if not (drop_text is not None and drop_text[i]):
             text[i, :n] = e.text
-        L = len(e.seq) - 1
+        L = len(e.seq) - 1  # decoder rows: decoder_length(e.num_frames)
         audio_in[i, :L] = e.seq[:-1]
         targets[i, :L] = e.seq[1:]
         audio_mask[i, :L] = True
@@ -195,6 +196,6 @@ def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -
     return 1.0 - real / total if total else 0.0
 
 
-__all__ = ["BOS", "EOS", "PAD", "TEXT_PAD", "DiaBatch", "DiaDataError", "DiaDataset", "DiaExample",
+__all__ = ["TEXT_PAD", "DiaBatch", "DiaDataError", "DiaDataset", "DiaExample",
            "bucket_batches", "causal_mask", "collate", "cross_mask", "decode_text", "encode_text",
            "encoder_mask", "padding_fraction", "text_dropout_flags"]

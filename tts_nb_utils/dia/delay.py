@@ -2,7 +2,8 @@
 
 The four index functions keep nari-labs/dia's signatures and results (``dia/audio.py``), so code written
 against Dia works with them; ``delay_example`` / ``undelay_example`` build and invert one training sequence in
-readable steps. Used by notebook 05 (``05_dia_training_on_a_3090.ipynb``).
+readable steps; ``delayed_length`` and ``decoder_length`` count its rows for the data, the planner and the CLI.
+Used by notebook 05 (``05_dia_training_on_a_3090.ipynb``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 
 #: Dia-1.6B's delay per channel, in frames (channel 0 is the coarse codebook, undelayed).
 DELAY_PATTERN: tuple[int, ...] = (0, 8, 9, 10, 11, 12, 13, 14, 15)
-NUM_CHANNELS = 9
+NUM_CHANNELS = len(DELAY_PATTERN)  # DAC codebooks, one delay each
 CODEBOOK_SIZE = 1024  # DAC codes 0..1023
 EOS = 1024
 PAD = 1025
@@ -89,8 +90,20 @@ def revert_audio_delay(
 
 
 def delayed_length(num_frames: int, delay_pattern: Sequence[int] = DELAY_PATTERN) -> int:
-    """Rows of the training sequence for ``num_frames`` code frames: BOS + frames + max delay + EOS."""
+    """Rows of one delayed training sequence (:func:`delay_example`) for ``num_frames`` code frames:
+    a BOS row, the frames, ``max(delay_pattern)`` rows (15 for Dia) while the delayed channels finish, and
+    the row holding the last channel's EOS: ``num_frames + 17`` for Dia, the rows nari-labs/dia's ``generate``
+    writes (BOS at ``dia/model.py:316``, channel ``c``'s EOS ``d_c`` rows after channel 0's, ``:726-738``, at
+    ``876125e``)."""
     return 1 + int(num_frames) + max(delay_pattern) + 1
+
+
+def decoder_length(num_frames: int, delay_pattern: Sequence[int] = DELAY_PATTERN) -> int:
+    """Rows the decoder runs on for ``num_frames`` code frames: ``delayed_length - 1`` (``num_frames + 16``
+    for Dia). The input is the delayed sequence without its last row (the final EOS is predicted, never fed
+    back) and the target is the sequence without its BOS row, so both have this many rows. This is ``T`` of
+    the decoder's activations and logits, and what Dia's ``max_tokens`` / our ``max_audio_len`` (3072) bound."""
+    return delayed_length(num_frames, delay_pattern) - 1
 
 
 def delay_example(

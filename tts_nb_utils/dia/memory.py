@@ -2,7 +2,8 @@
 
 ``estimate`` adds up the bytes of each thing a training step keeps alive at its peak (the start of the
 backward pass); ``plan`` tries the usual settings (precision, optimizer, gradient checkpointing, frozen
-encoder, LoRA) and reports the largest batch and audio length that fit. Used by notebook 05.
+encoder, LoRA) and reports the largest batch and audio length that fit. Used by notebook 05 and
+``tts-nb dia-plan``.
 
 What is exact and what is an estimate:
 
@@ -18,10 +19,11 @@ What is exact and what is an estimate:
   their gradient (``B x T x 9 x 1028`` elements each). CUDA context, cuDNN/cuBLAS workspaces and allocator
   fragmentation are not in ``total_bytes``: ``plan`` keeps ``reserve_gib`` free for them.
 
-Precision names are Lightning's: ``"32-true"`` (float32 everything), ``"bf16-mixed"`` / ``"16-mixed"``
-(float32 parameters, gradients and optimizer states -- the *master weights* -- with autocast making 16-bit
-working copies of the matmul weights, which autograd keeps until the backward pass), ``"bf16-true"``
-(bfloat16 parameters, gradients and optimizer states; no float32 copy at all).
+Precision names are ``tts_nb_utils.device``'s (Lightning's, aliases ``"fp32"``, ``"fp16"``, ``"bf16"``):
+``"32-true"`` (float32 everything), ``"bf16-mixed"`` / ``"16-mixed"`` (float32 parameters, gradients and
+optimizer states -- the *master weights* -- with autocast making 16-bit working copies of the matmul weights,
+which autograd keeps until the backward pass), ``"bf16-true"`` (bfloat16 parameters, gradients and optimizer
+states; no float32 copy at all).
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ..device import autocast_dtype, canonical_precision, param_dtype
 from .model import DiaConfig, DiaModel
 
 GIB = 2**30
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
 OPTIMIZERS = ("adamw", "adamw8bit", "sgd")
 BNB_MIN_8BIT_SIZE = 4096  # bitsandbytes keeps 32-bit states for smaller tensors
 
@@ -66,11 +68,15 @@ class MemoryEstimate:
         return sum(self.breakdown[k] for k in keys) / self.params
 
 
-def _check(precision: str, optimizer: str) -> None:
-    if precision not in PRECISIONS:
-        raise MemoryConfigError(f"precision={precision!r}: use one of {PRECISIONS} (Lightning's names)")
+def _check(precision: str, optimizer: str) -> str:
+    """The canonical precision name; MemoryConfigError for an unknown precision or optimizer."""
+    try:
+        precision = canonical_precision(precision)
+    except ValueError as e:
+        raise MemoryConfigError(str(e)) from None
     if optimizer not in OPTIMIZERS:
         raise MemoryConfigError(f"optimizer={optimizer!r}: use one of {OPTIMIZERS}")
+    return precision
 
 
 _SHAPES: dict[tuple, dict] = {}
@@ -124,41 +130,62 @@ def estimate(
     lora_rank: int | None = None,
 ) -> MemoryEstimate:
     """Peak training memory in bytes for ``batch_size`` items of ``text_len`` bytes and ``audio_len`` decoder
-    rows (frames + 17 for BOS, the delays and EOS). See the module docstring for what is exact.
+    rows (``delay.decoder_length(frames)``: frames + 16). See the module docstring for what is exact.
 
     ``freeze_encoder``: the encoder gets no gradients or optimizer states and runs without autograd.
     ``lora_rank``: every linear layer of the transformer blocks (not the embeddings or the output layer) gets
     a frozen base weight plus trainable rank-r factors (r x in + out x r); only those are trained.
     """
-    _check(precision, optimizer)
+    precision = _check(precision, optimizer)
     if min(batch_size, text_len, audio_len) < 1:
         raise MemoryConfigError(f"batch_size, text_len and audio_len must be >= 1, got {batch_size}, "
                                 f"{text_len}, {audio_len}")
     s = _shapes(config)
-    pb = 2 if precision == "bf16-true" else 4  # bytes per parameter element as stored
-    a = 4 if precision == "32-true" else 2  # bytes per activation element
-    mixed = precision.endswith("-mixed")
+    pb = param_dtype(precision).itemsize  # bytes per parameter element as stored
+    a = (autocast_dtype(precision) or param_dtype(precision)).itemsize  # bytes per activation element
     train_encoder = not freeze_encoder
     params = sum(s["encoder"]) + sum(s["decoder"])
-    linears = s["decoder_linear"] + (s["encoder_linear"] if train_encoder else [])
-    if lora_rank:
-        # one A [r, in] and one B [out, r] per adapted linear layer, only where training happens
-        trainable = [lora_rank * i for i, _ in linears] + [lora_rank * o for _, o in linears]
-        extra = sum(trainable)
-    else:
-        trainable = s["decoder"] + (s["encoder"] if train_encoder else [])
-        extra = 0
+    trainable, added = _trainable_sizes(s, train_encoder, lora_rank)
     n_train = sum(trainable)
-    stored = (params + extra) * pb
+    mixed = autocast_dtype(precision) is not None
+    breakdown = _weight_bytes(s, (params + added) * pb, mixed, train_encoder, grad_checkpointing)
+    breakdown |= {
+        "gradients": n_train * pb,
+        "optimizer_states": _optimizer_bytes(optimizer, trainable, pb),
+        "activations": _activation_bytes(config, batch_size, text_len, audio_len, a, train_encoder,
+                                         grad_checkpointing),
+        "logits": batch_size * audio_len * config.channels * config.tgt_vocab * (a + 12),
+    }
+    settings = {"batch_size": batch_size, "text_len": text_len, "audio_len": audio_len, "precision": precision,
+                "optimizer": optimizer, "grad_checkpointing": grad_checkpointing, "freeze_encoder": freeze_encoder,
+                "lora_rank": lora_rank}
+    return MemoryEstimate(sum(breakdown.values()), breakdown, params, n_train, settings)
 
+
+def _trainable_sizes(s: dict, train_encoder: bool, lora_rank: int | None) -> tuple[list[int], int]:
+    """Element counts of the trained tensors, and how many parameters LoRA adds to the model (0 without)."""
+    if not lora_rank:
+        return s["decoder"] + (s["encoder"] if train_encoder else []), 0
+    linears = s["decoder_linear"] + (s["encoder_linear"] if train_encoder else [])
+    # one A [r, in] and one B [out, r] per adapted linear layer, only where training happens
+    trainable = [lora_rank * i for i, _ in linears] + [lora_rank * o for _, o in linears]
+    return trainable, sum(trainable)
+
+
+def _optimizer_bytes(optimizer: str, trainable: list[int], pb: int) -> int:
+    """Optimizer-state bytes for tensors of ``trainable`` elements stored in ``pb`` bytes each."""
+    n_train = sum(trainable)
     if optimizer == "adamw":
-        opt = 2 * n_train * pb + 4 * len(trainable)  # exp_avg, exp_avg_sq in the parameter dtype; float32 step
-    elif optimizer == "adamw8bit":
-        opt = sum(2 * n if n >= BNB_MIN_8BIT_SIZE else 8 * n for n in trainable)
-    else:  # sgd with momentum: one buffer per parameter
-        opt = n_train * pb
+        return 2 * n_train * pb + 4 * len(trainable)  # exp_avg, exp_avg_sq in the parameter dtype; float32 step
+    if optimizer == "adamw8bit":
+        return sum(2 * n if n >= BNB_MIN_8BIT_SIZE else 8 * n for n in trainable)
+    return n_train * pb  # sgd with momentum: one buffer per parameter
 
-    B, S, T = batch_size, text_len, audio_len
+
+def _activation_bytes(config: DiaConfig, B: int, S: int, T: int, a: int, train_encoder: bool,
+                      grad_checkpointing: bool) -> int:
+    """Bytes autograd saves for ``B`` items of ``S`` text bytes and ``T`` decoder rows, ``a`` bytes per element;
+    with checkpointing, each layer's input plus one layer's full activations."""
     dec_tok, enc_tok, cross_kv = _activation_bytes_per_token(config, a)
     enc_rows, dec_rows = B * S, B * T
     enc_act = enc_rows * config.enc_layers * enc_tok if train_encoder else 0
@@ -169,29 +196,23 @@ def estimate(
     else:
         dec_act = config.dec_layers * (dec_rows * dec_tok + enc_rows * cross_kv)
     embed_and_head = dec_rows * config.dec_dim * (2 * a + 8) + enc_rows * config.enc_dim * a
-    activations = int(enc_act + dec_act + embed_and_head)
+    return int(enc_act + dec_act + embed_and_head)
 
-    # autocast's 16-bit copies of the matmul weights, kept for the backward pass (one layer's with checkpointing)
-    if mixed:
-        lin = lambda pairs: sum(i * o for i, o in pairs)  # noqa: E731
-        used = lin(s["decoder_linear"]) + (lin(s["encoder_linear"]) if train_encoder else 0)
-        if grad_checkpointing:
-            used = max(s["dec_layer"], s["enc_layer"] if train_encoder else 0)
-        casts = 2 * (used + s["head"])
-        breakdown = {"weights": casts, "master_weights": stored}
-    else:
-        breakdown = {"weights": stored, "master_weights": 0}
-    n_logits = B * T * config.channels * config.tgt_vocab
-    breakdown |= {
-        "gradients": n_train * pb,
-        "optimizer_states": int(opt),
-        "activations": activations,
-        "logits": n_logits * (a + 12),
-    }
-    settings = {"batch_size": B, "text_len": S, "audio_len": T, "precision": precision, "optimizer": optimizer,
-                "grad_checkpointing": grad_checkpointing, "freeze_encoder": freeze_encoder,
-                "lora_rank": lora_rank}
-    return MemoryEstimate(sum(breakdown.values()), breakdown, params, n_train, settings)
+
+def _weight_bytes(s: dict, stored: int, mixed: bool, train_encoder: bool, grad_checkpointing: bool,
+                  ) -> dict[str, int]:
+    """``weights`` (what the forward pass uses) and ``master_weights`` (float32 parameters in mixed precision).
+
+    In mixed precision the forward pass uses autocast's 16-bit copies of the matmul weights, kept for the
+    backward pass (one layer's with checkpointing); otherwise the ``stored`` parameters themselves.
+    """
+    if not mixed:
+        return {"weights": stored, "master_weights": 0}
+    lin = lambda pairs: sum(i * o for i, o in pairs)  # noqa: E731
+    used = lin(s["decoder_linear"]) + (lin(s["encoder_linear"]) if train_encoder else 0)
+    if grad_checkpointing:
+        used = max(s["dec_layer"], s["enc_layer"] if train_encoder else 0)
+    return {"weights": 2 * (used + s["head"]), "master_weights": stored}
 
 
 @dataclass
@@ -237,7 +258,7 @@ def plan(
 ) -> list[PlanRow]:
     """Every combination of the settings, fitting ones first (then by largest batch).
 
-    Defaults: Dia-1.6B, 256 text bytes, 877 decoder rows (10 s of audio: 860 frames + 17), and
+    Defaults: Dia-1.6B, 256 text bytes, 877 decoder rows (10 s of audio: ``decoder_length(861)``), and
     ``gpu_gib - reserve_gib`` usable GiB (the reserve covers the CUDA context and fragmentation).
     """
     config = config or DiaConfig.dia_1_6b()

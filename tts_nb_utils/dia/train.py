@@ -1,11 +1,13 @@
-"""A Dia training loop: AMP (bf16 autocast, or fp16 with GradScaler), gradient accumulation, clipping,
-warm-up + cosine LR, atomic checkpoints with exact resume, tqdm progress, and DDP under ``torchrun``.
+"""The Dia training loop of notebook 05: AMP (bf16 autocast, or fp16 with GradScaler; precision names from
+``tts_nb_utils.device``), gradient accumulation, clipping, warm-up + cosine LR (``schedules.build``), atomic
+checkpoints with exact resume, tqdm progress, and DDP under ``torchrun``.
 
 Batches are drawn from a deterministic stream: step ``s`` uses stream positions ``s*G .. s*G+G-1``
 (``G = micro_batch_size x grad_accum x world_size``; one fresh shuffle per epoch), and each step's loss is
 divided by the number of targets of the *whole* step. So 4 micro-batches of 1, one batch of 4, or 2
 processes of 2 give the same loss and gradients, and a resumed run continues the same curve.
-Used by notebook 05; run ``torchrun --nproc_per_node 2 -m tts_nb_utils.dia.train --steps 20`` for DDP.
+Notebook 05 trains its tiny preset with it; for DDP on synthetic demo codes run
+``torchrun --nproc_per_node 2 -m tts_nb_utils.cli dia-train --steps 20`` (``tts-nb dia-train``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..device import amp_support, resolve_device
+from ..device import AUTOCAST_PRECISIONS, autocast_dtype, resolve_device, resolve_precision, uses_grad_scaler
 from ..io import atomic_path
-from .data import DiaDataset, collate, text_dropout_flags
+from ..schedules.build import warmup_then_decay
+from .data import DiaBatch, DiaDataset, collate, text_dropout_flags
 from .delay import BOS, PAD
 from .loss import DEFAULT_CHANNEL_WEIGHTS, channel_ce_sums, weighted_loss
 
@@ -39,8 +42,9 @@ class ResumeError(ValueError):
 @dataclass
 class TrainConfig:
     """Training settings. Sizes in items; ``lr`` is the peak learning rate; ``warmup_steps`` of linear warm-up,
-    then cosine decay to ``lr * min_lr_ratio`` at ``steps``. ``precision``: ``"auto"`` (bf16 on a GPU that
-    has it, else fp16 + GradScaler on CUDA, else float32), ``"bf16"``, ``"fp16"`` or ``"fp32"``."""
+    then cosine decay to ``lr * min_lr_ratio`` at ``steps``. ``precision``: ``"auto"`` (bf16 autocast on a GPU
+    that has it, else fp16 autocast + GradScaler on CUDA, else float32), or one of ``"32-true"``,
+    ``"16-mixed"``, ``"bf16-mixed"`` (aliases ``"fp32"``, ``"fp16"``, ``"bf16"``; see ``tts_nb_utils.device``)."""
 
     steps: int = 100
     micro_batch_size: int = 2
@@ -60,7 +64,7 @@ class TrainConfig:
 
 
 @dataclass
-class TrainResult:
+class DiaTrainResult:
     """Per-step history (``losses[i]`` is step ``i``), counted from step 0 even after a resume."""
 
     losses: list[float] = field(default_factory=list)
@@ -70,24 +74,13 @@ class TrainResult:
     step: int = 0
     frames: int = 0  # real decoder rows trained on in this run (all processes)
     seconds: float = 0.0
-    precision: str = "fp32"
+    precision: str = "32-true"  # canonical name (tts_nb_utils.device.PRECISIONS)
     world_size: int = 1
     resumed_from: int | None = None
 
     @property
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"auto"`` -> ``"bf16"`` / ``"fp16"`` on CUDA (by measured support), ``"fp32"`` elsewhere."""
-    if precision not in ("auto", "bf16", "fp16", "fp32"):
-        raise ValueError(f"precision={precision!r}: use 'auto', 'bf16', 'fp16' or 'fp32'")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if amp_support(device)["bf16"] else "fp16"
-    return "fp32"
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -100,15 +93,18 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """Linear warm-up over ``warmup_steps`` then cosine decay to ``lr * min_lr_ratio`` (torch's SequentialLR)."""
-    sched = torch.optim.lr_scheduler
-    decay_steps = max(1, cfg.steps - cfg.warmup_steps)
-    cosine = sched.CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=cfg.lr * cfg.min_lr_ratio)
+    """Linear warm-up then cosine decay to ``lr * min_lr_ratio`` at ``cfg.steps`` (:func:`warmup_then_decay`).
+
+    Step ``k < warmup_steps`` runs at ``lr * (k + 1) / (warmup_steps + 1)`` (nanoGPT's warm-up): the first
+    step of a fine-tune already trains, at a small fraction of the peak. ``warmup_steps <= 0``: cosine only.
+    """
+    min_lr = cfg.lr * cfg.min_lr_ratio
     if cfg.warmup_steps <= 0:
-        return cosine
-    warm = sched.LinearLR(optimizer, start_factor=1.0 / (cfg.warmup_steps + 1), end_factor=1.0,
-                          total_iters=cfg.warmup_steps)
-    return sched.SequentialLR(optimizer, [warm, cosine], milestones=[cfg.warmup_steps])
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.steps), eta_min=min_lr)
+    # a run shorter than its warm-up never reaches the decay; total_steps only has to lie past the warm-up
+    total = max(cfg.steps, cfg.warmup_steps + 1)
+    return warmup_then_decay(optimizer, cfg.warmup_steps, "cosine", total_steps=total, min_lr=min_lr,
+                             start_factor=1.0 / (cfg.warmup_steps + 1))
 
 
 def stream_indices(positions: Sequence[int], n: int, seed: int) -> list[int]:
@@ -142,8 +138,22 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@dataclass
+class _Run:
+    """What every step of one training run uses."""
+
+    net: torch.nn.Module  # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: no autocast
+    rank: int = 0
+    world: int = 1
+
+
 def save_checkpoint(path: str | os.PathLike, model, optimizer, scheduler, scaler, step: int, cfg: TrainConfig,
-                    result: TrainResult, global_batch: int) -> Path:
+                    result: DiaTrainResult, global_batch: int) -> Path:
     """Write everything an exact resume needs, atomically (a killed save leaves the previous file)."""
     state = {
         "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
@@ -155,6 +165,27 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer, scheduler, scaler
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return Path(path)
+
+
+def _load_checkpoint(path: str | os.PathLike, run: _Run, cfg: TrainConfig, result: DiaTrainResult,
+                     global_batch: int) -> int:
+    """Restore what :func:`save_checkpoint` wrote into ``run`` and ``result``; returns the step to continue
+    from. ResumeError when the global batch or the schedule's length differ (the curve would not continue)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["global_batch"] != global_batch:
+        raise ResumeError(f"{path}: global_batch was {state['global_batch']}, now {global_batch} "
+                          "(micro_batch_size x grad_accum x processes); keep it to resume exactly")
+    if state["config"]["steps"] != cfg.steps:
+        raise ResumeError(f"{path}: steps was {state['config']['steps']}, now {cfg.steps}; the LR "
+                          "schedule depends on it. Keep it, or start a new run with another checkpoint path")
+    _unwrap(run.net).load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])
+    for k, v in state["history"].items():
+        setattr(result, k, list(v))
+    return state["step"]
 
 
 def _unwrap(model):
@@ -181,7 +212,7 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     resume: bool = True,
     stop_at: int | None = None,
-) -> TrainResult:
+) -> DiaTrainResult:
     """Train ``model`` on ``dataset`` for ``cfg.steps`` optimizer steps; returns the per-step history.
 
     ``checkpoint``: a file written every ``cfg.checkpoint_every`` steps and at the end; when it exists and
@@ -192,83 +223,90 @@ def train(
     """
     dev = resolve_device(device)
     rank, world = _world()
-    precision = resolve_precision(cfg.precision, dev)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    precision = resolve_precision(cfg.precision, dev, AUTOCAST_PRECISIONS)
     model.to(dev).train()
     optimizer = make_optimizer(model, cfg)
-    scheduler = make_scheduler(optimizer, cfg)
-    scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
+    run = _Run(model, optimizer, make_scheduler(optimizer, cfg),
+               torch.amp.GradScaler(dev.type, enabled=uses_grad_scaler(precision)), dev, autocast_dtype(precision),
+               rank, world)
     G = cfg.micro_batch_size * cfg.grad_accum * world
-    result = TrainResult(precision=precision, world_size=world)
+    result = DiaTrainResult(precision=precision, world_size=world)
     start = 0
     if checkpoint is not None and resume and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["global_batch"] != G:
-            raise ResumeError(f"{checkpoint}: global_batch was {state['global_batch']}, now {G} "
-                              "(micro_batch_size x grad_accum x processes); keep it to resume exactly")
-        if state["config"]["steps"] != cfg.steps:
-            raise ResumeError(f"{checkpoint}: steps was {state['config']['steps']}, now {cfg.steps}; the LR "
-                              "schedule depends on it. Keep it, or start a new run with another checkpoint path")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        start = result.resumed_from = state["step"]
-        for k, v in state["history"].items():
-            setattr(result, k, list(v))
-    ddp = world > 1
-    net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) if ddp else model
-    params = [p for p in model.parameters() if p.requires_grad]
+        start = result.resumed_from = _load_checkpoint(checkpoint, run, cfg, result, G)
+    if world > 1:
+        run.net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
     bar = tqdm(range(start, end), desc="train", disable=not cfg.progress or rank != 0, initial=start,
                total=end)
     t0 = time.perf_counter()
     for step in bar:
-        micro = []
-        for m in range(cfg.grad_accum):
-            first = step * G + (m * world + rank) * cfg.micro_batch_size
-            positions = list(range(first, first + cfg.micro_batch_size))
-            items = [dataset[i] for i in stream_indices(positions, len(dataset), cfg.seed)]
-            micro.append(collate(items, text_dropout_flags(positions, cfg.text_dropout, cfg.seed)))
-        counts = _all_sum(sum(_valid_counts(b.targets) for b in micro).to(dev))
-        loss_sum = torch.zeros((), device=dev)
-        ce_sums = torch.zeros(len(cfg.channel_weights), device=dev)
-        frames = torch.zeros((), device=dev)
-        for m, b in enumerate(micro):
-            b = b.to(dev)
-            sync = contextlib.nullcontext() if not ddp or m == cfg.grad_accum - 1 else net.no_sync()
-            with sync:
-                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                    logits = net(**b.model_inputs())
-                sums, _ = channel_ce_sums(logits, b.targets)
-                del logits
-                loss = weighted_loss(sums, counts, cfg.channel_weights)
-                scaler.scale(loss * world).backward()  # DDP averages gradients over processes
-            loss_sum += loss.detach()
-            ce_sums += sums.detach()
-            frames += b.frames
-        scaler.unscale_(optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm if cfg.clip_norm else math.inf)
-        lr = optimizer.param_groups[0]["lr"]
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
-        stats = _all_sum(torch.cat([loss_sum[None], ce_sums, frames[None]]))
-        result.losses.append(float(stats[0]))
-        result.per_channel.append((stats[1:-1] / counts.clamp_min(1)).tolist())
-        result.lrs.append(lr)
-        result.grad_norms.append(float(norm))
-        result.frames += int(stats[-1])
-        bar.set_postfix(loss=f"{result.losses[-1]:.3f}", lr=f"{lr:.2e}")
+        _train_step(run, _micro_batches(dataset, cfg, step, G, rank, world), cfg, result)
+        bar.set_postfix(loss=f"{result.losses[-1]:.3f}", lr=f"{result.lrs[-1]:.2e}")
         done = step + 1
         if checkpoint is not None and rank == 0 and (
             done == end or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)
         ):
-            save_checkpoint(checkpoint, net, optimizer, scheduler, scaler, done, cfg, result, G)
+            save_checkpoint(checkpoint, run.net, optimizer, run.scheduler, run.scaler, done, cfg, result, G)
     result.seconds = time.perf_counter() - t0
     result.step = max(start, end)
-    if ddp:
+    if world > 1:
         dist.barrier()
     return result
+
+
+def _micro_batches(dataset: DiaDataset, cfg: TrainConfig, step: int, global_batch: int, rank: int,
+                   world: int) -> list[DiaBatch]:
+    """This process's ``grad_accum`` micro-batches of ``step``: stream positions ``step * global_batch + ...``,
+    interleaved over processes so that any split of the global batch draws the same items."""
+    micro = []
+    for m in range(cfg.grad_accum):
+        first = step * global_batch + (m * world + rank) * cfg.micro_batch_size
+        positions = list(range(first, first + cfg.micro_batch_size))
+        items = [dataset[i] for i in stream_indices(positions, len(dataset), cfg.seed)]
+        micro.append(collate(items, text_dropout_flags(positions, cfg.text_dropout, cfg.seed)))
+    return micro
+
+
+def _train_step(run: _Run, micro: list[DiaBatch], cfg: TrainConfig, result: DiaTrainResult) -> None:
+    """One optimizer step over the micro-batches, appended to ``result``. Each micro-batch's loss is divided
+    by the valid targets of the whole step (all processes), so the gradients are those of one big batch."""
+    dev, world = run.device, run.world
+    counts = _all_sum(sum(_valid_counts(b.targets) for b in micro).to(dev))
+    loss_sum = torch.zeros((), device=dev)
+    ce_sums = torch.zeros(len(cfg.channel_weights), device=dev)
+    frames = torch.zeros((), device=dev)
+    for m, b in enumerate(micro):
+        b = b.to(dev)
+        last = m == len(micro) - 1
+        with contextlib.nullcontext() if world == 1 or last else run.net.no_sync():  # all-reduce once
+            with torch.autocast(dev.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None):
+                logits = run.net(**b.model_inputs())
+            sums, _ = channel_ce_sums(logits, b.targets)
+            del logits
+            loss = weighted_loss(sums, counts, cfg.channel_weights)
+            run.scaler.scale(loss * world).backward()  # DDP averages gradients over processes
+        loss_sum += loss.detach()
+        ce_sums += sums.detach()
+        frames += b.frames
+    norm, lr = _optimizer_step(run, cfg.clip_norm)
+    stats = _all_sum(torch.cat([loss_sum[None], ce_sums, frames[None]]))
+    result.losses.append(float(stats[0]))
+    result.per_channel.append((stats[1:-1] / counts.clamp_min(1)).tolist())
+    result.lrs.append(lr)
+    result.grad_norms.append(norm)
+    result.frames += int(stats[-1])
+
+
+def _optimizer_step(run: _Run, clip_norm: float | None) -> tuple[float, float]:
+    """Unscale, clip (``None`` or 0: measure only), step the optimizer, scaler and scheduler.
+    Returns the gradient norm before clipping and the LR the step used."""
+    run.scaler.unscale_(run.optimizer)
+    params = [p for p in _unwrap(run.net).parameters() if p.requires_grad]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip_norm if clip_norm else math.inf)
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scheduler.step()
+    return float(norm), lr
