@@ -57,7 +57,7 @@ def bench_monitor(steps: int = 20) -> None:
     n = sum(p.numel() for p in model.parameters())
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.randn(32, 1024)
-    mon = SanityMonitor(model, on_flag="record")
+    mon = SanityMonitor(model, on_problem="record")
     step_times, monitor_times = [], []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -65,18 +65,18 @@ def bench_monitor(steps: int = 20) -> None:
         opt.zero_grad()
         loss.backward()
         t1 = time.perf_counter()
-        mon.before_step()
+        mon.before_optimizer_step()
         t2 = time.perf_counter()
         opt.step()
         t3 = time.perf_counter()
-        mon.after_step(loss)
+        mon.after_optimizer_step(loss=loss)
         t4 = time.perf_counter()
         step_times.append((t1 - t0) + (t3 - t2))
         monitor_times.append((t2 - t1) + (t4 - t3))
     step, cost = statistics.median(step_times[3:]), statistics.median(monitor_times[3:])
     print(f"sanity monitor, {n / 1e6:.1f} M parameters, batch 32, CPU ({torch.get_num_threads()} threads):")
     print(f"  training step (forward, backward, Adam): {step * 1e3:7.2f} ms (median)")
-    print(f"  monitor (before_step + after_step):      {cost * 1e3:7.2f} ms  ({cost / step:.1%} of the step,")
+    print(f"  monitor (before + after_optimizer_step):{cost * 1e3:7.2f} ms  ({cost / step:.1%} of the step,")
     print(f"  only during the first check_steps={mon.check_steps} steps); flags: {sorted(mon.kinds)}")
 
 

@@ -1,4 +1,4 @@
-"""What the zero-loss tools cost: LossGuard and per-term logging per training step, and check-config per file.
+"""What the zero-loss tools cost: the loss-term guard (MonitorCallback(LossTermGuard)) and per-term logging per training step, and check-config per file.
 
 Runs the toy DiffSinger-shaped variance task (notebook 03) with the real Lightning Trainer on the CPU, one
 thread, for STEPS steps in each setting, and loads + checks the bundled 4-file config chain many times.
@@ -24,7 +24,8 @@ from tts_nb_utils.demos.nb03_variance_task import (
     make_trainer,
     make_variance_data,
 )  # noqa: E402
-from tts_nb_utils.monitors.loss_terms import LossGuard, loss_loggers  # noqa: E402
+from tts_nb_utils.monitors.lightning import MonitorCallback, loss_loggers  # noqa: E402
+from tts_nb_utils.monitors.loss_terms import LossTermGuard  # noqa: E402
 from tts_nb_utils.runner.paths import data_dir  # noqa: E402
 from tts_nb_utils.upstream.diffsinger import load_config  # noqa: E402
 from tts_nb_utils.upstream.diffsinger_check import check_config_file  # noqa: E402
@@ -39,7 +40,7 @@ def run(config, data, guard: bool, loggers: str, tmp: Path, seed: int) -> float:
     torch.manual_seed(seed)
     task = ToyVarianceTask(config)
     lg = False if loggers == "none" else loss_loggers(tmp / f"{loggers}{seed}", tensorboard=(loggers == "csv+tb"))
-    trainer = make_trainer(STEPS, str(tmp), "cpu", callbacks=[LossGuard(config)] if guard else [], loggers=lg)
+    trainer = make_trainer(STEPS, str(tmp), "cpu", callbacks=[MonitorCallback(LossTermGuard(config))] if guard else [], loggers=lg)
     loader = make_loader(data, 16, seed=seed)
     start = time.perf_counter()
     trainer.fit(task, loader)
