@@ -1,8 +1,9 @@
-"""``tts-nb sovits-log`` (notebook 02): decode GPT-SoVITS ``s2_train.py`` loss lines and find the first NaN."""
+"""``tts-nb sovits-log`` and ``tts-nb scan-checkpoints`` (notebook 02): GPT-SoVITS loss lines and NaN checkpoints."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..errors import UsageError
@@ -21,14 +22,12 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
         scan = scan_sovits_log(target, args.lr0, args.lr_decay)
         if not scan.entries:
             raise UsageError(f"{target}: no GPT-SoVITS loss lines found ([loss_disc, ..., global_step, lr])")
-        for e in scan.entries:
+        for e in scan.entries if args.all else []:
             print(f"line {e.line_number}: {e}")
         for n, msg in scan.problems:
             print(f"line {n}: could not decode: {msg}")
-        bad = scan.first_nonfinite
-        if bad:
-            print(f"first non-finite loss line: line {bad.line_number}, epoch {bad.epoch}, step {bad.global_step}")
-        return 1 if bad or scan.problems else 0
+        print(scan.summary())
+        return 1 if scan.first_nonfinite or scan.problems else 0
     if "[" not in target:
         raise UsageError(f"{target!r} is neither a file nor a loss line like '[nan, nan, ..., 200, 9.99e-05]'")
     try:
@@ -39,15 +38,65 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
     return 0 if entry.finite else 1
 
 
+def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
+    from ..diagnose.checkpoints import checkpoint_files, latest_clean, scan_checkpoint
+    from ..io import atomic_write_json
+
+    files = checkpoint_files(args.paths)
+    if not files:
+        raise UsageError(f"no checkpoint files ({', '.join(('.pth', '.pt', '.ckpt'))}) in {' '.join(args.paths)}")
+    reports = [scan_checkpoint(f, trust=args.trust) for f in files]
+    root = Path(os.path.commonpath([str(f.parent) for f in files]))
+    for r in reports:
+        print(r.format(root))
+    bad = [r for r in reports if not r.clean]
+    resume = latest_clean(reports)
+    if bad:
+        print(f"{len(bad)} of {len(reports)} checkpoint(s) hold NaN/Inf or cannot be read.")
+    if resume:
+        names = " + ".join(r.path.name for r in resume)
+        later = [r for r in reports if r.step is not None and resume[0].step is not None and r.step > resume[0].step]
+        print(f"latest clean checkpoint to resume from: {names}")
+        if later:
+            print("  s2_train.py resumes from the highest-numbered G_/D_ pair: move the later ones out of the folder "
+                  f"({', '.join(r.path.name for r in later)})")
+    elif bad:
+        print("no clean checkpoint: start again from the pretrained weights (or an earlier copy)")
+    if args.json:
+        atomic_write_json(args.json, {
+            "checkpoints": [{"path": str(r.path), "kind": r.kind, "step": r.step, "epoch": r.epoch,
+                             "tensors": r.tensors, "clean": r.clean, "error": r.error,
+                             "bad": [vars(b) for b in r.bad]} for r in reports],
+            "resume_from": [str(r.path) for r in resume],
+        })
+    return 1 if bad else 0
+
+
 def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sovits-log",
-        help="decode GPT-SoVITS SoVITS loss lines (a train.log or one line): names, epoch, first NaN",
-        description="Name the entries of GPT-SoVITS s2_train.py loss lines and infer the epoch from the LR. "
+        help="decode GPT-SoVITS SoVITS loss lines (a train.log or one line): first NaN, intermittent or persistent",
+        description="Name the entries of GPT-SoVITS s2_train.py loss lines; the epoch comes from the Train Epoch line "
+        "(from the LR for a single line). For a train.log: how many lines are NaN, the first one, and whether "
+        "NaN is intermittent (skipped steps) or persistent. "
         "Exit 0 when all losses are finite, 1 when a NaN/Inf line (or an undecodable loss line) is found, "
         "2 for usage errors.",
     )
     p.add_argument("log", help="path to train.log, or one loss line in quotes")
     p.add_argument("--lr0", type=float, default=S2_LEARNING_RATE, help="train.learning_rate (default 1e-4)")
     p.add_argument("--lr-decay", type=float, default=S2_LR_DECAY, help="train.lr_decay (default 0.999875)")
+    p.add_argument("--all", action="store_true", help="print every decoded loss line, not only the summary")
     p.set_defaults(func=_cmd_sovits_log)
+
+    c = sub.add_parser(
+        "scan-checkpoints",
+        help="find NaN/Inf in checkpoints (GPT-SoVITS G_/D_*.pth, Lightning .ckpt, state dicts) and the latest clean one",
+        description="Read every checkpoint named, or under the folders named (e.g. logs_s2_v2), and list each file "
+        "and tensor (weights and optimizer state) holding NaN or Inf, and the latest clean checkpoint to resume from. "
+        "Files are only read. Exit 0 when all are clean, 1 when any holds NaN/Inf or cannot be read, 2 for usage errors.",
+    )
+    c.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
+    c.add_argument("--json", metavar="FILE", help="also write the findings as JSON")
+    c.add_argument("--trust", action="store_true",
+                   help="allow pickled objects when loading (only for files you made yourself)")
+    c.set_defaults(func=_cmd_scan_checkpoints)

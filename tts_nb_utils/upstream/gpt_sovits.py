@@ -1,10 +1,16 @@
 """Read and write GPT-SoVITS SoVITS (stage 2) training log lines; notebook 02 and ``tts-nb sovits-log``.
 
-``s2_train.py`` logs, every ``log_interval`` steps, ``Train Epoch: E [P%]`` and then a bare Python list:
-``[loss_disc, loss_gen, loss_fm, loss_mel, kl_ssl, loss_kl, global_step, lr]``. The LR comes from an
-``ExponentialLR`` stepped once per epoch, stepped ``epoch`` times before epoch ``epoch`` starts, so
-``lr = learning_rate * lr_decay ** epoch`` (``configs/s2.json``: 1e-4 and 0.999875). ``decode_sovits_log``
-names the entries and infers the epoch from the LR; ``format_sovits_log`` writes a line the same way.
+At GPT-SoVITS ``48b1a01``, ``GPT_SoVITS/s2_train.py:451-461`` logs, every ``log_interval`` steps,
+``Train Epoch: E [P%]`` and then a bare Python list ``[loss_disc, loss_gen, loss_fm, loss_mel, kl_ssl,
+loss_kl, global_step, lr]``, through a logger whose file format is ``asctime<TAB>name<TAB>levelname<TAB>message``
+(``utils.py:309-321``; the console shows ``INFO:name:message``). The LR comes from an ``ExponentialLR``
+stepped ``epoch`` times before epoch ``epoch`` starts (``s2_train.py:276-281``), so
+``lr = learning_rate * lr_decay ** epoch`` (``configs/s2.json``: 1e-4 and 0.999875).
+
+``decode_sovits_log`` names the entries of one line and infers the epoch from the LR; ``scan_sovits_log`` reads
+a whole ``train.log``, takes the epoch from the ``Train Epoch`` line before each list (the LR only when there is
+none), and tells intermittent NaN (finite lines between them: GradScaler skips those steps and training goes
+on) from persistent NaN (every line from the first NaN on). ``format_sovits_log`` writes lines the same way.
 """
 
 from __future__ import annotations
@@ -44,14 +50,24 @@ class SovitsLogEntry:
     nonfinite: list[str] = field(default_factory=list)
 
     @property
+    def best_epoch(self) -> int | None:
+        """The epoch from the log's ``Train Epoch`` line when there was one, else the one the LR gives."""
+        return self.logged_epoch if self.logged_epoch is not None else self.epoch
+
+    @property
     def finite(self) -> bool:
         return not self.nonfinite
 
     def __str__(self) -> str:
-        where = f"epoch {self.epoch}" if self.epoch is not None else f"epoch ? (lr fits {self.epoch_exact:.2f})"
+        if self.logged_epoch is not None:
+            where = f"epoch {self.logged_epoch}, step {self.global_step}"
+        elif self.epoch is not None:
+            where = f"epoch {self.epoch}, step {self.global_step} (epoch from the lr)"
+        else:
+            where = f"epoch ? (lr fits {self.epoch_exact:.2f}), step {self.global_step}"
         losses = ", ".join(f"{k}={v:.4g}" for k, v in self.losses.items())
         bad = f"  NON-FINITE: {', '.join(self.nonfinite)}" if self.nonfinite else ""
-        return f"{where}, step {self.global_step}, lr {self.lr:.6g}: {losses}{bad}"
+        return f"{where}, lr {self.lr:.6g}: {losses}{bad}"
 
 
 def sovits_lr(epoch: int, lr0: float = S2_LEARNING_RATE, lr_decay: float = S2_LR_DECAY) -> float:
@@ -161,6 +177,41 @@ class SovitsLogScan:
     @property
     def first_nonfinite(self) -> SovitsLogEntry | None:
         return next((e for e in self.entries if not e.finite), None)
+
+    @property
+    def nonfinite_count(self) -> int:
+        return sum(not e.finite for e in self.entries)
+
+    @property
+    def pattern(self) -> str:
+        """``"none"``; ``"persistent"``: every line from the first NaN on is NaN (at least two of them: the
+        weights or a forward activation overflow on every step); ``"intermittent"``: finite lines follow NaN
+        ones (some steps overflow and are skipped); ``"single"``: one NaN line, the last one."""
+        first = self.first_nonfinite
+        if first is None:
+            return "none"
+        tail = self.entries[self.entries.index(first):]
+        if any(e.finite for e in tail):
+            return "intermittent"
+        return "persistent" if len(tail) > 1 else "single"
+
+    def summary(self) -> str:
+        """A few lines: how many loss lines, how many NaN, where the first NaN is, and the pattern."""
+        n, bad = len(self.entries), self.nonfinite_count
+        lines = [f"{self.path}: {n} loss line(s), {bad} with NaN/Inf ({self.pattern})"]
+        first = self.first_nonfinite
+        if first is not None:
+            lines.append(f"first non-finite loss line: line {first.line_number}, epoch {first.best_epoch}, "
+                         f"step {first.global_step} ({', '.join(first.nonfinite)})")
+            if self.pattern == "intermittent":
+                lines.append("  finite lines follow: some steps overflowed and were skipped (GradScaler); "
+                             "training went on")
+            elif self.pattern == "persistent":
+                lines.append("  every line since is NaN: a forward value overflows on every step, or the weights "
+                             "are NaN (check the checkpoints: tts-nb scan-checkpoints)")
+        if self.entries:
+            lines.append(f"last line: {self.entries[-1]}")
+        return "\n".join(lines)
 
 
 def scan_sovits_log(path: str | os.PathLike, lr0: float = S2_LEARNING_RATE,
