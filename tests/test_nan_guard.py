@@ -185,3 +185,22 @@ def test_lightning_callback_skips_bad_steps_in_a_real_trainer(tmp_path):
     assert _same(module.weights_at[3], module.weights_at[4]), "the skipped step 3 must not move the weights"
     assert not _same(module.weights_at[1], module.weights_at[2])
     assert module.first_batch_losses[1] < module.first_batch_losses[0]
+
+
+def test_guard_reports_a_collapsing_gradscaler_scale_once():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4)
+    guard = NanGuard(model, opt, patience=None, scaler=scaler, min_scale=1.0)
+    for step in range(8):
+        loss = model(torch.randn(2, 4)).sum() * (float("inf") if step >= 2 else 1.0)  # overflow from step 2 on
+        opt.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        guard.step(loss, step_fn=lambda: scaler.step(opt))
+        scaler.update()
+    collapse = [p for p in guard.problems if p.kind == "scale-collapse"]
+    assert scaler.get_scale() < 1.0 and len(collapse) == 1
+    assert collapse[0].step == 7 and "fell to 0.5" in collapse[0].message  # 16 halved at steps 2..6 -> 0.5
+    assert guard.skipped == 6

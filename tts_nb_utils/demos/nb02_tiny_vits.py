@@ -5,11 +5,28 @@ encoder on content features (SoVITS uses SSL features), a posterior encoder on t
 reparameterised latent with ``exp(logs)``, a residual flow, a HiFi-GAN-style upsampling decoder, and the
 generator loss ``45 * L1(mel(y_hat), mel(y)) + 1.0 * KL`` (``c_mel`` and ``c_kl`` from ``configs/s2.json``).
 The discriminator is left out: the losses that go NaN first live in the generator.
+
+One knob stands in for what long training can do to a real network: ``activation_gain`` multiplies the output
+of the posterior encoder's first layer by ``g`` and divides it back before the next layer. In exact arithmetic
+nothing changes (the weights and their training are the same); one activation is ``g`` times larger. Under
+fp16 autocast that activation is stored in float16, so when it passes 65504 it becomes Inf, and ``z``, the KL and
+the mel loss turn NaN, as in the reported line. Near the edge only some batches overflow (intermittent NaN, the way
+#1156 describes it); above it every batch does (persistent). ``fp32_encoder`` is the fix that runs the posterior
+encoder in float32 (autocast disabled around it). The runner follows ``s2_train.py``'s order of operations
+and writes ``train.log`` and ``G_<step>.pth`` in upstream's formats, resuming from the latest checkpoint as
+upstream does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
+import re
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +36,8 @@ from torch.nn import functional as F
 from ..audio import speechlike
 from ..audio.mel import MelConfig, mel_spectrogram
 from ..device import AUTOCAST_PRECISIONS, autocast_dtype, canonical_precision
+from ..io import atomic_path
+from ..schedules.trace import ORDER_WARNING_TEXT as ORDER_WARNING
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,8 @@ class TinyVitsConfig:
     decoder_channels: int = 64
     c_mel: float = 45.0
     c_kl: float = 1.0
+    activation_gain: float = 1.0  # one posterior-encoder activation x gain, divided back at once: same function
+    fp32_encoder: bool = False  # run the posterior encoder with autocast disabled (the fp32-region fix)
 
 
 def linear_spectrogram(y: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
@@ -104,11 +125,18 @@ class TinyVits(nn.Module):
         m_q, logs_q))``, the same tuple SoVITS returns to its KL loss."""
         spec = linear_spectrogram(y, self.cfg.mel)
         frames = content.shape[-1]
-        m_q, logs_q = self.enc_q(spec[..., :frames]).chunk(2, dim=1)
-        z = m_q + torch.randn_like(m_q) * torch.exp(logs_q)
-        z_p = z + self.flow(z)
+        m_q, logs_q = self.posterior(spec[..., :frames]).chunk(2, dim=1)
+        # exp in float32: CUDA autocast runs exp in float32 whatever its input; written out so CPU runs match
+        z = m_q.float() + torch.randn_like(m_q, dtype=torch.float32) * torch.exp(logs_q.float())
         m_p, logs_p = self.enc_p(content).chunk(2, dim=1)
-        return self.dec(z), (z, z_p, m_p, logs_p, m_q, logs_q)
+        return self.dec(z), (z, z + self.flow(z), m_p, logs_p, m_q, logs_q)
+
+    def posterior(self, spec: torch.Tensor) -> torch.Tensor:
+        """``enc_q`` with its hidden activation scaled by ``activation_gain`` and back (float16 under autocast)."""
+        fp32 = self.cfg.fp32_encoder
+        with torch.autocast(spec.device.type, enabled=False) if fp32 else contextlib.nullcontext():
+            h = self.enc_q[0](spec.float() if fp32 else spec) * self.cfg.activation_gain
+            return self.enc_q[2](self.enc_q[1](h) / self.cfg.activation_gain)
 
 
 def kl_loss(z_p: torch.Tensor, logs_q: torch.Tensor, m_p: torch.Tensor, logs_p: torch.Tensor) -> torch.Tensor:
@@ -159,36 +187,92 @@ def demo_clips(n: int = 8, seconds: float = 0.5, cfg: TinyVitsConfig = TinyVitsC
 
 @dataclass
 class RunResult:
-    """One training run: per-step losses (NaN included), the first non-finite step (None if none), the
-    validation loss on clean clips in float32 before and after, and the guard when one was used."""
+    """One training run: per-step total losses (NaN included) and loss parts, the GradScaler's scale after each
+    step (None without one), the first non-finite step, the validation loss on clean clips in float32 before and
+    after, and where ``train.log`` and the checkpoints went (``log_dir``)."""
 
     name: str
     losses: list[float]
     parts: list[dict[str, float]]
+    scales: list[float | None]
     first_nonfinite_step: int | None
     val_start: float
     val_end: float
     lr: float
     model: TinyVits
     guard: object | None = None
+    start_step: int = 0
+    log_dir: Path | None = None
 
     @property
     def trained(self) -> bool:
         """Finite and better than at the start on clean validation clips."""
         return bool(np.isfinite(self.val_end) and self.val_end < self.val_start)
 
+    @property
+    def nan_steps(self) -> int:
+        return int(sum(not math.isfinite(x) for x in self.losses))
+
 
 def validation_loss(model: TinyVits, content: torch.Tensor, y: torch.Tensor, seed: int = 0) -> float:
     """Generator loss on clean clips in float32 with a fixed noise draw (the training RNG is left alone)."""
     with torch.random.fork_rng(devices=[y.device] if y.device.type == "cuda" else []), torch.no_grad():
         torch.manual_seed(seed)
-        params = [p for p in model.parameters()]
-        dtype = params[0].dtype
+        dtype = next(model.parameters()).dtype
         model.float()
         try:
             return float(generator_losses(model, content.float(), y.float())["total"])
         finally:
             model.to(dtype)
+
+
+def _upstream_logger(log_dir: Path, name: str) -> logging.Logger:
+    """A logger writing ``train.log`` in ``utils.get_logger``'s format (``utils.py:309-321`` at ``48b1a01``)."""
+    logger = logging.getLogger(f"tts_nb.nb02.{name}.{id(log_dir)}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.FileHandler(log_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s\t" + name + "\t%(levelname)s\t%(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, lr0: float) -> None:
+    """``utils.save_checkpoint``'s layout (``utils.py:75-90``): ``iteration`` holds the epoch, as s2_train passes it."""
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "iteration": epoch, "optimizer": optimizer.state_dict(),
+                    "learning_rate": lr0}, tmp)
+
+
+def _resume(log_dir: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Load the highest-numbered ``G_*.pth`` as ``s2_train.py:206-221`` does (``utils.load_checkpoint``,
+    ``utils.py:23-60``: the optimizer state, learning rate included, is restored unless it was saved as None);
+    returns the epoch to start from."""
+    found = sorted(log_dir.glob("G_*.pth"), key=lambda f: int("".join(filter(str.isdigit, f.name)))) if log_dir else []
+    if not found:
+        return 1
+    data = torch.load(found[-1], map_location="cpu", weights_only=True)
+    model.load_state_dict(data["model"])
+    if data["optimizer"] is not None:
+        optimizer.load_state_dict(data["optimizer"])
+    return int(data["iteration"]) + 1
+
+
+def _train_step(model: TinyVits, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, guard: Any,
+                content: torch.Tensor, clips: torch.Tensor, amp_dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """One generator step in ``s2_train.py:433-449``'s order: autocast forward (losses in float32), scaled
+    backward, unscale, no clipping, ``scaler.step`` (through the guard when there is one), ``scaler.update``."""
+    with torch.autocast(clips.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        out = generator_losses(model, content, clips)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(out["total"]).backward()
+    scaler.unscale_(opt)
+    if guard is not None:
+        guard.step(out["total"], step_fn=lambda: scaler.step(opt))
+    else:
+        scaler.step(opt)
+    scaler.update()
+    return out
 
 
 def train_tiny_vits(
@@ -197,59 +281,107 @@ def train_tiny_vits(
     val: tuple[torch.Tensor, torch.Tensor],
     *,
     name: str = "run",
-    steps: int = 40,
+    epochs: int = 2,
+    steps_per_epoch: int = 20,
     lr: float = 1e-4,
-    precision: str = "fp32",
-    grad_scaler: bool = False,
-    clip_grad_norm: float | None = None,
+    precision: str = "32-true",
+    grad_scaler: bool | None = None,
     guard_options: dict | None = None,
     batch_size: int = 4,
     seed: int = 0,
     cfg: TinyVitsConfig = TinyVitsConfig(),
-    log_every: int | None = None,
-    log=print,
+    log_dir: str | Path | None = None,
+    log_every: int = 5,
 ) -> RunResult:
-    """Train a fresh TinyVits the way GPT-SoVITS's ``s2_train.py`` trains SoVITS: AdamW (betas 0.8/0.99,
-    eps 1e-9), forward under autocast when ``precision`` is "fp16"/"bf16" (losses in float32), optional
-    GradScaler, optional gradient-norm clipping, optional NanGuard (``guard_options`` are its keywords).
-    ``precision="half"`` casts the model and data to float16 (optimizer state follows). Batches are random
-    draws of ``batch_size`` clips. Every ``log_every`` steps a GPT-SoVITS-style loss line goes to ``log``."""
+    """Train TinyVits the way GPT-SoVITS's ``s2_train.py`` trains SoVITS (``48b1a01``): AdamW (betas 0.8/0.99,
+    eps 1e-9, ``s2_train.py:172-197``), the forward under autocast when ``precision`` is 16-bit mixed and the
+    losses in float32 (``:433-442``), ``GradScaler(enabled=fp16_run)`` (``:282``) with unscale and no clipping
+    (``:444-449``), ``ExponentialLR`` per epoch. ``precision="half"`` casts model and data to float16 instead
+    (not what upstream does). ``guard_options``: a NanGuard's keywords (it also watches the scaler).
+
+    With ``log_dir``, ``train.log`` gets upstream's lines every ``log_every`` steps and ``G_<global_step>.pth`` is
+    saved after every epoch; a later call with the same ``log_dir`` resumes from the latest one, as upstream does."""
     from ..monitors.nan_guard import NanGuard
     from ..upstream.gpt_sovits import format_sovits_log
 
-    amp_dtype = None if precision == "half" else autocast_dtype(  # ValueError for an unknown name
-        canonical_precision(precision, AUTOCAST_PRECISIONS))
     device = clips.device
+    half = precision == "half"
+    amp_dtype = None if half else autocast_dtype(canonical_precision(precision, AUTOCAST_PRECISIONS))
     torch.manual_seed(seed)
     model = TinyVits(cfg).to(device)
-    val_start = validation_loss(model, *val)
-    data_dtype = torch.float16 if precision == "half" else torch.float32
-    if precision == "half":
+    if half:
         model.half()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
-    scaler = torch.amp.GradScaler(device.type, enabled=grad_scaler)
-    guard = NanGuard(model, opt, **guard_options) if guard_options is not None else None
+    log_dir = Path(log_dir) if log_dir is not None else None
+    first_epoch = _resume(log_dir, model, opt)
+    val_start = validation_loss(model, *val)  # of the weights this run starts from (resumed ones included)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999875)
+    with warnings.catch_warnings():  # upstream steps before any optimizer step too; torch warns about that
+        warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
+        for _ in range(first_epoch):  # stepped epoch_str times before training (s2_train.py:276-281)
+            sched.step()
+    use_scaler = grad_scaler if grad_scaler is not None else amp_dtype == torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+    guard = NanGuard(model, opt, scaler=scaler, **guard_options) if guard_options is not None else None
+    logger = _upstream_logger(log_dir, name) if log_dir is not None else None
+    gen = torch.Generator().manual_seed(seed + first_epoch)
+    losses, parts, scales, first = [], [], [], None
+    global_step = (first_epoch - 1) * steps_per_epoch
+    for epoch in range(first_epoch, first_epoch + epochs):
+        for batch_idx in range(steps_per_epoch):
+            idx = torch.randperm(len(clips), generator=gen)[:batch_size].to(device)
+            dtype = torch.float16 if half else torch.float32
+            out = _train_step(model, opt, scaler, guard, content[idx].to(dtype), clips[idx].to(dtype), amp_dtype)
+            losses.append(float(out["total"].detach()))
+            parts.append({k: float(v.detach()) for k, v in out.items() if k != "total"})
+            scales.append(float(scaler.get_scale()) if use_scaler else None)
+            if first is None and not math.isfinite(losses[-1]):
+                first = global_step
+            if logger is not None and global_step % log_every == 0:
+                progress = 100.0 * batch_idx / steps_per_epoch
+                for line in format_sovits_log(parts[-1], global_step, opt.param_groups[0]["lr"], epoch, progress).split("\n"):
+                    logger.info(line)
+            global_step += 1
+        with warnings.catch_warnings():  # every step of the epoch may have been skipped by the scaler
+            warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
+            sched.step()
+        if log_dir is not None:
+            save_checkpoint(log_dir / f"G_{global_step}.pth", model, opt, epoch, lr)
+    if logger is not None:
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+            h.close()
+    result = RunResult(name, losses, parts, scales, first, val_start, validation_loss(model, *val), lr, model, guard,
+                       (first_epoch - 1) * steps_per_epoch, log_dir)
+    return result
+
+
+def activation_peaks(model: TinyVits, clips: torch.Tensor, content: torch.Tensor, batches: int = 50,
+                     batch_size: int = 4, seed: int = 0) -> np.ndarray:
+    """The largest ``|value|`` of the activation that ``activation_gain`` scales, per random batch, in float32
+    at gain 1: what a gain ``g`` turns into ``g * peak``, and fp16 turns into Inf above 65504."""
+    peaks: list[float] = []
+    handle = model.enc_q[0].register_forward_hook(lambda m, i, o: peaks.append(float(o.detach().abs().max())))
     gen = torch.Generator().manual_seed(seed)
-    losses, parts, first = [], [], None
-    for step in range(steps):
-        idx = torch.randperm(len(clips), generator=gen)[:batch_size].to(device)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            out = generator_losses(model, content[idx].to(data_dtype), clips[idx].to(data_dtype))
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(out["total"]).backward()
-        scaler.unscale_(opt)
-        if clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-        if guard is not None:
-            guard.step(out["total"], step_fn=lambda: scaler.step(opt))
-        else:
-            scaler.step(opt)
-        scaler.update()
-        loss = float(out["total"].detach())
-        losses.append(loss)
-        parts.append({k: float(v.detach()) for k, v in out.items() if k != "total"})
-        if first is None and not np.isfinite(loss):
-            first = step
-        if log_every and step % log_every == 0:
-            log(format_sovits_log({k: v for k, v in parts[-1].items()}, step, opt.param_groups[0]["lr"]))
-    return RunResult(name, losses, parts, first, val_start, validation_loss(model, *val), lr, model, guard)
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for _ in range(batches):
+                idx = torch.randperm(len(clips), generator=gen)[:batch_size].to(clips.device)
+                model(content[idx].float(), clips[idx].float())
+    finally:
+        handle.remove()
+    return np.array(peaks)
+
+
+def resume_copy_without_optimizer(checkpoint: Path, log_dir: Path) -> Path:
+    """Copy a ``G_*.pth`` into a fresh ``log_dir`` with ``optimizer`` set to None: ``utils.load_checkpoint`` then
+    skips the optimizer state (``utils.py:28``), so AdamW restarts at the config's learning rate. The original
+    file is only read."""
+    data = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    data["optimizer"] = None
+    log_dir.mkdir(parents=True, exist_ok=True)
+    dest = log_dir / checkpoint.name
+    with atomic_path(dest) as tmp:
+        torch.save(data, tmp)
+    return dest

@@ -104,6 +104,9 @@ class NanGuard(Monitor):
     ``check_every``: with a ``found_inf``-capable (fused) optimizer, read the flags once every this many steps.
     ``max_recoveries``: raise NonFiniteTrainingError after this many recoveries (None: never).
     ``schedulers``: LR schedulers whose ``base_lrs`` should be lowered with the LR.
+    ``scaler``: a ``GradScaler`` to watch: once its scale falls below ``min_scale`` (it starts at 65536 and halves
+    at every overflowing step) the guard reports ``scale-collapse``: overflow on nearly every step, which loss
+    scaling cannot cure (a forward value beyond fp16's range). One read of the scale per step while watching.
     """
 
     name = "nan-guard"
@@ -123,6 +126,8 @@ class NanGuard(Monitor):
         check_every: int = 1,
         max_recoveries: int | None = None,
         schedulers: tuple = (),
+        scaler: torch.amp.GradScaler | None = None,
+        min_scale: float = 1.0,
         on_problem: str = "record",
     ) -> None:
         super().__init__(on_problem)
@@ -135,6 +140,7 @@ class NanGuard(Monitor):
         self.patience, self.lr_factor, self.restore = patience, lr_factor, restore
         self.snapshot_every, self.max_recoveries = snapshot_every, max_recoveries
         self._check_every = check_every
+        self.scaler, self.min_scale, self._scale_reported = scaler, float(min_scale), False
         self.events: list[GuardEvent] = []
         self.steps = self.skipped = self.recoveries = self.bad_in_a_row = 0
         self.last_flag: torch.Tensor | None = None
@@ -180,6 +186,7 @@ class NanGuard(Monitor):
         return self._decide(self.check(loss), loss)
 
     def _decide(self, flag: torch.Tensor, loss: torch.Tensor | None) -> bool:
+        self._watch_scale(self.steps)
         bad = bool(flag)  # the one device-to-host read per step
         if bad:
             self._record_bad(self.steps, loss, self.last_grad_norm)
@@ -227,6 +234,19 @@ class NanGuard(Monitor):
                 self._record_bad(step, loss, norm)
             else:
                 self._record_good(completed=step + 1)  # device-skip mode: after the window's last update
+
+    def _watch_scale(self, step: int) -> None:
+        if self.scaler is None or self._scale_reported or not self.scaler.is_enabled():
+            return
+        scale = float(self.scaler.get_scale())
+        if scale < self.min_scale:
+            self._scale_reported = True
+            self.report(
+                "scale-collapse", step,
+                f"GradScaler's scale fell to {scale:.3g} (from 65536, halved at each overflowing step): nearly every "
+                "step overflows, which loss scaling cannot fix when the overflow is in the forward pass. Train in "
+                "bf16 or fp32, or keep the overflowing op in float32 (autocast disabled)",
+            )
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
     def _record_good(self, completed: int) -> None:
