@@ -3,6 +3,7 @@
 - :func:`read_coqui_lr_log`: the ``(GLOBAL_STEP, current_lr)`` pairs of a run's ``trainer_0_log.txt``;
 - :func:`coqui_steps_optimizer`, :func:`coqui_update_batches`, :func:`coqui_optimizer_steps_per_epoch`: which batches of an epoch update the
   weights under gradient accumulation (the trainer's own rule, ``trainer/trainer.py:943-945`` at v0.4.0);
+- :func:`coqui_tts_run_size`: batches and optimizer steps of a coqui-tts run on N clips (the XTTS recipe's);
 - :func:`coqui_epoch_stepping`: whether a trainer version steps a per-epoch scheduler at all
   (``scheduler_after_epoch=True``), from the trainer's git history, each version checked by running it.
 
@@ -78,6 +79,36 @@ def coqui_first_batches(batches_per_epoch: int, grad_accum: int, epochs: int) ->
     ends = coqui_update_batches(batches_per_epoch, grad_accum)
     starts = [0] + [e + 1 for e in ends[:-1]]
     return [epoch * batches_per_epoch + s for epoch in range(epochs) for s in starts]
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """How many batches and optimizer steps a coqui-tts training run has (see :func:`coqui_tts_run_size`)."""
+
+    train_clips: int
+    batches_per_epoch: int
+    steps_per_epoch: int
+    total_steps: int
+
+
+def coqui_tts_run_size(clips: int, batch_size: int, grad_accum: int, epochs: int,
+                       eval_split_max_size: int | None = 256, eval_split_size: float = 0.01) -> RunSize:
+    """The optimizer steps of a coqui-tts run on ``clips`` clips: ``load_tts_samples``' eval split (coqui-tts
+    ``TTS/tts/datasets/__init__.py:33-39`` at v0.27.2: ``min(eval_split_max_size, int(clips * eval_split_size))``
+    clips held out), ``drop_last=False`` batches, then the trainer's accumulation groups. An upper bound when
+    the dataset also drops over-long clips (XTTS: ``max_wav_length``, ``max_text_length``)."""
+    if eval_split_size > 1:
+        held_out = int(eval_split_size)
+    else:
+        held_out = int(clips * eval_split_size)
+        held_out = min(eval_split_max_size, held_out) if eval_split_max_size else held_out
+    train = clips - held_out
+    if held_out < 1 or train < 1:
+        raise ValueError(f"{clips} clips: the eval split holds out {held_out}, leaving {train} to train on; "
+                         "coqui-tts needs at least one of each (raise eval_split_size or add clips)")
+    batches = -(-train // batch_size)
+    steps = coqui_optimizer_steps_per_epoch(batches, grad_accum)
+    return RunSize(train, batches, steps, steps * epochs)
 
 
 # ------------------------------------------------------------------------------------ per-epoch stepping
