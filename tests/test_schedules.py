@@ -29,9 +29,11 @@ from tts_nb_utils.schedules.trace import (
     trace_lr,
 )
 from tts_nb_utils.upstream.coqui import (
+    RunSize,
     coqui_epoch_stepping,
     coqui_first_batches,
     coqui_optimizer_steps_per_epoch,
+    coqui_tts_run_size,
     coqui_update_batches,
     installed_trainer_version,
     read_coqui_lr_log,
@@ -524,6 +526,11 @@ def test_coqui_accumulation_rule_and_version_table():
         "0.3.1", "0.3.1", "0.3.3", "0.3.3", "0.4.0", "0.4.0", "0.4.0"]
     assert table[("0.4.0", 2, False)] and not table[("0.4.0", 1, False)] and table[("0.3.3", 1, False)]
     assert coqui_epoch_stepping("0.4.1").steps is None
+    # the XTTS recipe on LJSpeech: 131 clips held out (1 %, at most 256), batches of 3, 84 accumulated
+    assert coqui_tts_run_size(13100, 3, 84, 1000) == RunSize(12969, 4323, 52, 52000)
+    assert coqui_tts_run_size(1000, 3, 84, 2, eval_split_size=50).train_clips == 950
+    with pytest.raises(ValueError, match="50 clips: the eval split holds out 0"):
+        coqui_tts_run_size(50, 3, 84, 2)
     with pytest.raises(ValueError, match="not a version"):
         coqui_epoch_stepping("main")
 
