@@ -12,7 +12,8 @@ import torch
 
 from tts_nb_utils.demos.nb04_toy_model import train_coqui
 from tts_nb_utils.monitors import LRWatch, Monitor, MonitorError, MonitorSet, MonitorWarning, NanGuard
-from tts_nb_utils.monitors.coqui import CoquiMonitors, merge_callbacks
+from tts_nb_utils.monitors.coqui import CoquiMonitors, coqui_epoch_step_callbacks, merge_callbacks
+from tts_nb_utils.schedules.plan import lr_plan
 
 
 class Recorder(Monitor):
@@ -79,6 +80,49 @@ def test_coqui_lr_watch_sees_every_optimizer_step_without_the_model_hooks(tmp_pa
     assert [s for s, _ in watch.history] == list(range(10))
     assert watch.history[2][1] == pytest.approx(0.05) and watch.history[3][1] == pytest.approx(0.025)
     assert watch.ok, watch.format_problems()
+
+
+GRADUAL_6_12 = [[0, 0.05], [6, 0.025], [12, 0.0125]]
+
+
+def test_coqui_lr_watch_counts_optimizer_steps_as_the_trainer_accumulates(tmp_path):
+    # 10 batches per epoch, accumulation 3: the trainer steps after batches 2, 5, 8 and 9, so 4 steps per epoch
+    plan = lr_plan("StepwiseGradualLR", {"gradual_learning_rates": GRADUAL_6_12}, 0.05, 10, 4, False, grad_accum=3)
+    watch = LRWatch(plan.configured, on_problem="record")
+    train_coqui(tmp_path, "accum", epochs=4, steps_per_epoch=10, batch_size=4, lr=0.05, grad_accum=3,
+                monitors=CoquiMonitors(watch), lr_scheduler="StepwiseGradualLR",
+                lr_scheduler_params={"gradual_learning_rates": GRADUAL_6_12}, scheduler_after_epoch=False)
+    assert [s for s, _ in watch.history] == list(range(16)) and watch.ok, watch.format_problems()
+    assert watch.history[5][1] == pytest.approx(0.05) and watch.history[6][1] == pytest.approx(0.025)
+
+
+def test_coqui_lr_watch_stops_the_default_config_within_the_first_epoch(tmp_path, capsys):
+    # thresholds written in optimizer steps (per-step plan), the trainer's default steps per epoch
+    plan = lr_plan("StepwiseGradualLR", {"gradual_learning_rates": GRADUAL_6_12}, 0.05, 5, 3, False)
+    watch = LRWatch(plan.configured)
+    with pytest.raises(SystemExit):  # the Coqui trainer turns the error into exit status 1
+        _coqui(tmp_path, "stop", CoquiMonitors(watch), lr_scheduler="StepwiseGradualLR",
+               lr_scheduler_params={"gradual_learning_rates": GRADUAL_6_12})
+    assert [(p.kind, p.step) for p in watch.problems] == [("scheduler-clock", 4)]  # last step of epoch 0
+    assert "scheduler_after_epoch=True" in capsys.readouterr().err
+    assert len(watch.history) == 5
+
+
+def test_coqui_lr_watch_warns_when_a_per_epoch_scheduler_is_never_stepped(tmp_path):
+    plan = lr_plan("StepLR", {"step_size": 1, "gamma": 0.5}, 0.05, 5, 2, True)
+    halving = {"lr_scheduler": "StepLR", "lr_scheduler_params": {"step_size": 1, "gamma": 0.5}}
+    watch = LRWatch(plan.configured, on_problem="warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _coqui(tmp_path, "never", CoquiMonitors(watch), **halving)
+    if plan.trainer is not None and plan.trainer.steps is False:  # the installed trainer (0.4.0) never steps it
+        assert [(p.kind, p.step) for p in watch.problems] == [("lr-mismatch", 5), ("scheduler-clock", 5)]
+        assert any(issubclass(w.category, MonitorWarning) for w in caught)
+    else:
+        assert watch.ok, watch.format_problems()
+    fixed = LRWatch(plan.configured, on_problem="record")
+    _coqui(tmp_path, "fixed", CoquiMonitors(fixed), callbacks=coqui_epoch_step_callbacks(), **halving)
+    assert fixed.ok and fixed.history[5][1] == pytest.approx(0.025), fixed.format_problems()
 
 
 def test_coqui_nan_guard_skips_poisoned_steps_through_the_model_hooks(tmp_path, monkeypatch):

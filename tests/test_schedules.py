@@ -15,6 +15,7 @@ from tts_nb_utils import cli
 from tts_nb_utils.monitors.lightning import MonitorCallback
 from tts_nb_utils.monitors.lr_watch import LRWatch, LRWatchError, LRWatchWarning
 from tts_nb_utils.schedules.build import gradual_lr_at, warmup_then_decay
+from tts_nb_utils.schedules.plan import lr_plan
 from tts_nb_utils.schedules.trace import (
     ScheduleConfigError,
     catch_order_warnings,
@@ -27,7 +28,16 @@ from tts_nb_utils.schedules.trace import (
     steps_to_epochs,
     trace_lr,
 )
-from tts_nb_utils.upstream.coqui import read_coqui_lr_log
+from tts_nb_utils.upstream.coqui import (
+    RunSize,
+    coqui_epoch_stepping,
+    coqui_first_batches,
+    coqui_optimizer_steps_per_epoch,
+    coqui_tts_run_size,
+    coqui_update_batches,
+    installed_trainer_version,
+    read_coqui_lr_log,
+)
 
 GRADUAL = [[0, 5e-4], [12, 4e-4], [24, 3e-4]]
 
@@ -91,8 +101,10 @@ def test_trace_does_not_trigger_order_warning_and_rejects_bad_sizes():
 
 
 def test_scheduler_lookup_and_factory_errors():
-    assert scheduler_class("multisteplr") is S.MultiStepLR
+    assert scheduler_class("MultiStepLR") is S.MultiStepLR
     assert scheduler_class("StepwiseGradualLR") is StepwiseGradualLR
+    with pytest.raises(ScheduleConfigError, match="AttributeError; write 'MultiStepLR'"):
+        scheduler_class("multisteplr")
     with pytest.raises(ScheduleConfigError, match="unknown scheduler 'Nope'.*MultiStepLR"):
         scheduler_class("Nope")
     with pytest.raises(ScheduleConfigError, match="StepLR.*step_size"):
@@ -110,6 +122,24 @@ def test_milestone_warnings_name_unreachable_milestones():
     assert milestone_warnings("StepwiseGradualLR", params, 4, 10, False) == []
     ws = milestone_warnings("StepwiseGradualLR", {"gradual_learning_rates": [[0, 1], [20, 2], [10, 3]]}, 10, 10, False)
     assert any("not in increasing order" in w for w in ws)
+
+
+def test_scheduler_names_match_exactly_as_the_coqui_trainer_does():
+    from trainer.trainer_utils import get_scheduler
+
+    for name in ("noamlr", "NOAMLR", "stepwisegraduallr", "StepLR", "steplr", "MultiStepLR", "multisteplr"):
+        params = {"gradual_learning_rates": [[0, 1.0]]} if "gradual" in name.lower() else {}
+        params |= {"step_size": 1} if name.lower() == "steplr" else {}
+        params |= {"milestones": [1]} if "multistep" in name.lower() else {}
+        try:
+            coqui = type(get_scheduler(name, params, _opt()))
+        except AttributeError:
+            coqui = None
+        try:
+            ours = scheduler_class(name)
+        except ScheduleConfigError:
+            ours = None
+        assert ours is coqui, name
 
 
 # ----------------------------------------------------------------------------------------------- converters
@@ -215,6 +245,48 @@ def test_lr_watch_checks_first_recorded_step_after_expected_one():
         w.record(opt, 8)
 
 
+def _clock_loop(watch, stepped_every, spe=4, epochs=7):
+    """A plain loop stepping StepwiseGradualLR every ``stepped_every`` optimizer steps (``"epoch"``, ``"never"``)."""
+    opt = _opt(5e-4)
+    sched = StepwiseGradualLR(opt, GRADUAL)
+    watch.on_train_start(optimizer=opt, schedulers=[sched])
+    for step in range(spe * epochs):
+        watch.before_optimizer_step(step)
+        opt.step()
+        if stepped_every == "step" or (stepped_every == "epoch" and (step + 1) % spe == 0):
+            sched.step()
+        if stepped_every == "twice":  # e.g. per micro-batch under accumulation
+            sched.step(), sched.step()
+    return watch
+
+
+def test_lr_watch_with_a_plan_checks_the_scheduler_clock_within_the_first_epoch():
+    per_step = trace_lr(lambda o: StepwiseGradualLR(o, GRADUAL), 4, 7, lr=5e-4)
+    per_epoch = trace_lr(lambda o: StepwiseGradualLR(o, GRADUAL), 4, 7, after_epoch=True, lr=5e-4)
+    assert _clock_loop(LRWatch(per_step), "step").ok and _clock_loop(LRWatch(per_epoch), "epoch").ok
+    # the plan steps per optimizer step, the loop per epoch: caught at the first epoch's last step (3), long
+    # before the first threshold (12), where the LR itself would first differ
+    with pytest.raises(LRWatchError, match=r"scheduler-clock @ step 3\].*stepped 0 time"):
+        _clock_loop(LRWatch(per_step), "epoch")
+    with pytest.raises(LRWatchError, match=r"scheduler-clock @ step 4\].*never steps it"):
+        _clock_loop(LRWatch(per_epoch), "never")
+    with pytest.raises(LRWatchError, match=r"scheduler-clock @ step 1\].*stepped 2 time.*per batch"):
+        _clock_loop(LRWatch(per_step), "twice")
+    w = _clock_loop(LRWatch(per_step, on_problem="record"), "epoch")
+    assert [(p.kind, p.step) for p in w.problems] == [("scheduler-clock", 3), ("lr-mismatch", 12),
+                                                      ("lr-mismatch", 24)]
+
+
+def test_lr_watch_with_a_plan_checks_every_step():
+    plan = trace_lr(lambda o: S.StepLR(o, 3, 0.5), 4, 2, lr=1.0)
+    early = trace_lr(lambda o: S.StepLR(o, 2, 0.5), 4, 2, lr=1.0)  # changes one step too early
+    w = LRWatch(plan, on_problem="record")
+    for step, lr in enumerate(early.lrs):
+        w.record(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr), step)
+    # the change-point check alone would pass step 3 (0.5 both); every-step catches 2, then 4 and 6, once each
+    assert [p.step for p in w.problems] == [2, 4, 6]
+
+
 def test_lr_watch_lightning_callback(tmp_path):
     import lightning.pytorch as pl
 
@@ -311,15 +383,60 @@ BASE = ["lr-plan", "--scheduler", "StepwiseGradualLR", "--params", json.dumps({"
         "--lr", "5e-4", "--steps-per-epoch", "4", "--epochs", "10"]
 
 
+def _json(capsys, *args):
+    assert cli.main([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _at(changes, key="optimizer_step"):
+    return [c[key] for c in changes]
+
+
 def test_cli_json_per_step_and_per_epoch(capsys):
-    assert cli.main([*BASE, "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out == {"changes": [{"step": 0, "lr": 5e-4}, {"step": 12, "lr": 4e-4}, {"step": 24, "lr": 3e-4}],
+    out = _json(capsys, *BASE)
+    assert out == {"changes": [{"global_step": 0, "optimizer_step": 0, "epoch": 0, "lr": 5e-4},
+                               {"global_step": 12, "optimizer_step": 12, "epoch": 3, "lr": 4e-4},
+                               {"global_step": 24, "optimizer_step": 24, "epoch": 6, "lr": 3e-4}],
                    "warnings": []}
-    assert cli.main([*BASE, "--json", "--after-epoch"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["changes"] == [{"step": 0, "lr": 5e-4}]
+    out = _json(capsys, *BASE, "--after-epoch", "--trainer-version", "none")
+    assert _at(out["changes"]) == [0] and "intended_changes" not in out
     assert any("beyond the run" in w for w in out["warnings"])
+
+
+GRADUAL_6_12 = ["lr-plan", "--scheduler", "StepwiseGradualLR", "--lr", "1e-3", "--params",
+                json.dumps({"gradual_learning_rates": [[0, 1e-3], [6, 5e-4], [12, 2.5e-4]]})]
+
+
+def test_cli_grad_accum_reports_global_and_optimizer_steps(capsys):
+    # 10 batches, accumulation 3: the trainer steps after batches 2, 5, 8 and 9 (the epoch's last), 4 per epoch
+    out = _json(capsys, *GRADUAL_6_12, "--batches-per-epoch", "10", "--epochs", "5", "--grad-accum", "3")
+    assert _at(out["changes"]) == [0, 6, 12] and _at(out["changes"], "global_step") == [0, 16, 30]
+    assert any("4 optimizer steps per epoch" in w and "GLOBAL_STEP" in w for w in out["warnings"])
+    # 9 batches: groups never straddle an epoch, a change at optimizer step k is logged at batch 3k
+    out = _json(capsys, *GRADUAL_6_12, "--steps-per-epoch", "9", "--epochs", "5", "--grad-accum", "3")
+    assert _at(out["changes"], "global_step") == [0, 18, 36]
+
+
+STEPLR = ["lr-plan", "--scheduler", "StepLR", "--params", '{"step_size": 1, "gamma": 0.5}', "--lr", "1",
+          "--batches-per-epoch", "4", "--epochs", "3", "--after-epoch"]
+
+
+def test_cli_after_epoch_says_what_each_trainer_version_does(capsys):
+    out = _json(capsys, *STEPLR, "--trainer-version", "0.4.0")
+    assert _at(out["changes"]) == [0] and _at(out["intended_changes"]) == [0, 4, 8]
+    assert out["trainer"] == {"version": "0.4.0", "steps_epoch_scheduler": False}
+    assert any("coqui-tts-trainer 0.4.0 never steps a single optimizer's per-epoch scheduler" in w
+               for w in out["warnings"])
+    for version, extra in (("0.3.3", []), ("0.0.36", ["--model-optimize"]), ("0.4.0", ["--optimizers", "2"])):
+        out = _json(capsys, *STEPLR, "--trainer-version", version, *extra)
+        assert _at(out["changes"]) == [0, 4, 8] and not any("never" in w for w in out["warnings"]), version
+    out = _json(capsys, *STEPLR, "--trainer-version", "0.3.1", "--model-optimize")
+    assert _at(out["changes"]) == [0] and any("its own optimize()" in w for w in out["warnings"])
+    out = _json(capsys, *STEPLR, "--trainer-version", "0.5.0")
+    assert _at(out["changes"]) == [0, 4, 8] and any("newer than the versions checked" in w for w in out["warnings"])
+    assert cli.main([*STEPLR, "--trainer-version", "0.4.0"]) == 0
+    text = capsys.readouterr().out
+    assert "lr (trainer 0.4.0)" in text and "intended lr" in text and "0.5" in text.split("intended lr")[1]
 
 
 def test_cli_text_and_plot(capsys, tmp_path):
@@ -331,7 +448,7 @@ def test_cli_text_and_plot(capsys, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["lr.png"]  # no temporary file left behind
     assert cli.main(BASE) == 0
     text = capsys.readouterr().out
-    assert "        12       3  0.0004" in text and "WARNING" not in text
+    assert "         12        12       3  0.0004" in text and "WARNING" not in text
 
 
 @pytest.mark.parametrize(
@@ -342,6 +459,9 @@ def test_cli_text_and_plot(capsys, tmp_path):
         (["--scheduler", "StepLR", "--params", "[2]"], "JSON object"),
         (["--scheduler", "StepLR", "--params", '{"stepsize": 2}'], "step_size"),
         (["--scheduler", "ReduceLROnPlateau", "--params", "{}"], "metric"),
+        (["--scheduler", "multisteplr", "--params", '{"milestones": [2]}'], "write 'MultiStepLR'"),
+        (["--scheduler", "StepLR", "--params", '{"step_size": 2}', "--trainer-version", "x"], "--trainer-version"),
+        (["--scheduler", "StepLR", "--params", '{"step_size": 2}', "--grad-accum", "0"], "--grad-accum"),
     ],
 )
 def test_cli_usage_errors_exit_2(capsys, args, message):
@@ -388,5 +508,41 @@ def test_coqui_trainer_per_epoch_stepping_and_the_callback(tmp_path):
     fixed = run("with_callback", coqui_epoch_step_callbacks())
     assert [lr for _, lr in fixed] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]  # halves at each epoch boundary
     plain = run("plain", {})
-    # 0.4.0 never steps a single optimizer's scheduler per epoch (flat); a fixed trainer matches the callback run
-    assert [lr for _, lr in plain] in ([1.0] * 6, [lr for _, lr in fixed])
+    # what the version table (upstream.coqui) says the installed trainer does, it does
+    stepping = coqui_epoch_stepping(installed_trainer_version())
+    if stepping.steps is not None:
+        assert [lr for _, lr in plain] == ([lr for _, lr in fixed] if stepping.steps else [1.0] * 6), stepping.reason
+
+
+def test_coqui_accumulation_rule_and_version_table():
+    assert coqui_update_batches(10, 3) == [2, 5, 8, 9] and coqui_update_batches(9, 3) == [2, 5, 8]
+    assert coqui_optimizer_steps_per_epoch(10, 3) == 4 and coqui_optimizer_steps_per_epoch(4323, 84) == 52
+    assert coqui_first_batches(10, 3, 2) == [0, 3, 6, 9, 10, 13, 16, 19]
+    with pytest.raises(ValueError, match="grad_accum"):
+        coqui_update_batches(10, 0)
+    table = {(v, k, own): coqui_epoch_stepping(v, k, own).steps
+             for v in ("0.0.36", "0.3.0", "0.3.1", "0.3.3", "0.4.0") for k in (1, 2) for own in (False, True)}
+    assert [v for (v, k, own), steps in table.items() if not steps] == [
+        "0.3.1", "0.3.1", "0.3.3", "0.3.3", "0.4.0", "0.4.0", "0.4.0"]
+    assert table[("0.4.0", 2, False)] and not table[("0.4.0", 1, False)] and table[("0.3.3", 1, False)]
+    assert coqui_epoch_stepping("0.4.1").steps is None
+    # the XTTS recipe on LJSpeech: 131 clips held out (1 %, at most 256), batches of 3, 84 accumulated
+    assert coqui_tts_run_size(13100, 3, 84, 1000) == RunSize(12969, 4323, 52, 52000)
+    assert coqui_tts_run_size(1000, 3, 84, 2, eval_split_size=50).train_clips == 950
+    with pytest.raises(ValueError, match="50 clips: the eval split holds out 0"):
+        coqui_tts_run_size(50, 3, 84, 2)
+    with pytest.raises(ValueError, match="not a version"):
+        coqui_epoch_stepping("main")
+
+
+def test_plan_matches_the_coqui_trainers_log_under_accumulation(tmp_path):
+    from tts_nb_utils.demos.nb04_toy_model import train_coqui
+
+    gradual = [[0, 1.0], [6, 0.5], [12, 0.25]]
+    plan = lr_plan("StepwiseGradualLR", {"gradual_learning_rates": gradual}, 1.0, 10, 4, False, grad_accum=3)
+    log, _ = train_coqui(tmp_path, "accum", epochs=4, steps_per_epoch=10, batch_size=2, lr=1.0, grad_accum=3,
+                         lr_scheduler="StepwiseGradualLR", lr_scheduler_params={"gradual_learning_rates": gradual},
+                         scheduler_after_epoch=False)
+    logged = [(s, lr) for i, (s, lr) in enumerate(log) if i == 0 or lr != log[i - 1][1]]
+    assert logged == [(c["global_step"], pytest.approx(c["lr"])) for c in plan.changes()] == [(0, 1.0), (16, 0.5),
+                                                                                               (30, 0.25)]

@@ -1,4 +1,5 @@
-"""``tts-nb lr-plan`` (notebook 04): when a scheduler config really changes the LR, per step or per epoch."""
+"""``tts-nb lr-plan`` (notebook 04): when a scheduler config really changes the LR in a Coqui run, per step or
+per epoch, with gradient accumulation and the installed trainer version's own behaviour."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from ..errors import UsageError
 
 
 def _cmd_lr_plan(args: argparse.Namespace) -> int:
-    from ..schedules.trace import ScheduleConfigError, format_lr_plan, lr_plan, plot_lr_traces
+    from ..schedules.plan import INSTALLED, format_lr_plan, lr_plan
+    from ..schedules.trace import ScheduleConfigError, plot_lr_traces
 
     try:
         params = json.loads(args.params)
@@ -17,18 +19,24 @@ def _cmd_lr_plan(args: argparse.Namespace) -> int:
         raise UsageError(f"--params is not valid JSON ({e}): give an object such as '{{\"milestones\": [60, 80]}}'") from None
     if not isinstance(params, dict):
         raise UsageError(f"--params must be a JSON object of keyword arguments, got {type(params).__name__}")
-    if args.steps_per_epoch < 1 or args.epochs < 1:
-        raise UsageError("--steps-per-epoch and --epochs must be at least 1")
+    if min(args.batches_per_epoch, args.epochs, args.grad_accum, args.optimizers) < 1:
+        raise UsageError("--batches-per-epoch, --epochs, --grad-accum and --optimizers must be at least 1")
     if not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr}")
+    version = None if args.trainer_version == "none" else args.trainer_version or INSTALLED
     try:
-        plan = lr_plan(args.scheduler, params, args.lr, args.steps_per_epoch, args.epochs, args.after_epoch)
+        plan = lr_plan(args.scheduler, params, args.lr, args.batches_per_epoch, args.epochs, args.after_epoch,
+                       grad_accum=args.grad_accum, trainer_version=version, optimizers=args.optimizers,
+                       model_optimize=args.model_optimize)
     except ScheduleConfigError as e:
         raise UsageError(str(e)) from None
+    except ValueError as e:  # a --trainer-version that is not a version number
+        raise UsageError(f"--trainer-version: {e}") from None
     if args.plot:
-        plot_lr_traces([plan["trace"]], path=args.plot, title=f"{args.scheduler} {json.dumps(params)}"[:90])
+        traces = [plan.trace] + ([plan.intended] if plan.intended is not None else [])
+        plot_lr_traces(traces, path=args.plot, title=f"{args.scheduler} {json.dumps(params)}"[:90])
     if args.json:
-        print(json.dumps({"changes": plan["changes"], "warnings": plan["warnings"]}, indent=2))
+        print(json.dumps(plan.as_json(), indent=2))
     else:
         print(format_lr_plan(plan))
         if args.plot:
@@ -39,19 +47,30 @@ def _cmd_lr_plan(args: argparse.Namespace) -> int:
 def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "lr-plan",
-        help="show when a scheduler config actually changes the LR (per step or per epoch)",
+        help="show when a scheduler config actually changes the LR in a Coqui run (per step or per epoch)",
         description="Step a real LR scheduler (torch.optim.lr_scheduler or the Coqui trainer's StepwiseGradualLR, "
-        "NoamLR) on a dummy optimizer and print the optimizer steps at which the LR changes. Warns when a "
-        "milestone lies beyond the run. Exit 2 for an unknown scheduler, bad JSON or parameters the class rejects.",
+        "NoamLR; names matched as the trainer's get_scheduler does) on a dummy optimizer as the Coqui trainer "
+        "would, and print each LR change at its GLOBAL_STEP (batches, as the trainer logs) and optimizer step. "
+        "Warns when a milestone lies beyond the run and when the installed trainer would not step a per-epoch "
+        "scheduler. Exit 2 for an unknown scheduler, bad JSON or parameters the class rejects.",
     )
     p.add_argument("--scheduler", required=True, metavar="NAME", help="class name, e.g. MultiStepLR, StepwiseGradualLR")
     p.add_argument("--params", default="{}", metavar="JSON",
                    help='keyword arguments as JSON, e.g. \'{"gradual_learning_rates": [[0, 5e-4], [10000, 4e-4]]}\'')
     p.add_argument("--lr", type=float, required=True, metavar="BASE", help="the optimizer's learning rate")
-    p.add_argument("--steps-per-epoch", type=int, required=True, metavar="N", help="optimizer steps per epoch")
+    p.add_argument("--batches-per-epoch", "--steps-per-epoch", dest="batches_per_epoch", type=int, required=True,
+                   metavar="N", help="batches per epoch, len(train_loader) (optimizer steps when --grad-accum is 1)")
     p.add_argument("--epochs", type=int, required=True, metavar="E", help="epochs in the run")
+    p.add_argument("--grad-accum", type=int, default=1, metavar="A",
+                   help="gradient accumulation (TrainerArgs.grad_accum_steps): batches per optimizer step")
     p.add_argument("--after-epoch", action="store_true",
-                   help="step the scheduler once per epoch (Coqui scheduler_after_epoch=True, its default)")
-    p.add_argument("--json", action="store_true", help='print {"changes": [{"step", "lr"}], "warnings": [...]}')
+                   help="the scheduler is stepped once per epoch (scheduler_after_epoch=True, the config default); "
+                   "the plan says what the trainer version really does")
+    p.add_argument("--trainer-version", metavar="V",
+                   help="coqui-tts-trainer version to plan for (default: the installed one; 'none': as configured)")
+    p.add_argument("--optimizers", type=int, default=1, metavar="K", help="optimizers the model uses (default 1)")
+    p.add_argument("--model-optimize", action="store_true", help="the model implements its own optimize()")
+    p.add_argument("--json", action="store_true",
+                   help='print {"changes": [{"global_step", "optimizer_step", "epoch", "lr"}], "warnings": [...]}')
     p.add_argument("--plot", metavar="FILE", help="also write a plot of LR per step (PNG or SVG), atomically")
     p.set_defaults(func=_cmd_lr_plan)

@@ -10,9 +10,12 @@ sanity monitor needs, after ``backward()`` and before ``optimizer.step()``, reac
     monitors.attach(model)
     trainer = Trainer(args, config, output_path, model=model, callbacks=monitors.callbacks)
 
-An LR watch alone needs no mixin: it records the LR at ``on_train_step_start``. In 0.4.0's mixed-precision
-path ``before_gradient_clipping`` runs only when ``grad_clip > 0`` (there the trainer's GradScaler already
-skips non-finite steps). Steps are optimizer steps (the trainer's ``total_steps_done`` counts batches).
+An LR watch alone needs no mixin: it records the LR at ``on_train_step_start`` and counts optimizer steps
+with the trainer's own accumulation rule (``upstream.coqui.coqui_steps_optimizer``: every
+``grad_accum_steps`` batches and at each epoch's last batch). In 0.4.0's mixed-precision path
+``before_gradient_clipping`` runs only when ``grad_clip > 0`` (there the trainer's GradScaler already skips
+non-finite steps). Steps are optimizer steps (the trainer's ``total_steps_done`` and logged ``GLOBAL_STEP``
+count batches). ``on_problem="raise"`` stops the run: the trainer prints the error and exits with status 1.
 
 This module imports the trainer only inside the functions that need it. Used by notebook 04.
 """
@@ -25,6 +28,7 @@ from typing import Any
 
 import torch
 
+from ..upstream.coqui import coqui_steps_optimizer
 from .base import Monitor, MonitorSet, drop_gradients
 
 
@@ -37,6 +41,7 @@ class CoquiMonitors(MonitorSet):
     def __init__(self, *monitors: Monitor) -> None:
         super().__init__(*monitors)
         self.optimizer_steps = 0
+        self._batch = 0  # batch index in the current epoch, as the trainer's train_epoch counts it
         self._started = False
         self._loss: torch.Tensor | None = None
         self._hooked = False
@@ -64,6 +69,7 @@ class CoquiMonitors(MonitorSet):
 
     # -- trainer callbacks --------------------------------------------------------------------------------
     def _epoch_start(self, trainer: Any) -> None:
+        self._batch = 0
         if self._started:
             return
         self._started = True
@@ -81,9 +87,8 @@ class CoquiMonitors(MonitorSet):
         self.on_train_start(trainer.model, optimizers[0], [s for s in schedulers if s is not None], size)
 
     def _step_start(self, trainer: Any) -> None:
-        if not self._hooked:  # an LR watch alone: record the LR this batch's update will use
-            step = trainer.total_steps_done // max(1, int(getattr(trainer, "grad_accum_steps", 1)))
-            self.before_optimizer_step(step, None)
+        if not self._hooked:  # an LR watch alone: record the LR this batch's accumulation group will use
+            self.before_optimizer_step(self.optimizer_steps, None)
 
     # -- model hooks (MonitoredModelMixin) -----------------------------------------------------------------
     def model_before_backward(self, loss_dict: Mapping[str, Any]) -> None:
@@ -103,6 +108,11 @@ class CoquiMonitors(MonitorSet):
         self.after_step_pending = (step, loss)
 
     def _step_end(self, trainer: Any) -> None:
+        if not self._hooked:  # count optimizer steps as the trainer takes them
+            accum = max(1, int(getattr(trainer, "grad_accum_steps", 1)))
+            if coqui_steps_optimizer(self._batch, len(trainer.train_loader), accum):
+                self.optimizer_steps += 1
+        self._batch += 1
         pending = self.after_step_pending
         if pending is not None:
             self.after_step_pending = None

@@ -7,8 +7,8 @@ too late. The tools here work on any torch or Coqui (``trainer.torch``) schedule
 - :func:`trace_lr` steps the real scheduler on a dummy optimizer and returns the LR each optimizer step uses;
 - :func:`plot_lr_traces` draws intended against applied schedules;
 - :func:`steps_to_epochs` / :func:`epochs_to_steps` / :func:`gradual_to_epochs` convert milestones;
-- :func:`lr_plan` / :func:`format_lr_plan`: what ``tts-nb lr-plan`` prints, with warnings about milestones
-  the run never reaches; :func:`catch_order_warnings` and :func:`scaler_skipped_step` for step ordering.
+- :func:`milestone_warnings`: milestones the run never reaches (``schedules.plan`` builds ``tts-nb lr-plan``'s
+  report on it); :func:`catch_order_warnings` and :func:`scaler_skipped_step` for step ordering.
 
 Watching the LR during training is ``monitors.lr_watch``; warm-up + decay is ``schedules.build``. Steps are
 0-based optimizer steps throughout; learning rates are in the optimizer's units. The Coqui trainer is imported
@@ -72,20 +72,30 @@ def available_schedulers() -> list[str]:
 
 
 def scheduler_class(name: str) -> type:
-    """The scheduler class called ``name`` in ``torch.optim.lr_scheduler`` or the Coqui trainer (``trainer.torch``).
+    """The scheduler class the Coqui trainer builds for ``lr_scheduler=name`` (``trainer.torch`` or torch's).
 
-    Matching is exact first, then case-insensitive (as the Coqui trainer's ``get_scheduler`` does).
-    Raises ScheduleConfigError listing the known names.
+    Matched exactly as its ``get_scheduler`` does (``trainer/trainer_utils.py:126-131`` at v0.4.0): ``NoamLR`` and
+    ``StepwiseGradualLR`` in any case, every other name exactly as the class in ``torch.optim.lr_scheduler`` is
+    spelled. Raises ScheduleConfigError listing the known names (and the right spelling of a wrong-case one,
+    which the trainer would reject with an AttributeError).
     """
-    known = available_schedulers()
     coqui = _coqui_schedulers()
-    match = name if name in known else next((k for k in known if k.lower() == name.lower()), None)
-    if match is None:
+    by_lower = {k.lower(): k for k in coqui}
+    known = available_schedulers()
+    if name.lower() in by_lower:
+        return coqui[by_lower[name.lower()]]
+    if name in known:
+        return getattr(torch_sched, name)
+    spelled = next((k for k in known if k.lower() == name.lower()), None)
+    if spelled is not None:
         raise ScheduleConfigError(
-            f"unknown scheduler {name!r}: not a class of torch.optim.lr_scheduler or the Coqui trainer. "
-            f"Known: {', '.join(known)}"
+            f"scheduler {name!r}: the Coqui trainer matches torch scheduler names exactly (only NoamLR and "
+            f"StepwiseGradualLR in any case) and would raise AttributeError; write {spelled!r}"
         )
-    return coqui[match] if match in coqui else getattr(torch_sched, match)
+    raise ScheduleConfigError(
+        f"unknown scheduler {name!r}: not a class of torch.optim.lr_scheduler or the Coqui trainer. "
+        f"Known: {', '.join(known)}"
+    )
 
 
 def scheduler_factory(name: str, params: dict[str, Any] | None = None) -> Callable[[torch.optim.Optimizer], Any]:
@@ -389,48 +399,3 @@ def scaler_skipped_step(scale_before: float, scaler: Any) -> bool:
     """True when ``scaler.update()`` lowered the scale, i.e. ``scaler.step()`` skipped ``optimizer.step()``
     because of inf/NaN gradients. Step the LR scheduler only when this is False."""
     return bool(scaler.is_enabled() and scaler.get_scale() < scale_before)
-
-
-
-
-# ------------------------------------------------------------------------------------------------- plans
-
-
-def lr_plan(
-    name: str,
-    params: dict[str, Any],
-    lr: float,
-    steps_per_epoch: int,
-    epochs: int,
-    after_epoch: bool,
-) -> dict[str, Any]:
-    """What ``tts-nb lr-plan`` reports: ``{"changes": [{"step", "lr"}], "warnings": [...], "trace": LRTrace}``."""
-    trace = trace_config(name, params, lr, steps_per_epoch, epochs, after_epoch)
-    return {
-        "changes": [{"step": s, "lr": v} for s, v in trace.changes()],
-        "warnings": milestone_warnings(name, params, steps_per_epoch, epochs, after_epoch, trace),
-        "trace": trace,
-    }
-
-
-def format_lr_plan(plan: dict[str, Any], max_lines: int = 30) -> str:
-    """The text ``tts-nb lr-plan`` prints: one line per LR change (step, epoch, LR), then the warnings."""
-    trace: LRTrace = plan["trace"]
-    how = "once per epoch" if trace.after_epoch else "after every optimizer step"
-    lines = [
-        f"{trace.epochs} epochs x {trace.steps_per_epoch} steps = {trace.total_steps} optimizer steps; "
-        f"scheduler stepped {how}.",
-        f"{'step':>10}  {'epoch':>6}  lr",
-    ]
-    changes = plan["changes"]
-    shown = changes if len(changes) <= max_lines else changes[: max_lines - 1]
-    for c in shown:
-        lines.append(f"{c['step']:>10}  {c['step'] // trace.steps_per_epoch:>6}  {c['lr']:.6g}")
-    if len(shown) < len(changes):
-        last = changes[-1]
-        lines.append(f"{'...':>10}  ({len(changes) - len(shown)} more changes; last at step {last['step']}: "
-                     f"{last['lr']:.6g}; --json lists all)")
-    lines.append(f"final LR {trace.lrs[-1]:.6g}; the LR changes {len(changes) - 1} time(s) during the run.")
-    for w in plan["warnings"]:
-        lines.append(f"WARNING: {w}")
-    return "\n".join(lines)
