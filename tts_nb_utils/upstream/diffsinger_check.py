@@ -246,8 +246,8 @@ def _check_some_prediction(f: _Findings, on: dict[str, bool]) -> None:
         "error", "predict_*", f.src("predict_dur") or f.top, {s: f.data.get(s) for s in SWITCHES},
         "no prediction is enabled, so the variance task computes no loss terms: `sum(losses.values())` of the "
         "empty dict is the int 0 and Lightning stops with \"training_step must return a Tensor, a dict, or "
-        f"None\". Found: {found}. Fix: set the predictions you have data for to true (configs/variance.yaml "
-        "enables predict_dur and predict_pitch), then binarize again.",
+        f"None\". Found: {found}. Fix: set the predictions you have data for to true (e.g. `predict_dur: true`; "
+        "configs/variance.yaml enables predict_dur and predict_pitch), then binarize again.",
     ))
 
 
