@@ -58,7 +58,7 @@ SWITCHES: tuple[str, ...] = (
 #: The switches whose targets share the variance predictor and its ``var_loss``.
 VARIANCE_SWITCHES: tuple[str, ...] = SWITCHES[2:]
 
-#: Variance task: loss term (key of ``losses`` in ``training/variance_task.py:216-250``) -> its switches.
+#: Variance task: loss term (key of ``losses`` in ``training/variance_task.py:216-249``) -> its switches.
 LOSS_TERMS: dict[str, tuple[str, ...]] = {
     "dur_loss": ("predict_dur",),
     "pitch_loss": ("predict_pitch",),

@@ -3,7 +3,7 @@
 Notebook 03 (``03_zero_loss_config.ipynb``) and ``tts-nb check-config`` use this. The rules depend on the
 task the config trains (``task_cls``; checked against openvpi/DiffSinger ``753b7cc``):
 
-- variance (``training/variance_task.py``): every ``predict_*`` off leaves ``losses`` empty (lines 216-250),
+- variance (``training/variance_task.py``): every ``predict_*`` off leaves ``losses`` empty (lines 216-249),
   ``sum`` of it is the int 0 and Lightning stops; a zero or negative ``lambda_*_loss`` for an enabled
   prediction; a missing weight the task reads (lines 93-133, ``lambda_var_loss`` always);
 - acoustic (``training/acoustic_task.py``): with ``use_shallow_diffusion``, ``shallow_diffusion_args.
