@@ -28,7 +28,7 @@ from tts_nb_utils.monitors.lightning import MonitorCallback, loss_loggers  # noq
 from tts_nb_utils.monitors.loss_terms import LossTermGuard  # noqa: E402
 from tts_nb_utils.runner.paths import data_dir  # noqa: E402
 from tts_nb_utils.upstream.diffsinger import load_config  # noqa: E402
-from tts_nb_utils.upstream.diffsinger_check import check_config_file  # noqa: E402
+from tts_nb_utils.upstream.diffsinger_run import check_run  # noqa: E402
 
 STEPS = 300
 REPEATS = 3
@@ -68,7 +68,7 @@ def main() -> None:
     per_check = []
     for _ in range(CHECKS):
         start = time.perf_counter()
-        check_config_file(root / "broken_misspelt.yaml", root=root)
+        check_run(root / "broken_misspelt.yaml", root=root)
         per_check.append(time.perf_counter() - start)
     print(f"check-config (load 4-file chain + check): median {statistics.median(per_check) * 1e3:.2f} ms "
           f"over {CHECKS} runs")

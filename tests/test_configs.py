@@ -1,4 +1,4 @@
-"""DiffSinger-style config loading (base_config chains) and the variance-config checker, plus its CLI."""
+"""DiffSinger config loading (base_config chains as set_hparams), the variance checker, and check-config."""
 
 from __future__ import annotations
 
@@ -16,14 +16,11 @@ from tts_nb_utils.upstream.diffsinger import (
     expected_loss_terms,
     load_config,
 )
-from tts_nb_utils.upstream.diffsinger_check import (
-    check_config_file,
-    check_variance_config,
-    format_problems,
-    has_errors,
-)
+from tts_nb_utils.upstream.diffsinger_check import check_config, format_problems, has_errors
+from tts_nb_utils.upstream.diffsinger_run import check_run
 
-ALL_OFF = "".join(f"{s}: false\n" for s in SWITCHES)
+TASK = "task_cls: training.variance_task.VarianceTask\ndiffusion_type: reflow\n"
+ALL_OFF = TASK + "".join(f"{s}: false\n" for s in SWITCHES)
 WEIGHTS = (
     "lambda_dur_loss: 1.0\nlambda_pitch_loss: 1.0\nlambda_var_loss: 1.0\n"
     "dur_prediction_args:\n  lambda_pdur_loss: 0.3\n  lambda_wdur_loss: 1.0\n  lambda_sdur_loss: 3.0\n"
@@ -75,16 +72,27 @@ def test_dot_relative_base_is_relative_to_the_including_file(tmp_path, monkeypat
     assert cfg.chain == [base, mid, top]
 
 
-def test_list_of_bases_later_overrides_earlier_and_shared_base_loaded_once(tmp_path):
+def test_shared_dot_base_is_loaded_twice_and_undoes_a_sibling_as_upstream(tmp_path):
     write(tmp_path / "common.yaml", "x: common\ny: common\nz: common\n")
     write(tmp_path / "one.yaml", "base_config: ./common.yaml\nx: one\n")
     write(tmp_path / "two.yaml", "base_config: ./common.yaml\ny: two\n")
     top = write(tmp_path / "top.yaml", "base_config: [./one.yaml, ./two.yaml]\nz: top\n")
     cfg = load_config(top)
-    # two.yaml's copy of common.yaml must not undo one.yaml's x (upstream skips already-loaded files)
-    assert cfg.data["x"] == "one" and cfg.data["y"] == "two" and cfg.data["z"] == "top"
-    assert [p.name for p in cfg.chain] == ["common.yaml", "one.yaml", "two.yaml", "top.yaml"]
-    assert cfg.source("x").name == "one.yaml" and cfg.source("y").name == "two.yaml"
+    # utils/hparams.py:73 compares the entry as written ('./common.yaml') with resolved names: loaded again
+    assert cfg.data["x"] == "common" and cfg.data["y"] == "two" and cfg.data["z"] == "top"
+    assert [p.name for p in cfg.chain] == ["common.yaml", "one.yaml", "common.yaml", "two.yaml", "top.yaml"]
+    assert cfg.source("x").name == "common.yaml" and cfg.repeated == [tmp_path / "common.yaml"]
+    once = load_config(top, dedupe_files=True)
+    assert once.data["x"] == "one" and once.repeated == []
+
+
+def test_shared_plain_base_is_loaded_once_as_upstream(tmp_path):
+    write(tmp_path / "c" / "common.yaml", "x: common\ny: common\n")
+    write(tmp_path / "one.yaml", "base_config: c/common.yaml\nx: one\n")
+    write(tmp_path / "two.yaml", "base_config: c/common.yaml\ny: two\n")
+    top = write(tmp_path / "top.yaml", "base_config: [./one.yaml, ./two.yaml]\n")
+    cfg = load_config(top, root=tmp_path)
+    assert cfg.data["x"] == "one" and cfg.data["y"] == "two" and cfg.repeated == [] and len(cfg.chain) == 4
 
 
 def test_nested_mapping_replaced_by_scalar_and_back(tmp_path):
@@ -123,7 +131,13 @@ def test_parse_errors(tmp_path):
         load_config(write(tmp_path / "list.yaml", "- a\n- b\n"))
     with pytest.raises(ConfigParseError, match="base_config"):
         load_config(write(tmp_path / "num.yaml", "base_config: [3]\n"))
-    assert load_config(write(tmp_path / "empty.yaml", "")).data == {}
+    with pytest.raises(ConfigParseError, match="empty.*TypeError"):
+        load_config(write(tmp_path / "empty.yaml", "# only a comment\n"))
+    # a mapping over a scalar: upstream's override_config recurses into the scalar and fails
+    write(tmp_path / "s.yaml", "args: 3\n")
+    write(tmp_path / "m.yaml", "args: {a: 1}\n")
+    with pytest.raises(ConfigParseError, match="args.*TypeError"):
+        load_config(write(tmp_path / "n.yaml", "base_config: [./s.yaml, ./m.yaml]\n"))
 
 
 # ---------------------------------------------------------------------------------------- checking
@@ -131,7 +145,7 @@ def test_parse_errors(tmp_path):
 
 def checked(tmp_path, text):
     path = write(tmp_path / "cfg.yaml", text)
-    return path, check_variance_config(load_config(path))
+    return path, check_config(load_config(path))
 
 
 def test_all_switches_off_is_an_error_naming_each_switch_and_the_file(tmp_path):
@@ -144,7 +158,7 @@ def test_all_switches_off_is_an_error_naming_each_switch_and_the_file(tmp_path):
 
 
 def test_missing_switches_count_as_off(tmp_path):
-    _, problems = checked(tmp_path, WEIGHTS)
+    _, problems = checked(tmp_path, TASK + WEIGHTS)
     assert [p.key for p in problems if p.is_error] == ["predict_*"]
 
 
@@ -205,10 +219,12 @@ def test_quoted_false_is_a_truthy_string(tmp_path):
     assert expected_loss_terms(load_config(path)) == ["var_loss"]
 
 
-def test_int_switch_is_not_a_boolean(tmp_path):
+def test_int_switch_trains_as_upstream_and_quoted_true_is_a_warning(tmp_path):
     _, problems = checked(tmp_path, ALL_OFF.replace("predict_dur: false", "predict_dur: 1") + WEIGHTS)
-    (p,) = by_key(problems, "predict_dur")
-    assert p.is_error and p.value == 1
+    assert problems == [], format_problems(problems)
+    _, problems = checked(tmp_path, ALL_OFF.replace("predict_dur: false", 'predict_dur: "true"') + WEIGHTS)
+    (p,) = problems
+    assert p.key == "predict_dur" and not p.is_error and "works" in p.message
 
 
 def test_weight_that_is_not_a_number(tmp_path):
@@ -216,7 +232,7 @@ def test_weight_that_is_not_a_number(tmp_path):
     path, problems = checked(tmp_path, on + WEIGHTS.replace("lambda_pitch_loss: 1.0", "lambda_pitch_loss: 1e-3"))
     (p,) = by_key(problems, "lambda_pitch_loss")
     # PyYAML (YAML 1.1) reads 1e-3 without a dot as a string
-    assert p.is_error and p.value == "1e-3" and "not a number" in p.message and "0.001" in p.message
+    assert p.is_error and p.value == "1e-3" and "not a finite number" in p.message and "0.001" in p.message
     _, problems = checked(tmp_path, on + WEIGHTS.replace("lambda_pitch_loss: 1.0", "lambda_pitch_loss: true"))
     assert by_key(problems, "lambda_pitch_loss")[0].is_error
 
@@ -234,9 +250,9 @@ def test_misspelt_keys_are_warnings_with_the_closest_known_key(tmp_path):
         tmp_path / "top.yaml",
         "base_config: ./base.yaml\nlamda_dur_loss: 0.5\nPredict_Pitch: true\n"
         "dur_prediction_args:\n  lambda_wdur_los: 2.0\n"
-        "predict_falsetto: false\nhidden_size: 256\ndur_prediction_args_extra: 1\n",
+        "use_glide_embed: false\nhidden_size: 256\ndur_prediction_args_extra: 1\n",
     )
-    problems = check_variance_config(load_config(top))
+    problems = check_config(load_config(top))
     assert not has_errors(problems)
     warned = {p.key: p for p in problems}
     assert set(warned) == {"lamda_dur_loss", "Predict_Pitch", "dur_prediction_args.lambda_wdur_los"}
@@ -249,7 +265,8 @@ def test_misspelt_keys_are_warnings_with_the_closest_known_key(tmp_path):
 
 
 def test_plain_dict_can_be_checked_without_files():
-    problems = check_variance_config({"predict_dur": True, "lambda_dur_loss": 0})
+    problems = check_config({"task_cls": "training.variance_task.VarianceTask", "predict_dur": True,
+                             "lambda_dur_loss": 0})
     assert {p.key for p in problems if p.is_error} >= {"lambda_dur_loss"}
     assert all(p.file is None for p in problems)
 
@@ -261,15 +278,27 @@ def test_bundled_examples():
         "broken_zero_lambda.yaml": "lambda_dur_loss",
         "broken_string_false.yaml": "predict_energy",
         "broken_misspelt.yaml": "predict_*",
+        "broken_acoustic_no_loss.yaml": "shallow_diffusion_args.train_*",
+        "shared_base/top.yaml": "predict_*",
+        "configs/base.yaml": "task_cls",
     }
     for name, key in expected.items():
-        _, problems = check_config_file(root / name, root=root)
+        problems = check_run(root / name, root=root).problems
         assert key in {p.key for p in problems if p.is_error}, f"{name}: {format_problems(problems)}"
-    _, problems = check_config_file(root / "broken_misspelt.yaml", root=root)
-    assert {p.key for p in problems if not p.is_error} == {"predict_duration", "lamda_pitch_loss"}
-    loaded, problems = check_config_file(root / "fixed_variance.yaml", root=root)
-    assert problems == [], format_problems(problems)
-    assert expected_loss_terms(loaded) == ["dur_loss", "pitch_loss", "var_loss"]
+    problems = check_run(root / "broken_misspelt.yaml", root=root).problems
+    assert {p.key for p in problems if not p.is_error} == {"predict_duration", "lamda_pitch_loss", "lambda_pdur_loss"}
+    assert "belongs under dur_prediction_args" in by_key(problems, "lambda_pdur_loss")[0].message
+    (shared,) = by_key(check_run(root / "shared_base/top.yaml", root=root).problems, "base_config")
+    assert "predict_dur: True -> False" in shared.message and "utils/hparams.py:73" in shared.message
+    for name, terms in [("fixed_variance.yaml", ["dur_loss", "pitch_loss", "var_loss"]),
+                        ("template_duration.yaml", ["dur_loss", "var_loss"]),
+                        ("template_acoustic.yaml", ["aux_mel_loss", "mel_loss"]),
+                        ("configs/variance.yaml", ["dur_loss", "pitch_loss"]),
+                        ("configs/acoustic.yaml", ["aux_mel_loss", "mel_loss"])]:
+        report = check_run(root / name, root=root)
+        assert report.problems == [], f"{name}: {format_problems(report.problems)}"
+        assert expected_loss_terms(report.loaded) == terms
+    loaded = check_run(root / "fixed_variance.yaml", root=root).loaded
     assert [p.name for p in loaded.chain] == ["base.yaml", "variance.yaml", "template_variance.yaml",
                                               "fixed_variance.yaml"]
 
@@ -285,7 +314,7 @@ def test_cli_exit_codes(tmp_path, capsys):
 
     assert cli_main(["check-config", str(root / "broken_misspelt.yaml"), "--root", str(root)]) == 1
     out = capsys.readouterr().out
-    assert "ERROR" in out and "WARNING" in out and "predict_duration" in out and "1 error(s), 2 warning(s)" in out
+    assert "ERROR" in out and "WARNING" in out and "predict_duration" in out and "1 error(s), 3 warning(s)" in out
 
     warn_only = write(tmp_path / "warn.yaml", ALL_OFF.replace("predict_dur: false", "predict_dur: true")
                       + WEIGHTS + "lamda_pitch_loss: 2\n")

@@ -1,6 +1,6 @@
-"""``tts-nb check-config`` (notebook 03): check a DiffSinger config with its ``base_config`` chain.
+"""``tts-nb check-config`` (notebook 03): check a DiffSinger config as a training run will read it.
 
-A thin layer over :func:`tts_nb_utils.upstream.diffsinger_check.check_config_file`.
+A thin layer over :func:`tts_nb_utils.upstream.diffsinger_run.check_run` and ``format_report``.
 """
 
 from __future__ import annotations
@@ -8,35 +8,42 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from ..upstream.diffsinger import ConfigError, display_path, expected_loss_terms
-from ..upstream.diffsinger_check import check_config_file, format_problems, has_errors
+from ..upstream.diffsinger import ConfigError
+from ..upstream.diffsinger_check import has_errors
+from ..upstream.diffsinger_run import check_run, format_report
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     try:
-        loaded, problems = check_config_file(args.file, root=args.root)
+        report = check_run(
+            args.file, root=args.root, exp_name=args.exp_name, reset=args.reset,
+            hparams=args.hparams, binary_dir=args.binary_dir,
+        )
     except ConfigError as e:
         raise UsageError(str(e)) from None
-    chain = " -> ".join(display_path(p) for p in loaded.chain)
-    print(f"{display_path(loaded.path)}: merged {len(loaded.chain)} file(s), bases first: {chain}")
-    terms = expected_loss_terms(loaded)
-    print(f"loss terms this config produces: {', '.join(terms) if terms else '(none)'}")
-    print(format_problems(problems))
-    return 1 if has_errors(problems) else 0
+    print(format_report(report))
+    return 1 if has_errors(report.problems) else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "check-config",
-        help="check a DiffSinger variance config (with its base_config chain) for empty or zero losses",
-        description="Load a DiffSinger-style YAML config with its base_config chain and report settings that "
-        "make the variance task's loss empty or useless. Exit 0: no errors (warnings allowed); 1: errors; "
-        "2: the file (or a base) cannot be read or parsed.",
+        help="check a DiffSinger config (variance or acoustic) as training will read it",
+        description="Load a DiffSinger YAML config with its base_config chain as utils/hparams.py does, apply "
+        "the experiment's saved config and --hparams as a run would, and report what makes the loss empty or "
+        "useless, or the binary data stale. Exit 0: no errors (warnings allowed); 1: errors; 2: a file cannot "
+        "be read or an override parsed.",
     )
-    p.add_argument("file", metavar="FILE", help="the YAML config to check")
+    p.add_argument("file", metavar="FILE", help="the YAML config to check (what you pass to --config)")
     p.add_argument(
         "--root", default=None, metavar="DIR",
-        help="folder that base_config paths not beginning with '.' are relative to (default: the working "
-        "directory; DiffSinger runs from its checkout)",
+        help="the DiffSinger checkout: base_config paths not beginning with '.', checkpoints/ and "
+        "binary_data_dir are relative to it (default: the working directory)",
     )
+    p.add_argument("--exp-name", "--exp_name", dest="exp_name", default=None, metavar="NAME",
+                   help="the experiment name you train with: its saved checkpoints/NAME/config.yaml is applied")
+    p.add_argument("--reset", action="store_true", help="as train.py --reset: ignore the saved config")
+    p.add_argument("--hparams", default="", metavar="K=V,...", help="overrides, parsed as train.py parses them")
+    p.add_argument("--binary-dir", default=None, metavar="DIR",
+                   help="binary data folder to compare with the switches (default: binary_data_dir, if it exists)")
     p.set_defaults(func=_cmd_check_config)

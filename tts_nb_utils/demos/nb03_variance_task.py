@@ -12,6 +12,12 @@ zero-loss failures. Like upstream ``training/variance_task.py`` + ``basics/base_
 
 The real model is diffusion-based and far larger; the toy uses MSE heads so a CPU trains it in seconds.
 ``detach_heads`` injects the "detached head" bug on purpose, for the notebook's quiet-failure demo.
+
+``ToyAcousticTask`` is the acoustic task in the same miniature (``training/acoustic_task.py:149-169`` with
+``modules/toplevel.py:107-117`` at upstream ``753b7cc``): with shallow diffusion, an auxiliary mel decoder
+gives ``aux_mel_loss`` only when ``train_aux_decoder`` is on and the diffusion decoder gives ``mel_loss`` only
+when ``train_diffusion`` is on (both small MSE heads here). :func:`toy_task_for` picks the toy by ``task_cls``
+and refuses a config that names no task, as upstream's ``scripts/train.py`` cannot start one.
 """
 
 from __future__ import annotations
@@ -20,17 +26,20 @@ import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..io import atomic_write_text
 from ..monitors.lightning import log_loss_terms
-from ..upstream.diffsinger import VARIANCE_SWITCHES, LoadedConfig, expected_loss_terms
+from ..upstream.diffsinger import VARIANCE_SWITCHES, LoadedConfig, expected_loss_terms, get_dotted, task_kind
 
 VARIANCE_NAMES: tuple[str, ...] = tuple(s.removeprefix("predict_") for s in VARIANCE_SWITCHES)
 
@@ -142,6 +151,8 @@ class ToyVarianceTask(pl.LightningModule):
     ):
         super().__init__()
         hp = config.data if isinstance(config, LoadedConfig) else dict(config)
+        if task_kind(hp) != "variance":
+            raise ValueError(f"ToyVarianceTask needs a variance config; task_cls is {hp.get('task_cls')!r}")
         self.hp, self.lr, self.detach_heads = hp, lr, set(detach_heads)
         self.predict_dur = hp.get("predict_dur", False)
         if self.predict_dur:
@@ -197,6 +208,67 @@ class ToyVarianceTask(pl.LightningModule):
         if not params:  # an empty model (every head off, no encoder use) still needs an optimiser to start
             params = [nn.Parameter(torch.zeros(1))]
         return torch.optim.Adam(params, lr=self.lr)
+
+
+class ToyAcousticTask(pl.LightningModule):
+    """The acoustic task in miniature: phoneme tokens -> an 8-bin "mel" per phoneme. With shallow diffusion
+    the aux decoder and the main decoder each give a loss only when their ``train_*`` switch is truthy."""
+
+    def __init__(self, config: LoadedConfig | Mapping[str, Any], vocab: int = 24, hidden: int = 64, lr: float = 3e-3):
+        super().__init__()
+        hp = config.data if isinstance(config, LoadedConfig) else dict(config)
+        if task_kind(hp) != "acoustic":
+            raise ValueError(f"ToyAcousticTask needs an acoustic config; task_cls is {hp.get('task_cls')!r}")
+        shallow = bool(hp.get("use_shallow_diffusion", False))
+        self.train_aux = shallow and bool(get_dotted(hp, "shallow_diffusion_args.train_aux_decoder"))
+        self.train_diffusion = not shallow or bool(get_dotted(hp, "shallow_diffusion_args.train_diffusion"))
+        self.lambda_aux_mel_loss = hp.get("lambda_aux_mel_loss", 0.0)
+        self.expected_terms, self.lr = expected_loss_terms(hp), lr
+        self.embed = nn.Embedding(vocab, hidden)
+        self.aux_decoder = nn.Linear(hidden, 8)
+        self.decoder = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 8))
+
+    def run_model(self, batch: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        tokens, _, midi, dur, pitch, variances = batch
+        target = torch.cat([variances, (pitch - midi).unsqueeze(-1), torch.log1p(dur).unsqueeze(-1) / 3,
+                            variances[..., :2]], dim=-1)  # [B, T, 8], a stand-in for mel frames
+        h = self.embed(tokens)
+        losses = {}
+        if self.train_aux:
+            losses["aux_mel_loss"] = self.lambda_aux_mel_loss * F.mse_loss(self.aux_decoder(h), target)
+        if self.train_diffusion:
+            losses["mel_loss"] = F.mse_loss(self.decoder(h), target)
+        return losses
+
+    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> Any:
+        losses = self.run_model(batch)
+        total_loss = sum(losses.values())  # the int 0 when neither part trains
+        log_loss_terms(self, losses, total_loss, expected=self.expected_terms, batch_size=len(batch[0]))
+        return total_loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+def toy_task_for(config: LoadedConfig | Mapping[str, Any], **kwargs: Any) -> pl.LightningModule:
+    """The toy task for the config's ``task_cls``; ValueError for a config without a task."""
+    kind = task_kind(config)
+    if kind == "acoustic":
+        return ToyAcousticTask(config, **{k: v for k, v in kwargs.items() if k != "detach_heads"})
+    if kind == "variance":
+        return ToyVarianceTask(config, **kwargs)
+    data = config.data if isinstance(config, LoadedConfig) else config
+    raise ValueError(f"the config names no task DiffSinger can train (task_cls: {data.get('task_cls')!r})")
+
+
+def save_like_set_hparams(config: LoadedConfig, root: str | Path, exp_name: str) -> Path:
+    """Write ``checkpoints/<exp_name>/config.yaml`` under ``root`` as upstream's first run does
+    (``utils/hparams.py:112-122``: the merged config, ``base_config`` emptied, plain ``yaml.safe_dump``)."""
+    data = {**config.data, "base_config": [], "work_dir": f"checkpoints/{exp_name}"}
+    out = Path(root) / "checkpoints" / exp_name / "config.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, yaml.safe_dump(data, allow_unicode=True))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- trainer

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..upstream.diffsinger import LOSS_TERMS, TERM_WEIGHTS, LoadedConfig, display_path
+from ..upstream.diffsinger import DEFAULT_WEIGHTS, LoadedConfig, display_path, loss_terms_for, task_kind
 from .base import Monitor, MonitorError
 
 
@@ -57,12 +57,18 @@ def _values_note(config: LoadedConfig | Mapping[str, Any] | None, keys: Sequence
     return "; ".join(", ".join(items) + where for where, items in groups.items())
 
 
+def _enable_hint(config: LoadedConfig | Mapping[str, Any] | None) -> str:
+    if config is not None and task_kind(config) == "acoustic":
+        return "set shallow_diffusion_args.train_diffusion (or train_aux_decoder) to true in your config."
+    return "enable at least one prediction (e.g. `predict_dur: true`) in your config."
+
+
 def explain_terms(
     config: LoadedConfig | Mapping[str, Any] | None = None,
     term_switches: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """Which config switches produce which loss term, with the config's current values when given."""
-    term_switches = LOSS_TERMS if term_switches is None else term_switches
+    term_switches = loss_terms_for(config)[0] if term_switches is None else term_switches
     lines = []
     for term, switches in term_switches.items():
         line = f"  {term} <- {' or '.join(switches)}"
@@ -87,11 +93,12 @@ def check_losses(
     ``losses``: the step's loss dict (``None`` when only the total is known). ``total``: what the step
     returns; default ``sum(losses.values())``, as DiffSinger's ``BaseTask`` computes it. ``config``: the
     (loaded) config, quoted in the message. ``term_switches`` / ``term_weights``: which switches produce
-    each term and which weight scales it (default: DiffSinger's variance task). A term that is exactly 0
+    each term and which weight scales it (default: those of the config's task, ``loss_terms_for``). A term that is exactly 0
     is an error unless ``allow_zero_terms``.
     """
-    term_switches = LOSS_TERMS if term_switches is None else term_switches
-    term_weights = TERM_WEIGHTS if term_weights is None else term_weights
+    default_switches, default_weights = loss_terms_for(config)
+    term_switches = default_switches if term_switches is None else term_switches
+    term_weights = default_weights if term_weights is None else term_weights
     at = f" at step {step}" if step is not None else ""
     if losses is not None and total is None:
         total = sum(losses.values())
@@ -102,7 +109,7 @@ def check_losses(
             f"sum({{}}.values()) == {total!r} ({type(total).__name__}), which cannot be backpropagated "
             "(Lightning would stop with \"`training_step` must return a Tensor, a dict, or None\").\n"
             f"Loss terms come from these config switches:\n{explain_terms(config, term_switches)}\n"
-            "Fix: enable at least one prediction (e.g. `predict_dur: true`) in your config."
+            f"Fix: {_enable_hint(config)}"
         )
     if not isinstance(total, torch.Tensor):
         raise LossGuardError(
@@ -141,7 +148,7 @@ def check_losses(
                 raise LossGuardError(
                     f"loss term {name}{at} is exactly 0.0: {cause}, so it adds no gradient and its head learns "
                     f"nothing while training appears to run. Fix: give {weight or 'its weight'} a positive value "
-                    "(DiffSinger's default is 1.0), or switch the prediction off. "
+                    f"(DiffSinger's default is {DEFAULT_WEIGHTS.get(weight or '', 1.0)}), or switch the prediction off. "
                     "Pass allow_zero_terms=True if a zero term is expected."
                 )
     if not torch.isfinite(total.detach()).all():

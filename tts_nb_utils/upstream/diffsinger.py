@@ -1,22 +1,27 @@
-"""DiffSinger-style YAML configs: the variance task's vocabulary and the ``base_config`` loader.
+"""DiffSinger YAML configs as upstream reads them: the tasks' vocabulary and the ``base_config`` loader.
 
-Notebook 03 (``03_zero_loss_config.ipynb``) loads its configs with :func:`load_config`; the checks that catch
-a config giving DiffSinger's variance task no loss (or a useless one) live in
-:mod:`tts_nb_utils.upstream.diffsinger_check`, and ``monitors/loss_terms.py`` reads :data:`LOSS_TERMS` and
-:data:`TERM_WEIGHTS` to know which loss terms a config should produce.
+Notebook 03 (``03_zero_loss_config.ipynb``) and ``tts-nb check-config`` load configs with :func:`load_config`;
+the checks live in :mod:`tts_nb_utils.upstream.diffsinger_check`, what happens around the file (a saved
+``checkpoints/<exp>/config.yaml``, ``--hparams``, the binary folder) in
+:mod:`tts_nb_utils.upstream.diffsinger_experiment`, and ``monitors/loss_terms.py`` reads :data:`LOSS_TERMS`
+and :data:`TERM_WEIGHTS` (or :func:`loss_terms_for`) to know which loss terms a config should produce.
 
-Loading follows openvpi/DiffSinger's config system:
+Loading follows ``set_hparams`` in openvpi/DiffSinger ``utils/hparams.py:64-82`` (checked at ``753b7cc``):
 
-- ``base_config`` is a string or a list of strings. A path beginning with ``.`` is relative to the folder of
-  the file that names it; any other relative path is relative to the working directory (``root`` here).
-- Bases are merged in order, then the including file on top: later files override earlier ones; a nested
-  mapping is merged key by key, anything else is replaced.
-- A file already loaded through another branch is not loaded again (so a shared ``base.yaml`` does not
-  undo what a sibling set). A file that includes itself, directly or through others, is an error here
-  (upstream skips or recurses forever, depending on how the path is written).
+- ``base_config`` is a string or a list of strings. An entry beginning with ``.`` is joined to the folder of
+  the file that names it (``f"{dirname}/{entry}"``, normalised); any other entry is used as written, i.e.
+  relative to the working directory (the checkout, ``root`` here).
+- Bases are merged in order, then the including file on top: a nested mapping is merged key by key,
+  anything else is replaced (``override_config``, lines 22-27).
+- Before loading an entry upstream asks whether the entry *as written* is among the files already loaded
+  (line 73). Those are stored resolved, so a ``./common.yaml`` named by two sibling files is loaded twice and
+  the second copy undoes what the first sibling set; a plain ``configs/base.yaml`` is loaded once. This
+  loader does the same and records the files merged more than once (:attr:`LoadedConfig.repeated`).
+- An empty file stops upstream with a TypeError; here it is a :class:`ConfigParseError` saying so. A file
+  that would make upstream recurse forever is a :class:`ConfigCycleError`.
 
-The loaded config remembers which file set each key (``LoadedConfig.sources``), so every problem the checker
-reports names the file to edit.
+The loaded config remembers which file set each key (``LoadedConfig.sources``), so every problem names the
+file to edit.
 """
 
 from __future__ import annotations
@@ -30,9 +35,17 @@ from typing import Any
 
 import yaml
 
+#: The upstream commit every rule and line number here was checked against.
+UPSTREAM_COMMIT = "753b7cc"
+
 # ----------------------------------------------------------------------------------------- vocabulary
 
-#: The variance task's prediction switches, in the order DiffSinger's template lists them.
+#: ``task_cls`` values and the kind of task they train (``scripts/train.py:21-27`` imports the class).
+VARIANCE_TASK = "training.variance_task.VarianceTask"
+ACOUSTIC_TASK = "training.acoustic_task.AcousticTask"
+TASK_KINDS: dict[str, str] = {VARIANCE_TASK: "variance", ACOUSTIC_TASK: "acoustic"}
+
+#: The variance task's prediction switches, in the order upstream's template lists them.
 SWITCHES: tuple[str, ...] = (
     "predict_dur",
     "predict_pitch",
@@ -45,14 +58,14 @@ SWITCHES: tuple[str, ...] = (
 #: The switches whose targets share the variance predictor and its ``var_loss``.
 VARIANCE_SWITCHES: tuple[str, ...] = SWITCHES[2:]
 
-#: Loss term (the key in DiffSinger's ``losses`` dict) -> the switches that produce it.
+#: Variance task: loss term (key of ``losses`` in ``training/variance_task.py:216-249``) -> its switches.
 LOSS_TERMS: dict[str, tuple[str, ...]] = {
     "dur_loss": ("predict_dur",),
     "pitch_loss": ("predict_pitch",),
     "var_loss": VARIANCE_SWITCHES,
 }
 
-#: Loss term -> the top-level weight that multiplies it.
+#: Variance task: loss term -> the top-level weight that multiplies it.
 TERM_WEIGHTS: dict[str, str] = {
     "dur_loss": "lambda_dur_loss",
     "pitch_loss": "lambda_pitch_loss",
@@ -66,8 +79,43 @@ DUR_SUB_WEIGHTS: tuple[str, ...] = (
     "dur_prediction_args.lambda_sdur_loss",
 )
 
-#: Every weight the checker knows.
+#: Every variance weight the checker knows.
 WEIGHTS: tuple[str, ...] = (*TERM_WEIGHTS.values(), *DUR_SUB_WEIGHTS)
+
+#: Acoustic task with shallow diffusion: loss term (``training/acoustic_task.py:149-169``) -> the switch that
+#: makes ``modules/toplevel.py:107-117`` produce it. Without shallow diffusion only ``mel_loss`` is computed.
+ACOUSTIC_LOSS_TERMS: dict[str, tuple[str, ...]] = {
+    "aux_mel_loss": ("shallow_diffusion_args.train_aux_decoder",),
+    "mel_loss": ("shallow_diffusion_args.train_diffusion",),
+}
+
+#: Acoustic task: loss term -> its weight (``mel_loss`` has none).
+ACOUSTIC_TERM_WEIGHTS: dict[str, str] = {"aux_mel_loss": "lambda_aux_mel_loss"}
+
+#: Acoustic switches: the shallow-diffusion ones, then the variance embeddings the binarizer must have stored.
+ACOUSTIC_SWITCHES: tuple[str, ...] = (
+    "use_shallow_diffusion",
+    *ACOUSTIC_LOSS_TERMS["aux_mel_loss"],
+    *ACOUSTIC_LOSS_TERMS["mel_loss"],
+    "use_energy_embed",
+    "use_breathiness_embed",
+    "use_voicing_embed",
+    "use_tension_embed",
+)
+
+#: Upstream's value of each weight (``configs/variance.yaml``, ``configs/acoustic.yaml``), quoted in fixes.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "lambda_dur_loss": 1.0,
+    "lambda_pitch_loss": 1.0,
+    "lambda_var_loss": 1.0,
+    "dur_prediction_args.lambda_pdur_loss": 0.3,
+    "dur_prediction_args.lambda_wdur_loss": 1.0,
+    "dur_prediction_args.lambda_sdur_loss": 3.0,
+    "lambda_aux_mel_loss": 0.2,
+}
+
+#: ``diffusion_type`` values both tasks accept (``training/acoustic_task.py:75``, ``variance_task.py:138-145``).
+DIFFUSION_TYPES: tuple[str, ...] = ("ddpm", "reflow")
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -82,11 +130,11 @@ class ConfigNotFoundError(ConfigError, FileNotFoundError):
 
 
 class ConfigCycleError(ConfigError):
-    """A ``base_config`` chain includes a file that is already one of its own ancestors."""
+    """A ``base_config`` chain that upstream would follow forever (it stops with a RecursionError)."""
 
 
 class ConfigParseError(ConfigError):
-    """A config file is not valid YAML, or its top level is not a mapping."""
+    """A config file is empty, not valid YAML, not a mapping, or cannot be merged as upstream merges it."""
 
 
 # ----------------------------------------------------------------------------------------- loading
@@ -98,13 +146,19 @@ class LoadedConfig:
 
     ``data``: the merged mapping. ``sources``: dotted key (``"dur_prediction_args.lambda_pdur_loss"``) -> the
     file whose value won. ``chain``: the files in the order they were merged (bases first, the file itself
-    last). ``path``: the file that was asked for.
+    last; a file merged twice appears twice). ``path``: the file asked for; ``root``: the folder plain
+    ``base_config`` entries are relative to. ``repeated``: files merged more than once.
     """
 
     path: Path
     data: dict[str, Any]
     sources: dict[str, Path] = field(default_factory=dict)
     chain: list[Path] = field(default_factory=list)
+    root: Path | None = None
+
+    @property
+    def repeated(self) -> list[Path]:
+        return sorted({p for p in self.chain if self.chain.count(p) > 1})
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """The value at a dotted key (``"dur_prediction_args.lambda_pdur_loss"``), or ``default``."""
@@ -126,6 +180,11 @@ class LoadedConfig:
         return key in self.data
 
 
+def as_loaded(config: LoadedConfig | Mapping[str, Any]) -> LoadedConfig:
+    """``config`` itself, or a plain mapping wrapped (no files, no sources)."""
+    return config if isinstance(config, LoadedConfig) else LoadedConfig(Path(""), dict(config))
+
+
 def get_dotted(data: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
     """Look up ``"a.b.c"`` in nested mappings; ``default`` when any part is missing or not a mapping."""
     node: Any = data
@@ -136,20 +195,22 @@ def get_dotted(data: Mapping[str, Any], dotted: str, default: Any = None) -> Any
     return node
 
 
-def _read_yaml(path: Path, included_from: Path | None, entry: str | None) -> dict[str, Any]:
-    where = f" (named in base_config of {included_from} as {entry!r})" if included_from else ""
+def read_yaml_mapping(path: Path, where: str = "") -> dict[str, Any]:
+    """One YAML file's top-level mapping; ConfigError (naming ``path``) when it is missing, empty or not one."""
     if not path.is_file():
-        raise ConfigNotFoundError(_not_found_message(path, included_from, entry, where))
+        raise ConfigNotFoundError(f"config file {path} does not exist{where}")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigParseError(f"cannot read config {path}{where}: {e}") from None
-    try:
-        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigParseError(f"config {path}{where} is not valid YAML: {e}") from None
     if data is None:
-        return {}
+        raise ConfigParseError(
+            f"config {path}{where} is empty (no keys, only comments or blanks): DiffSinger's set_hparams stops "
+            "with \"TypeError: argument of type 'NoneType' is not iterable\" (utils/hparams.py:68). Fix: give "
+            "it at least a base_config line, or remove it from the base_config that names it."
+        )
     if not isinstance(data, dict):
         raise ConfigParseError(
             f"config {path}{where} must hold a mapping of keys to values at the top level, "
@@ -158,35 +219,33 @@ def _read_yaml(path: Path, included_from: Path | None, entry: str | None) -> dic
     return data
 
 
-def _not_found_message(path: Path, included_from: Path | None, entry: str | None, where: str) -> str:
-    if included_from is None:
-        return f"config file {path} does not exist"
-    if entry is not None and entry.startswith("."):
+def _not_found_message(path: Path, included_from: Path, entry: str) -> str:
+    if entry.startswith("."):
         how = f"entries beginning with '.' are relative to the folder of {included_from.name}"
     else:
         how = (
             "entries not beginning with '.' are relative to the working directory (pass --root / root= "
             "for the DiffSinger checkout), or write './' to make it relative to the including file"
         )
-    return f"base config {path} does not exist{where}; {how}"
-
-
-def _resolve_entry(entry: str, including: Path, root: Path) -> Path:
-    p = Path(os.path.expanduser(entry))
-    if p.is_absolute():
-        return Path(os.path.normpath(p))
-    base = including.parent if entry.startswith(".") else root
-    return Path(os.path.normpath(base / p))
+    return f"base config {path} does not exist (named in base_config of {included_from} as {entry!r}); {how}"
 
 
 def _merge(dst: dict, dst_sources: dict[str, Path], src: Mapping, src_sources: Mapping[str, Path]) -> None:
-    """Merge ``src`` into ``dst`` as DiffSinger does (mappings key by key, anything else replaced), carrying
-    each key's origin from ``src_sources`` into ``dst_sources``."""
+    """``override_config`` (utils/hparams.py:22-27): mappings merged key by key, anything else replaced; each
+    key's origin is carried from ``src_sources`` into ``dst_sources``."""
 
     def walk(d: dict, s: Mapping, prefix: str) -> None:
         for key, value in s.items():
             dotted = f"{prefix}{key}"
-            if isinstance(value, Mapping) and isinstance(d.get(key), dict):
+            if isinstance(value, Mapping) and key in d:
+                if not isinstance(d[key], dict):
+                    if value:  # upstream recurses into the non-mapping and fails with a TypeError
+                        raise ConfigParseError(
+                            f"{dotted} is a mapping in {src_sources[dotted]} but {d[key]!r} in "
+                            f"{dst_sources.get(dotted)}: DiffSinger's override_config stops with a TypeError. "
+                            "Fix: make both a mapping (or remove one)."
+                        )
+                    continue
                 dst_sources[dotted] = src_sources[dotted]
                 walk(d[key], value, f"{dotted}.")
                 continue
@@ -198,81 +257,130 @@ def _merge(dst: dict, dst_sources: dict[str, Path], src: Mapping, src_sources: M
     walk(dst, src, "")
 
 
-def _origins(data: Mapping, origin: Path, prefix: str = "") -> dict[str, Path]:
+def origins(data: Mapping, origin: Path, prefix: str = "") -> dict[str, Path]:
     """Every dotted key of ``data`` (nested mappings included) -> ``origin``."""
     out: dict[str, Path] = {}
     for key, value in data.items():
         out[f"{prefix}{key}"] = origin
         if isinstance(value, Mapping):
-            out.update(_origins(value, origin, f"{prefix}{key}."))
+            out.update(origins(value, origin, f"{prefix}{key}."))
     return out
 
 
-def load_config(path: str | os.PathLike, root: str | os.PathLike | None = None) -> LoadedConfig:
-    """Load a DiffSinger-style YAML config and merge its ``base_config`` chain.
+def _upstream_name(path: Path, root: Path) -> str:
+    """``path`` as it would be passed to ``--config`` from the checkout: relative to ``root`` when below it
+    (``./name`` for a file directly in it, since upstream joins an empty folder name into ``/name``)."""
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+    return rel if "/" in rel else f"./{rel}"
 
-    ``root`` is the folder that relative ``base_config`` entries not beginning with ``.`` are resolved
-    against (DiffSinger resolves them against the working directory, i.e. the checkout); default: the
-    current working directory. Raises ConfigNotFoundError, ConfigCycleError or ConfigParseError, each
-    naming the files involved.
+
+def load_config(
+    path: str | os.PathLike, root: str | os.PathLike | None = None, *, dedupe_files: bool = False
+) -> LoadedConfig:
+    """Load a DiffSinger YAML config and merge its ``base_config`` chain exactly as ``set_hparams`` does.
+
+    ``root``: the folder that ``base_config`` entries not beginning with ``.`` are relative to (upstream:
+    the working directory, i.e. the checkout); default the current working directory. ``dedupe_files``:
+    load every file once even when upstream would load it twice (what the author of a shared base meant;
+    the checker compares both). Raises ConfigNotFoundError, ConfigCycleError or ConfigParseError.
     """
     root_dir = Path(root).expanduser().absolute() if root is not None else Path.cwd()
     top = Path(os.path.normpath(Path(path).expanduser().absolute()))
     chain: list[Path] = []
-    loaded: set[Path] = set()
+    loaded: set[str] = set()  # upstream's loaded_config: names as passed to load_config
+    loaded_files: set[Path] = set()
 
-    def load(file: Path, stack: list[Path], included_from: Path | None, entry: str | None) -> tuple[dict, dict]:
-        """Return (merged data, sources) for ``file`` with its own bases merged underneath it."""
+    def open_path(name: str) -> Path:
+        return Path(os.path.normpath(name if os.path.isabs(name) else root_dir / name))
+
+    def load(name: str, stack: list[Path], included_from: Path | None, entry: str | None) -> tuple[dict, dict]:
+        file = open_path(name)
         if file in stack:
             cycle = " -> ".join(str(p) for p in [*stack[stack.index(file):], file])
-            raise ConfigCycleError(f"base_config cycle: {cycle}. Remove {file} from the base_config of {stack[-1]}")
-        raw = _read_yaml(file, included_from, entry)
-        loaded.add(file)
+            raise ConfigCycleError(
+                f"base_config cycle: {cycle}; DiffSinger would load these forever (RecursionError). "
+                f"Remove {entry!r} from the base_config of {stack[-1]}"
+            )
+        if included_from is not None and not file.is_file():
+            raise ConfigNotFoundError(_not_found_message(file, included_from, entry or ""))
+        raw = read_yaml_mapping(file)
+        loaded.add(name)
+        loaded_files.add(file)
         out: dict[str, Any] = {}
         out_sources: dict[str, Path] = {}
-        bases = raw.get("base_config")
-        if bases is not None:
-            entries = bases if isinstance(bases, list) else [bases]
+        if "base_config" in raw:
+            entries = raw["base_config"] if isinstance(raw["base_config"], list) else [raw["base_config"]]
+            raw["base_config"] = entries  # upstream rewrites a single entry as a list (line 71)
             for item in entries:
-                if not isinstance(item, str | os.PathLike):
+                if not isinstance(item, str):
                     raise ConfigParseError(
                         f"base_config in {file} must be a path or a list of paths, found {item!r} "
                         f"({type(item).__name__})"
                     )
-                base_file = _resolve_entry(str(item), file, root_dir)
-                if base_file in stack or base_file == file:
-                    load(base_file, [*stack, file], file, str(item))  # an ancestor: raises ConfigCycleError
-                if base_file in loaded:
-                    continue  # shared base already merged through another branch, as upstream
-                data, data_sources = load(base_file, [*stack, file], file, str(item))
+                if item in loaded:  # line 73: the entry as written, not the resolved file
+                    continue
+                base = os.path.normpath(f"{os.path.dirname(name)}/{item}") if item.startswith(".") else item
+                if dedupe_files and open_path(base) in loaded_files:
+                    continue
+                data, data_sources = load(base, [*stack, file], file, item)
                 _merge(out, out_sources, data, data_sources)
-        _merge(out, out_sources, raw, _origins(raw, file))
+        _merge(out, out_sources, raw, origins(raw, file))
         chain.append(file)
         return out, out_sources
 
-    merged, sources = load(top, [], None, None)
-    return LoadedConfig(path=top, data=merged, sources=sources, chain=chain)
+    merged, sources = load(_upstream_name(top, root_dir), [], None, None)
+    return LoadedConfig(path=top, data=merged, sources=sources, chain=chain, root=root_dir)
 
 
 # ------------------------------------------------------------------------------- what DiffSinger reads
 
 
-def display_path(path: str | os.PathLike) -> str:
-    """``path`` relative to the working directory when it lies below it, else as given (for messages)."""
+def display_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """``path`` relative to ``base`` (default: the working directory) when it lies below it, else as given."""
     p = Path(path)
     try:
-        return str(p.relative_to(Path.cwd()))
+        return p.relative_to(Path(base).absolute() if base is not None else Path.cwd()).as_posix()
     except ValueError:
         return str(p)
 
 
+def task_kind(config: LoadedConfig | Mapping[str, Any]) -> str | None:
+    """``"variance"``, ``"acoustic"``, ``"other"`` (a task_cls this module does not know) or None (no task)."""
+    data = config.data if isinstance(config, LoadedConfig) else config
+    task = data.get("task_cls")
+    if not task:
+        return None
+    return TASK_KINDS.get(str(task), "other")
+
+
 def enabled_switches(config: LoadedConfig | Mapping[str, Any]) -> dict[str, bool]:
-    """Each switch as DiffSinger reads it (Python truthiness: the string ``"false"`` is True)."""
+    """Each variance switch as DiffSinger reads it (Python truthiness: the string ``"false"`` is True)."""
     data = config.data if isinstance(config, LoadedConfig) else config
     return {s: bool(data.get(s, False)) for s in SWITCHES}
 
 
+def acoustic_switches(config: LoadedConfig | Mapping[str, Any]) -> dict[str, bool]:
+    """Each acoustic switch (:data:`ACOUSTIC_SWITCHES`, dotted) as DiffSinger reads it."""
+    data = config.data if isinstance(config, LoadedConfig) else config
+    return {s: bool(get_dotted(data, s, False)) for s in ACOUSTIC_SWITCHES}
+
+
+def loss_terms_for(config: LoadedConfig | Mapping[str, Any] | None) -> tuple[dict, dict]:
+    """(term -> switches, term -> weight) for the config's task; the variance task's when it is not acoustic."""
+    if config is not None and task_kind(config) == "acoustic":
+        return ACOUSTIC_LOSS_TERMS, ACOUSTIC_TERM_WEIGHTS
+    return LOSS_TERMS, TERM_WEIGHTS
+
+
 def expected_loss_terms(config: LoadedConfig | Mapping[str, Any]) -> list[str]:
-    """The loss terms DiffSinger's variance task will put in its ``losses`` dict for this config."""
+    """The loss terms the config's task puts in its ``losses`` dict (empty: Lightning stops at step 0)."""
+    if task_kind(config) == "acoustic":
+        on = acoustic_switches(config)
+        if not on["use_shallow_diffusion"]:
+            return ["mel_loss"]
+        return [term for term, (switch,) in ACOUSTIC_LOSS_TERMS.items() if on[switch]]
     on = enabled_switches(config)
     return [term for term, switches in LOSS_TERMS.items() if any(on[s] for s in switches)]

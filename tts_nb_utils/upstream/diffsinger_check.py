@@ -1,17 +1,27 @@
-"""Check a DiffSinger variance config before training: the settings that give an empty or useless loss.
+"""Check a merged DiffSinger config before training: the settings that give an empty or useless loss.
 
-Notebook 03 (``03_zero_loss_config.ipynb``) and ``tts-nb check-config`` use this to catch the configs that
-make DiffSinger's variance task return no loss at all (every ``predict_*`` switch false, as in
-``configs/templates/config_variance.yaml``) or a loss that cannot teach anything (a zero loss weight, a quoted
-``"false"``, a misspelt key). Each rule below is one function; each problem names the key, the file that set
-it (from :class:`~tts_nb_utils.upstream.diffsinger.LoadedConfig`), the value found and the fix.
+Notebook 03 (``03_zero_loss_config.ipynb``) and ``tts-nb check-config`` use this. The rules depend on the
+task the config trains (``task_cls``; checked against openvpi/DiffSinger ``753b7cc``):
+
+- variance (``training/variance_task.py``): every ``predict_*`` off leaves ``losses`` empty (lines 216-249),
+  ``sum`` of it is the int 0 and Lightning stops; a zero or negative ``lambda_*_loss`` for an enabled
+  prediction; a missing weight the task reads (lines 93-133, ``lambda_var_loss`` always);
+- acoustic (``training/acoustic_task.py``): with ``use_shallow_diffusion``, ``shallow_diffusion_args.
+  train_aux_decoder`` and ``train_diffusion`` both off leave ``losses`` empty (lines 149-169 with
+  ``modules/toplevel.py:107-117``); a zero or negative ``lambda_aux_mel_loss``;
+- no ``task_cls`` (``configs/base.yaml`` is only a base), or one this module does not know;
+- either task: a switch written as a quoted string (``"false"`` is True), an unknown ``diffusion_type``,
+  a key under the wrong parent mapping or misspelt (upstream ignores both), and a shared base that
+  upstream merges twice so that it undoes a sibling's settings (``utils/hparams.py:73``).
+
+Each problem names the key, the file that set it, the value found and the fix. What happens around the
+file (a saved experiment config, ``--hparams``, binary data) is :mod:`.diffsinger_run`.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,48 +29,53 @@ from typing import Any
 
 from ..io import BoolParseError, parse_bool
 from .diffsinger import (
+    ACOUSTIC_SWITCHES,
+    DEFAULT_WEIGHTS,
+    DIFFUSION_TYPES,
     DUR_SUB_WEIGHTS,
     LOSS_TERMS,
     SWITCHES,
+    TASK_KINDS,
     TERM_WEIGHTS,
     WEIGHTS,
+    ConfigError,
     LoadedConfig,
+    as_loaded,
     display_path,
     enabled_switches,
+    get_dotted,
     load_config,
+    task_kind,
 )
 
-#: Real upstream keys that look like switches or weights but are not the variance task's; never "misspelt".
+#: Keys the checker reads, per task kind (dotted; nested ones under their parent mapping).
+KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "variance": frozenset({"task_cls", "diffusion_type", *SWITCHES, *WEIGHTS}),
+    "acoustic": frozenset({"task_cls", "diffusion_type", "lambda_aux_mel_loss", *ACOUSTIC_SWITCHES}),
+}
+
+#: Real upstream keys (``753b7cc``) close enough to a known key to look like a typo of it; never reported.
 OTHER_KNOWN_KEYS: frozenset[str] = frozenset(
     {
-        "predict_falsetto",  # newer upstream templates
-        "dur_prediction_args.lambda_alloc_loss",
-        "lambda_aux_mel_loss",
-        "lambda_mel_loss",
-        "lambda_pitch",
+        "shallow_diffusion_args.aux_decoder_arch",
+        "shallow_diffusion_args.aux_decoder_args",
+        "shallow_diffusion_args.aux_decoder_grad",
     }
 )
 
+#: The nested mappings whose keys the checker looks into.
+NESTED: tuple[str, ...] = ("dur_prediction_args", "shallow_diffusion_args")
+
 #: How similar (difflib ratio, 0..1) an unknown key must be to a known one to be reported as a likely typo.
 TYPO_CUTOFF = 0.8
-
-#: Upstream's value of each weight, quoted in the fixes.
-_DEFAULT_WEIGHTS: dict[str, float] = {
-    "lambda_dur_loss": 1.0,
-    "lambda_pitch_loss": 1.0,
-    "lambda_var_loss": 1.0,
-    "dur_prediction_args.lambda_pdur_loss": 0.3,
-    "dur_prediction_args.lambda_wdur_loss": 1.0,
-    "dur_prediction_args.lambda_sdur_loss": 3.0,
-}
 
 _MISSING = object()
 
 
 @dataclass
 class Problem:
-    """One finding of the checker. ``severity`` is ``"error"`` (training will fail or learn nothing) or
-    ``"warning"`` (probably a mistake). ``key`` is dotted; ``file`` is where its value came from."""
+    """One finding. ``severity``: ``"error"`` (training will fail or learn nothing) or ``"warning"``
+    (probably a mistake). ``key`` is dotted; ``file`` is where its value came from."""
 
     severity: str
     key: str
@@ -72,8 +87,9 @@ class Problem:
     def is_error(self) -> bool:
         return self.severity == "error"
 
-    def format(self) -> str:
-        where = f" [{display_path(self.file)}]" if self.file else ""
+    def format(self, base: str | Path | None = None) -> str:
+        """One line; the file shown relative to ``base`` (default: the working directory) when below it."""
+        where = f" [{display_path(self.file, base)}]" if self.file else ""
         return f"{self.severity.upper():7} {self.key}{where}: {self.message}"
 
     def __str__(self) -> str:
@@ -99,6 +115,11 @@ class _Findings:
     def src(self, key: str) -> Path | None:
         return self.loaded.source(key) if self.loaded.sources else None
 
+    def at(self, key: str) -> str:
+        """`` in FILE`` for the file that set ``key`` (relative to the checkout), or ``""``."""
+        src = self.src(key)
+        return f" in {display_path(src, self.loaded.root)}" if src else ""
+
     def add(self, severity: str, key: str, value: Any, message: str) -> None:
         self.problems.append(Problem(severity, key, self.src(key), value, message))
 
@@ -111,196 +132,93 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def _at(file: Path | None) -> str:
-    return f" in {display_path(file)}" if file else ""
-
-
-# ------------------------------------------------------------------------------------------------- rules
-
-
-def _check_switch_types(f: _Findings) -> None:
-    """Rule 1: every switch that is set must be a YAML boolean (a quoted ``"false"`` reads as True)."""
-    for s in SWITCHES:
-        if s not in f.data or isinstance(f.data[s], bool):
-            continue
-        v = f.data[s]
-        reads = bool(v)
-        if isinstance(v, str):
-            try:
-                meant = str(parse_bool(v)).lower()
-                fix = f"write `{s}: {meant}` without quotes"
-            except BoolParseError:
-                fix = f"write `{s}: true` or `{s}: false` without quotes"
-            why = f"a quoted YAML string, which Python (and DiffSinger's `if hparams[{s!r}]`) reads as {reads}"
-        else:
-            fix = f"write `{s}: true` or `{s}: false`"
-            why = f"not a boolean; DiffSinger reads it as {reads}"
-        f.add("error", s, v, f"{s} = {_describe(v)}{_at(f.src(s))} is {why}. Fix: {fix}.")
-
-
-def _check_some_switch_on(f: _Findings, on: dict[str, bool]) -> None:
-    """Rule 2: at least one prediction must be enabled, else the loss is the int 0 and Lightning stops."""
-    if any(on.values()):
-        return
-    by_file: dict[str, list[str]] = {}
-    for s in SWITCHES:
-        where = display_path(f.src(s)) if f.src(s) else ("not set anywhere" if s not in f.data else "given")
-        by_file.setdefault(where, []).append(f"{s}={f.data[s]!r}" if s in f.data else s)
-    found = "; ".join(f"{', '.join(names)} ({where})" for where, names in by_file.items())
-    f.problems.append(
-        Problem(
-            "error",
-            "predict_*",
-            f.src("predict_dur") or f.top,
-            {s: f.data.get(s) for s in SWITCHES},
-            "no prediction is enabled, so the variance task computes no loss terms: "
-            "`sum(losses.values())` of the empty dict is the int 0 and Lightning stops with "
-            "\"training_step must return a Tensor, a dict, or None\". Found: "
-            f"{found}. Fix: set at least one of {', '.join(SWITCHES)} to true"
-            f"{_at(f.top)} (e.g. `predict_dur: true`).",
-        )
-    )
-
-
-def _weight_targets(on: dict[str, bool]) -> dict[str, list[str]]:
-    """Each weight -> the enabled switches whose loss it multiplies (the duration sub-weights follow dur_loss)."""
-    targets: dict[str, list[str]] = {w: [] for w in WEIGHTS}
-    for term, switches in LOSS_TERMS.items():
-        enabled_by = [s for s in switches if on[s]]
-        targets[TERM_WEIGHTS[term]] = enabled_by
-        if term == "dur_loss":
-            for w in DUR_SUB_WEIGHTS:
-                targets[w] = enabled_by
-    return targets
-
-
-def _check_weights(f: _Findings, on: dict[str, bool]) -> None:
-    """Rule 3: weights are numbers, and positive where their target is enabled."""
-    targets = _weight_targets(on)
-    for w in WEIGHTS:
-        _check_weight(f, w, targets[w])
-    if on["predict_dur"]:
-        subs = [f.loaded.get(w) for w in DUR_SUB_WEIGHTS]
-        if all(_is_number(v) and v == 0 for v in subs):
-            f.add(
-                "error", "dur_prediction_args", subs,
-                "lambda_pdur_loss, lambda_wdur_loss and lambda_sdur_loss are all 0, so dur_loss is always 0 "
-                "and the duration predictor learns nothing. Fix: upstream uses 0.3, 1.0 and 3.0.",
-            )
-
-
-def _check_weight(f: _Findings, w: str, needed_by: list[str]) -> None:
-    """One weight: present when needed, a finite number, then its sign (see :func:`_check_weight_sign`)."""
-    v = f.loaded.get(w, _MISSING)
-    if v is _MISSING:
-        if needed_by:
-            f.add(
-                "error", w, None,
-                f"{w} is missing from the whole base_config chain but {needed_by[0]} is enabled; "
-                f"DiffSinger reads it and will stop with a KeyError. Fix: add `{_yaml_key(w)}: 1.0`"
-                f"{_at(f.top)}.",
-            )
-    elif not _is_number(v):
-        hint = ""
-        if isinstance(v, str) and _parses_as_float(v):
-            hint = (
-                " PyYAML reads numbers like 1e-3 (no dot) or quoted numbers as strings; "
-                f"write `{_yaml_key(w)}: {_float_literal(v)}`."
-            )
-        f.add(
-            "error", w, v,
-            f"{w} = {_describe(v)}{_at(f.src(w))} is not a number; DiffSinger multiplies the loss by it. "
-            f"Fix: give it a positive number (upstream default {_DEFAULT_WEIGHTS[w]}).{hint}",
-        )
-    elif not math.isfinite(float(v)):
-        f.add("error", w, v, f"{w} = {v!r}{_at(f.src(w))} is not finite. Fix: use a positive number.")
-    else:
-        _check_weight_sign(f, w, v, needed_by)
-
-
-def _check_weight_sign(f: _Findings, w: str, v: float, needed_by: list[str]) -> None:
-    """A negative weight maximises its loss; a zero one switches it (or part of dur_loss) off."""
-    at = _at(f.src(w))
-    if v < 0:
-        sev = "error" if needed_by else "warning"
-        f.add(
-            sev, w, v,
-            f"{w} = {v!r}{at} is negative: the optimiser would make that loss larger"
-            f"{' (' + ', '.join(needed_by) + ' is enabled)' if needed_by else ' once its target is enabled'}. "
-            f"Fix: a positive number (upstream default {_DEFAULT_WEIGHTS[w]}).",
-        )
-    elif v == 0 and needed_by and w in TERM_WEIGHTS.values():
-        f.add(
-            "error", w, v,
-            f"{w} = 0{at} but {', '.join(needed_by)} is enabled: that loss term is always 0, "
-            f"training runs and the head learns nothing. Fix: `{w}: {_DEFAULT_WEIGHTS[w]}` (upstream "
-            f"default), or switch {', '.join(needed_by)} off.",
-        )
-    elif v == 0 and needed_by:
-        f.add(
-            "warning", w, v,
-            f"{w} = 0{at}: this part of the duration loss is switched off "
-            f"(upstream default {_DEFAULT_WEIGHTS[w]}). Fix: a positive weight unless that is intended.",
-        )
-
-
-def _typo_target(key: str, known: set[str]) -> str | None:
-    """The known key (same parent mapping) that ``key`` most likely misspells, or None."""
-    parent = key.rpartition(".")[0]
-    pool = [k for k in known if k.rpartition(".")[0] == parent]
-    match = difflib.get_close_matches(key, pool, n=1, cutoff=TYPO_CUTOFF)
-    if not match:
-        lower = key.lower()
-        match = [k for k in pool if k == lower]
-    return match[0] if match else None
-
-
-def _check_typos(f: _Findings) -> None:
-    """Rule 4: unknown keys close to a switch or weight (DiffSinger silently ignores them)."""
-    known = set(SWITCHES) | set(WEIGHTS)
-    for key in _candidate_keys(f.data):
-        if key in known or key in OTHER_KNOWN_KEYS:
-            continue
-        target = _typo_target(key, known)
-        if target is None:
-            continue
-        current = f.loaded.get(target, _MISSING)
-        now = "is not set anywhere" if current is _MISSING else f"stays {current!r}"
-        if current is not _MISSING and f.src(target):
-            now += f" (from {display_path(f.src(target))})"
-        v = f.loaded.get(key)
-        f.add(
-            "warning", key, v,
-            f"unknown key {key} = {_describe(v)}{_at(f.src(key))} looks like a misspelling of {target}. "
-            f"DiffSinger ignores unknown keys, so {target} {now}. Fix: rename it to {target}.",
-        )
-
-
-# --------------------------------------------------------------------------------------------- checking
-
-
-def check_variance_config(config: LoadedConfig | Mapping[str, Any]) -> list[Problem]:
-    """Check a (merged) DiffSinger variance config for settings that give an empty or useless loss.
-
-    Errors: no prediction switch enabled (the training step returns the int 0 and Lightning stops with
-    "training_step must return a Tensor, a dict, or None"); a switch that is not a boolean; a weight
-    that is not a number; an enabled target whose weight is zero or negative (its loss is 0 or is
-    maximised). Warnings: unknown keys close to a switch or weight (a typo DiffSinger silently ignores);
-    one part of the duration loss switched off by a zero sub-weight.
-    """
-    loaded = config if isinstance(config, LoadedConfig) else LoadedConfig(Path(""), dict(config))
-    f = _Findings(loaded)
-    _check_switch_types(f)
-    on = enabled_switches(loaded)
-    _check_some_switch_on(f, on)
-    _check_weights(f, on)
-    _check_typos(f)
-    return f.problems
-
-
 def _yaml_key(dotted: str) -> str:
     parent, _, leaf = dotted.rpartition(".")
-    return f"{parent}:\n  {leaf}" if parent else leaf
+    return f"{parent}: {{{leaf}: ...}}" if parent else leaf
+
+
+# ------------------------------------------------------------------------------------- both tasks
+
+
+def _check_task(f: _Findings) -> str | None:
+    """The task kind; a config without one (a shared base such as configs/base.yaml) is an error."""
+    kind = task_kind(f.loaded)
+    if kind is None:
+        f.add(
+            "error", "task_cls", f.data.get("task_cls"),
+            f"task_cls is {f.data.get('task_cls')!r}{f.at('task_cls')}: this config names no task, so "
+            "scripts/train.py cannot start (it imports hparams['task_cls'], scripts/train.py:22-25). It is a "
+            "base for other configs. Fix: train a config whose base_config chain includes configs/variance.yaml "
+            "or configs/acoustic.yaml (or set task_cls yourself).",
+        )
+    elif kind == "other":
+        f.add(
+            "warning", "task_cls", f.data["task_cls"],
+            f"task_cls {f.data['task_cls']!r}{f.at('task_cls')} is not one of DiffSinger's tasks "
+            f"({', '.join(TASK_KINDS)}); only the generic checks ran.",
+        )
+    return kind
+
+
+def _check_switch_types(f: _Findings, switches: tuple[str, ...]) -> None:
+    """A switch written as a string is read by truthiness: ``"false"`` is on. Numbers work (1 is on)."""
+    for s in switches:
+        v = get_dotted(f.data, s, _MISSING)
+        if v is _MISSING or v is None or isinstance(v, bool | int | float):
+            continue
+        if isinstance(v, str):
+            try:
+                meant = parse_bool(v)
+            except BoolParseError:
+                meant = None
+            if meant is True:
+                f.add("warning", s, v, f"{s} = {v!r}{f.at(s)} is a quoted string. It works (any non-empty "
+                      f"string is True), but \"false\" would too. Fix: write `{_yaml_key(s)}: true` without quotes.")
+                continue
+            fix = f"write `{_yaml_key(s)}: {'false' if meant is False else 'true or false'}` without quotes"
+            why = f"a quoted YAML string, which DiffSinger's `if hparams[...]` reads as {bool(v)}"
+        else:
+            fix, why = f"write `{_yaml_key(s)}: true` or `false`", f"not a boolean; DiffSinger reads it as {bool(v)}"
+        f.add("error", s, v, f"{s} = {_describe(v)}{f.at(s)} is {why}. Fix: {fix}.")
+
+
+def _check_diffusion_type(f: _Findings, needed: bool) -> None:
+    v = f.data.get("diffusion_type", _MISSING)
+    if not needed or v in DIFFUSION_TYPES:
+        return
+    found = "missing" if v is _MISSING else f"{v!r}{f.at('diffusion_type')}"
+    f.add("error", "diffusion_type", None if v is _MISSING else v,
+          f"diffusion_type is {found}; the task reads it and accepts only {' or '.join(DIFFUSION_TYPES)} "
+          "(training/acoustic_task.py:74-75, variance_task.py:138-145). Fix: `diffusion_type: reflow` "
+          "(upstream's default).")
+
+
+def _check_weight(f: _Findings, w: str, needed_by: list[str], required: bool) -> None:
+    """One weight: present when read, a finite number, positive when its loss is computed."""
+    v = f.loaded.get(w, _MISSING)
+    if v is _MISSING:
+        if required:
+            f.add("error", w, None,
+                  f"{w} is missing from the whole base_config chain and DiffSinger reads it: training stops with "
+                  f"KeyError: '{w.rpartition('.')[2]}'. Fix: add `{_yaml_key(w)}: {DEFAULT_WEIGHTS[w]}`.")
+        return
+    if not _is_number(v) or not math.isfinite(float(v)):
+        hint = ""
+        if isinstance(v, str) and _parses_as_float(v):
+            hint = f" PyYAML reads 1e-3 (no dot) and quoted numbers as strings; write {float(v)!r}."
+        f.add("error" if needed_by or required else "warning", w, v, f"{w} = {_describe(v)}{f.at(w)} is not a finite number; DiffSinger multiplies the "
+              f"loss by it. Fix: a positive number (upstream {DEFAULT_WEIGHTS[w]}).{hint}")
+    elif v < 0:
+        on = f" ({', '.join(needed_by)} is on)" if needed_by else " once its loss is computed"
+        f.add("error" if needed_by else "warning", w, v, f"{w} = {v!r}{f.at(w)} is negative: the optimiser "
+              f"would make that loss larger{on}. Fix: a positive number (upstream {DEFAULT_WEIGHTS[w]}).")
+    elif v == 0 and needed_by:
+        part = w in DUR_SUB_WEIGHTS
+        f.add("warning" if part else "error", w, v,
+              f"{w} = 0{f.at(w)} but {', '.join(needed_by)} is on: "
+              + ("this part of the duration loss is switched off. " if part else
+                 "that loss term is always 0; training runs and the head learns nothing. ")
+              + f"Fix: `{_yaml_key(w)}: {DEFAULT_WEIGHTS[w]}` (upstream) unless that is intended.")
 
 
 def _parses_as_float(text: str) -> bool:
@@ -311,17 +229,152 @@ def _parses_as_float(text: str) -> bool:
     return True
 
 
-def _float_literal(text: str) -> str:
-    value = float(text)
-    return repr(value) if "e" in repr(value) or "." in repr(value) else f"{value:.1f}"
+# ------------------------------------------------------------------------------------ variance task
+
+
+def _check_some_prediction(f: _Findings, on: dict[str, bool]) -> None:
+    """At least one prediction must be on, else the loss is the int 0 and Lightning stops."""
+    if any(on.values()):
+        return
+    by_file: dict[str, list[str]] = {}
+    for s in SWITCHES:
+        src = f.src(s)
+        where = display_path(src, f.loaded.root) if src else ("not set" if s not in f.data else "given")
+        by_file.setdefault(where, []).append(f"{s}={f.data[s]!r}" if s in f.data else s)
+    found = "; ".join(f"{', '.join(names)} ({where})" for where, names in by_file.items())
+    f.problems.append(Problem(
+        "error", "predict_*", f.src("predict_dur") or f.top, {s: f.data.get(s) for s in SWITCHES},
+        "no prediction is enabled, so the variance task computes no loss terms: `sum(losses.values())` of the "
+        "empty dict is the int 0 and Lightning stops with \"training_step must return a Tensor, a dict, or "
+        f"None\". Found: {found}. Fix: set the predictions you have data for to true (e.g. `predict_dur: true`; "
+        "configs/variance.yaml enables predict_dur and predict_pitch), then binarize again.",
+    ))
+
+
+def _check_variance(f: _Findings) -> None:
+    _check_switch_types(f, SWITCHES)
+    on = enabled_switches(f.loaded)
+    _check_some_prediction(f, on)
+    for term, switches in LOSS_TERMS.items():
+        by = [s for s in switches if on[s]]
+        _check_weight(f, TERM_WEIGHTS[term], by, required=bool(by) or term == "var_loss")
+    for w in DUR_SUB_WEIGHTS:
+        _check_weight(f, w, ["predict_dur"] if on["predict_dur"] else [], required=on["predict_dur"])
+    subs = [f.loaded.get(w) for w in DUR_SUB_WEIGHTS]
+    if on["predict_dur"] and all(_is_number(v) and v == 0 for v in subs):
+        f.add("error", "dur_prediction_args", subs, "lambda_pdur_loss, lambda_wdur_loss and lambda_sdur_loss "
+              "are all 0, so dur_loss is always 0 and the duration predictor learns nothing. Fix: upstream uses "
+              "0.3, 1.0 and 3.0.")
+    _check_diffusion_type(f, needed=any(on[s] for s in SWITCHES[1:]))
+
+
+# ------------------------------------------------------------------------------------ acoustic task
+
+
+def _check_acoustic(f: _Findings) -> None:
+    _check_switch_types(f, ACOUSTIC_SWITCHES)
+    _check_diffusion_type(f, needed=True)
+    if not f.data.get("use_shallow_diffusion"):
+        return
+    aux, diff = (get_dotted(f.data, s, _MISSING) for s in ACOUSTIC_SWITCHES[1:3])
+    for key, v in zip(ACOUSTIC_SWITCHES[1:3], (aux, diff), strict=True):
+        if v is _MISSING:
+            f.add("error", key, None, f"use_shallow_diffusion is on but {key} is not set: DiffSingerAcoustic "
+                  f"reads it (modules/toplevel.py:47-48) and stops with a KeyError. Fix: `{_yaml_key(key)}: true`.")
+    if aux is not _MISSING and diff is not _MISSING and not aux and not diff:
+        f.problems.append(Problem(
+              "error", "shallow_diffusion_args.train_*", f.src(ACOUSTIC_SWITCHES[2]),
+              {"train_aux_decoder": aux, "train_diffusion": diff},
+              f"use_shallow_diffusion is on and shallow_diffusion_args.train_aux_decoder = {aux!r} and "
+              f"train_diffusion = {diff!r}{f.at('shallow_diffusion_args.train_diffusion')}: the model returns "
+              "neither output, the acoustic task computes no loss terms, `sum(losses.values())` is the int 0 and "
+              "Lightning stops with \"training_step must return a Tensor, a dict, or None\". Fix: set "
+              "train_diffusion: true (configs/acoustic.yaml trains both), or use_shallow_diffusion: false."))
+    trains_aux = aux is not _MISSING and bool(aux)
+    _check_weight(f, "lambda_aux_mel_loss", ["train_aux_decoder"] if trains_aux else [], required=True)
+
+
+# ------------------------------------------------------------------------------------ keys and bases
 
 
 def _candidate_keys(data: Mapping[str, Any]) -> list[str]:
     keys = [k for k in data if isinstance(k, str)]
-    dur = data.get("dur_prediction_args")
-    if isinstance(dur, Mapping):
-        keys += [f"dur_prediction_args.{k}" for k in dur if isinstance(k, str)]
+    for parent in NESTED:
+        if isinstance(data.get(parent), Mapping):
+            keys += [f"{parent}.{k}" for k in data[parent] if isinstance(k, str)]
     return keys
+
+
+def _check_keys(f: _Findings, known: frozenset[str]) -> None:
+    """Keys under the wrong parent, then keys close to a known one: upstream silently ignores both."""
+    by_leaf = {k.rpartition(".")[2]: k for k in known}
+    for key in _candidate_keys(f.data):
+        if key in known or key in OTHER_KNOWN_KEYS:
+            continue
+        v = f.loaded.get(key)
+        home = by_leaf.get(key.rpartition(".")[2])
+        if home is not None:
+            f.add("warning", key, v, f"{key} = {v!r}{f.at(key)} belongs "
+                  f"{'under ' + home.rpartition('.')[0] if '.' in home else 'at the top level'}: DiffSinger reads "
+                  f"{home} and ignores it here. Fix: move it to `{_yaml_key(home)}`.")
+            continue
+        pool = [k for k in known if k.rpartition(".")[0] == key.rpartition(".")[0]]
+        match = difflib.get_close_matches(key, pool, n=1, cutoff=TYPO_CUTOFF) or [k for k in pool if k == key.lower()]
+        if match:
+            now = f.loaded.get(match[0], _MISSING)
+            state = "is not set anywhere" if now is _MISSING else f"stays {now!r}{f.at(match[0]).replace(' in ', ' from ')}"
+            f.add("warning", key, v, f"unknown key {key} = {_describe(v)}{f.at(key)} looks like a misspelling of "
+                  f"{match[0]}. DiffSinger ignores unknown keys, so {match[0]} {state}. Fix: rename it.")
+
+
+def _leaves(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, Mapping) and v:
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _check_repeated_bases(f: _Findings) -> None:
+    """A base merged twice (``./common.yaml`` named by two siblings) re-applies itself over the first sibling."""
+    cfg = f.loaded
+    if not cfg.repeated or cfg.root is None:
+        return
+    try:
+        once = _leaves(load_config(cfg.path, cfg.root, dedupe_files=True).data)
+    except ConfigError:
+        return
+    twice = _leaves(cfg.data)
+    undone = [k for k in twice if k != "base_config" and k in once and once[k] != twice[k]]
+    if not undone:
+        return
+    names = ", ".join(display_path(p, cfg.root) for p in cfg.repeated)
+    shown = "; ".join(f"{k}: {once[k]!r} -> {twice[k]!r}" for k in undone[:4]) + ("; ..." if len(undone) > 4 else "")
+    f.add("warning", "base_config", [str(p) for p in cfg.repeated],
+          f"{names} is merged more than once: DiffSinger skips a base only when the entry *as written* was loaded "
+          "before (utils/hparams.py:73), and entries beginning with '.' never are, so the second copy undoes what "
+          f"the files between set ({len(undone)} key(s): {shown}). Fix: name the shared base without the leading "
+          "'.', relative to the checkout (e.g. configs/common.yaml), in every file, or only once in the top file.")
+
+
+# --------------------------------------------------------------------------------------------- checking
+
+
+def check_config(config: LoadedConfig | Mapping[str, Any]) -> list[Problem]:
+    """Check a merged DiffSinger config (loaded from files, or a plain mapping) by its task; see the module
+    docstring for the rules. Returns the problems, errors and warnings."""
+    f = _Findings(as_loaded(config))
+    kind = _check_task(f)
+    if kind == "variance":
+        _check_variance(f)
+    elif kind == "acoustic":
+        _check_acoustic(f)
+    if kind in KNOWN_KEYS:
+        _check_keys(f, KNOWN_KEYS[kind])
+    _check_repeated_bases(f)
+    return f.problems
 
 
 def has_errors(problems: list[Problem]) -> bool:
@@ -329,18 +382,9 @@ def has_errors(problems: list[Problem]) -> bool:
     return any(p.is_error for p in problems)
 
 
-def check_config_file(
-    path: str | os.PathLike, root: str | os.PathLike | None = None
-) -> tuple[LoadedConfig, list[Problem]]:
-    """Load ``path`` with its ``base_config`` chain and check it; raises ConfigError when it cannot be loaded."""
-    loaded = load_config(path, root=root)
-    return loaded, check_variance_config(loaded)
-
-
-def format_problems(problems: list[Problem]) -> str:
-    """One line per problem, then a count of errors and warnings."""
+def format_problems(problems: list[Problem], base: str | Path | None = None) -> str:
+    """One line per problem (errors first; files relative to ``base``), then a count."""
     errors = sum(p.is_error for p in problems)
-    warnings = len(problems) - errors
-    lines = [p.format() for p in sorted(problems, key=lambda p: (not p.is_error, p.key))]
-    lines.append(f"{errors} error(s), {warnings} warning(s)")
+    lines = [p.format(base) for p in sorted(problems, key=lambda p: (not p.is_error, p.key))]
+    lines.append(f"{errors} error(s), {len(problems) - errors} warning(s)")
     return "\n".join(lines)
