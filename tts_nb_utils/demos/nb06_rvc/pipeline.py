@@ -165,8 +165,10 @@ class FilelistDataset(torch.utils.data.Dataset):
 class TinyVoiceModel(nn.Module):
     """Features ``[batch, frames, 768]`` + log-f0 ``[batch, frames, 1]`` -> log-mel ``[batch, frames, n_mels]``.
 
-    The input layer is a ``Linear(768, hidden)`` like a v2 model's ``emb_phone``: 1024-wide features from a
-    large embedder fail there with "mat1 and mat2 shapes cannot be multiplied", as they would in Applio."""
+    The input layer is a ``Linear(768, hidden)`` like a v2 model's ``emb_phone``: a batch of 1024-wide features
+    fails there ("mat1 and mat2 shapes cannot be multiplied"); a batch that mixes them with the 768-wide mute
+    entries fails earlier, when it is stacked (Applio's collate takes the width from the batch's first item and
+    fails copying the others, 3.2.2 ``rvc/train/data_utils.py:199-223``)."""
 
     def __init__(self, feature_dim: int = V2_DIM, hidden: int = 192, n_mels: int = MEL.n_mels):
         super().__init__()
