@@ -1,10 +1,12 @@
-"""The miniature Applio pipeline behind notebook 06: file list by intersection plus mute entries, and the
+"""The miniature Applio pipeline behind notebooks 06 and 07: file list by intersection plus mute entries, and the
 buggy and fixed extraction scripts run as real subprocesses."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
 import torch
 
 from tts_nb_utils.demos.nb06_rvc.embedder import embedder_files, load_embedder
@@ -14,52 +16,83 @@ from tts_nb_utils.demos.nb06_rvc.pipeline import (
     make_clips,
     make_mute,
     run_extraction,
+    train,
 )
+from tts_nb_utils.demos.nb06_rvc.probe import kernel_dtype_error, probe_half_layer_norm
 from tts_nb_utils.diagnose.stage import check_stage
 
 
-def _embedder_dir(tmp_path):
-    folder = tmp_path / "embedder"
+def _embedder_dir(tmp_path, variant="base"):
+    folder = tmp_path / f"embedder-{variant}"
     folder.mkdir()
-    for name, data in embedder_files(seed=0).items():
+    for name, data in embedder_files(seed=0, variant=variant).items():
         (folder / name).write_bytes(data)
     return folder
 
 
-def test_embedder_roundtrip_and_frame_rate(tmp_path):
-    folder = _embedder_dir(tmp_path)
-    assert json.loads((folder / "config.json").read_text())["hop"] == 160
+def test_embedder_roundtrip_widths_and_frame_rate(tmp_path):
+    for variant, dim, normalize in (("base", 768, False), ("large", 1024, True)):
+        folder = _embedder_dir(tmp_path, variant)
+        config = json.loads((folder / "config.json").read_text())
+        assert config["hop"] == 160 and config["normalize"] is normalize
+        model, loaded = load_embedder(folder)
+        assert loaded == config and model(torch.zeros(1, 16000)).shape == (1, 100, dim)
     assert embedder_files(seed=0)["config.json"] == embedder_files(seed=0)["config.json"]
-    feats = load_embedder(folder)(torch.zeros(1, 16000))
-    assert feats.shape == (1, 100, 32)
+
+
+def test_mute_features_are_the_embedders_output_for_silence(tmp_path):
+    mute = make_mute(tmp_path / "mute", _embedder_dir(tmp_path))
+    feats = np.load(mute / "v2_extracted" / "mute.npy")
+    assert feats.shape == (300, 768) and np.abs(feats).max() > 0  # like upstream's (149, 768), not zeros
 
 
 def test_filelist_is_the_intersection_plus_two_mutes(tmp_path):
-    exp, mute = tmp_path / "exp", make_mute(tmp_path / "mute")
+    exp, mute = tmp_path / "exp", make_mute(tmp_path / "mute", _embedder_dir(tmp_path))
     make_clips(exp, 3, seconds=1.2, seed=0)
     assert extract_pitch(exp) == 3
-    (exp / "extracted").mkdir()
+    (exp / "v2_extracted").mkdir()
     for stem in ("0_0", "0_2"):
-        (exp / "extracted" / f"{stem}.npy").write_bytes(b"")
+        (exp / "v2_extracted" / f"{stem}.npy").write_bytes(b"")
     lines = generate_filelist(exp, mute)
     assert [line.split("|")[0].rsplit("/", 1)[1] for line in lines] == ["0_0.wav", "0_2.wav"] + [
         "mute16000.wav"
     ] * 2
     assert all(line.endswith("|0") and line.count("|") == 4 for line in lines)
-    (exp / "extracted" / "0_0.npy").unlink()
-    (exp / "extracted" / "0_2.npy").unlink()
+    (exp / "v2_extracted" / "0_0.npy").unlink()
+    (exp / "v2_extracted" / "0_2.npy").unlink()
     only_mutes = generate_filelist(exp, mute)  # nothing extracted: the mute entries are still added
     assert len(only_mutes) == 2 and all("mute" in line for line in only_mutes)
     assert (exp / "filelist.txt").read_text().count("\n") == 2
 
 
-def test_buggy_extraction_fails_every_file_and_exits_zero(tmp_path):
+def test_buggy_extraction_fails_every_file_on_the_cpu_and_exits_zero(tmp_path):
     exp = tmp_path / "exp"
     make_clips(exp, 3, seconds=1.0, seed=0)
-    proc = run_extraction("buggy", exp, _embedder_dir(tmp_path), is_half="False")
+    proc = run_extraction("buggy", exp, _embedder_dir(tmp_path, "large"), is_half="False")  # bool("False")
     assert proc.returncode == 0 and "completed" in proc.stdout
     assert proc.stdout.count("An error occurred processing") == 3
-    assert len(check_stage(exp / "sliced_audios", exp / "extracted").missing) == 3
+    assert len(check_stage(exp / "sliced_audios", exp / "v2_extracted").missing) == 3
+
+
+def test_buggy_read_wave_normalises_a_half_tensor_on_the_cpu():
+    """The 3.2.2 order: cast to half, then F.layer_norm on the CPU; the script's own source says so."""
+    import importlib.util
+    from pathlib import Path
+
+    source = Path(importlib.util.find_spec("tts_nb_utils.demos.nb06_rvc.extract_buggy").origin).read_text()
+    body = source[source.index("def read_wave"):source.index("start = time.perf_counter()")]
+    assert body.index("feats.half()") < body.index("F.layer_norm(feats, feats.shape)")
+    assert "feats.to(" not in body and "is_half = bool(sys.argv[7])" in source
+
+
+def test_probe_reports_the_installed_torch(tmp_path):
+    probe = probe_half_layer_norm(np.random.default_rng(0).standard_normal(16000) * 0.1)
+    assert probe.torch_version == torch.__version__
+    if probe.error:  # a torch without the CPU Half kernel: the message of Applio issue 546
+        assert "LayerNormKernelImpl" in probe.error and "Half" in probe.error
+    else:  # the input is rounded to float16 before it is normalised
+        assert 0 < probe.max_abs_diff < 1e-2 and 0 < probe.differing < 1
+    assert "LayerNormKernelImpl" in kernel_dtype_error(torch.int32)
 
 
 def test_fixed_extraction_completes_and_fails_fast(tmp_path):
@@ -68,8 +101,18 @@ def test_fixed_extraction_completes_and_fails_fast(tmp_path):
     emb = _embedder_dir(tmp_path)
     proc = run_extraction("fixed", exp, emb, is_half="False")
     assert proc.returncode == 0, proc.stderr
-    assert check_stage(exp / "sliced_audios", exp / "extracted").ok
+    assert check_stage(exp / "sliced_audios", exp / "v2_extracted").ok
     (exp / "sliced_audios" / "0_9.wav").write_bytes(b"not audio")
     bad = run_extraction("fixed", exp, emb, is_half="no")
     assert bad.returncode == 1 and "0_9.wav" in bad.stderr
-    assert not (exp / "extracted" / "0_9.npy").exists()
+    assert not (exp / "v2_extracted" / "0_9.npy").exists()
+
+
+def test_fixed_extraction_refuses_1024_wide_features_and_training_would_crash(tmp_path):
+    exp, mute = tmp_path / "exp", make_mute(tmp_path / "mute", _embedder_dir(tmp_path))
+    make_clips(exp, 2, seconds=1.2, seed=0)
+    extract_pitch(exp)
+    proc = run_extraction("fixed", exp, _embedder_dir(tmp_path, "large"), is_half="True")
+    assert proc.returncode == 1 and "last dimension 1024, expected 768" in proc.stderr
+    with pytest.raises(RuntimeError, match="mat1 and mat2|stack expects each tensor to be equal size"):
+        train(generate_filelist(exp, mute), 1, seed=0)

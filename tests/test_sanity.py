@@ -125,10 +125,12 @@ def test_stage_check_missing_folder(tmp_path):
 
 def test_cli_check_features(stage, tmp_path, capsys):
     audio, feats = stage
+    for path in feats.rglob("[!.]*.npy"):  # check-features opens .npy files: give it real ones
+        np.save(path, np.ones((3, 4), np.float32))
     assert cli_main(["check-features", str(audio), str(feats)]) == 1
     out = capsys.readouterr().out
     assert "missing: c.wav" in out and "a.wav" not in out.replace("3 input", "")
-    _touch(feats / "c.npy")
+    np.save(feats / "c.npy", np.ones((3, 4), np.float32))
     assert cli_main(["check-features", str(audio), str(feats)]) == 0
     assert cli_main(["check-features", str(audio), str(feats), "--ext", ".pt"]) == 1
     assert cli_main(["check-features", str(tmp_path / "nope"), str(feats)]) == 2

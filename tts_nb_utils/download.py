@@ -1,7 +1,7 @@
 """A download cache that never downloads twice: files are fetched once, verified, and renamed into place.
 
-Used by notebook 06 (Applio downloaded its online embedders on every call, and the later existence check
-trusted a truncated file). ``cached_download`` returns a cached file without any request when it is present
+Used by notebook 06 (Applio 3.2.1-3.2.2 downloaded its online embedders on every load; the existence check
+that replaced it cannot tell whether the file there is the right one). ``cached_download`` returns a cached file without any request when it is present
 and verified; otherwise it downloads to a hidden temporary file beside the destination
 (``tts_nb_utils.io``), checks the size against Content-Length and the sha256, and renames it into place.
 

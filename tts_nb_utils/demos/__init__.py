@@ -6,5 +6,5 @@ for their own project never meets a demo.
 - ``nb03_variance_task``: a DiffSinger-shaped variance task for Lightning (notebook 03);
 - ``nb04_toy_model``: a Coqui ``TrainerModel`` and runner for the real Coqui trainer (notebook 04);
 - ``nb06_rvc``: Applio's pipeline in miniature, with the buggy and fixed extraction scripts and a local
-  model hub on 127.0.0.1 (notebook 06).
+  model hub on 127.0.0.1, and wget 3.2's file handling (notebooks 06 and 07).
 """

@@ -1,4 +1,4 @@
-"""Did a pipeline stage produce an output for every input? (notebook 06, ``tts-nb check-features``)
+"""Did a pipeline stage produce an output for every input? (notebooks 06 and 07, ``tts-nb check-features``)
 
 Applio's feature extraction printed its exception and carried on, so training ran on almost nothing. This
 compares a stage's inputs with its outputs by name, recursively, and lists the inputs without output.

@@ -1,16 +1,18 @@
-"""A miniature of Applio's (RVC) training pipeline for notebook 06: sliced audio, feature extraction in a
-subprocess, pitch files, a file list built from their intersection plus "mute" entries, and a small training
-loop. Small enough to run in seconds on a CPU; not a voice model.
+"""A miniature of Applio's (RVC) pipeline for notebooks 06 (issue 489) and 07 (issue 546): embedder downloads
+(``applio_download``), sliced audio, feature extraction in a subprocess, pitch files, a file list built from
+their intersection plus "mute" entries, and a small training loop. Small enough to run in seconds on a CPU;
+not a voice model.
 
-The folder layout follows Applio's ``logs/<model>/``: ``sliced_audios/`` (16 kHz WAV), ``extracted/``
-(features, ``<name>.npy``), ``f0/`` and ``f0_voiced/`` (``<name>.wav.npy``), and ``filelist.txt``.
-``extract_buggy`` reproduces the upstream extraction script's argv parsing and error handling;
-``extract_fixed`` is the same stage with ``parse_bool``, fail-fast errors and a stage check.
+The folder layout follows Applio's ``logs/<model>/``: ``sliced_audios/`` (16 kHz WAV here; upstream extracts
+from ``sliced_audios_16k/``), ``v2_extracted/`` (features, ``<name>.npy``), ``f0/`` and ``f0_voiced/``
+(``<name>.wav.npy``), and ``filelist.txt``. ``extract_buggy`` keeps the upstream extraction script's order of
+operations and error handling; ``extract_fixed`` is the same stage with the fixes.
 """
 
 from .embedder import TinyEmbedder, embedder_files, load_embedder
 from .pipeline import (
     SAMPLE_RATE,
+    V2_DIM,
     TinyVoiceModel,
     TrainResult,
     extract_pitch,
@@ -23,6 +25,7 @@ from .pipeline import (
 
 __all__ = [
     "SAMPLE_RATE",
+    "V2_DIM",
     "TinyEmbedder",
     "TinyVoiceModel",
     "TrainResult",

@@ -1,4 +1,6 @@
-"""The stages around feature extraction: clips, pitch files, mute entries, the file list and training."""
+"""The stages around feature extraction in notebooks 06 and 07: clips, pitch files, mute entries, the file list
+(Applio 3.2.2 ``rvc/train/extract/preparing_files.py:18-60``) and a small training loop whose input layer reads
+768 values per frame, like a v2 model's ``emb_phone`` (``rvc/lib/algorithm/encoders.py:122``)."""
 
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from torch import nn
 from ...audio import load_audio, save_audio, speechlike
 from ...audio.mel import MelConfig, mel_spectrogram
 from ...io import atomic_path, atomic_write_text
-from .embedder import HOP
+from .embedder import HOP, load_embedder
 
 SAMPLE_RATE = 16000
+V2_DIM = 768  # text_enc_hidden_dim of a v2 model (Applio 3.2.2 synthesizers.py:60, configs/v2/*.json)
 MEL = MelConfig(sample_rate=SAMPLE_RATE, n_fft=640, hop_length=HOP, win_length=640, n_mels=40, f_max=8000.0)
 
 
@@ -57,14 +60,17 @@ def extract_pitch(exp_dir: str | Path) -> int:
     return n
 
 
-def make_mute(mute_dir: str | Path, feature_dim: int = 32, seconds: float = 3.0) -> Path:
-    """Applio's ``logs/mute``: a silent clip, all-zero features and pitch, used to pad every file list."""
+def make_mute(mute_dir: str | Path, embedder_dir: str | Path, seconds: float = 3.0) -> Path:
+    """Applio's ``logs/mute``: a silent clip, its features from the 768-wide embedder (upstream's
+    ``logs/mute/v2_extracted/mute.npy`` is the embedder's output for silence, not zeros) and zero pitch."""
     mute_dir = Path(mute_dir)
     frames = int(seconds * SAMPLE_RATE) // HOP
-    save_audio(
-        mute_dir / "sliced_audios" / f"mute{SAMPLE_RATE}.wav", np.zeros(frames * HOP, np.float32), SAMPLE_RATE
-    )
-    _save_npy(mute_dir / "extracted" / "mute.npy", np.zeros((frames, feature_dim), np.float32))
+    silence = np.zeros(frames * HOP, np.float32)
+    save_audio(mute_dir / "sliced_audios" / f"mute{SAMPLE_RATE}.wav", silence, SAMPLE_RATE)
+    model, _ = load_embedder(embedder_dir)
+    with torch.no_grad():
+        feats = model(torch.from_numpy(silence).view(1, -1))[0].numpy()
+    _save_npy(mute_dir / "v2_extracted" / "mute.npy", feats.astype(np.float32))
     for sub in ("f0", "f0_voiced"):
         _save_npy(mute_dir / sub / "mute.wav.npy", np.zeros(frames, np.float32))
     return mute_dir
@@ -105,23 +111,23 @@ def _stems(folder: Path, ext: str) -> set[str]:
 
 
 def generate_filelist(exp_dir: str | Path, mute_dir: str | Path, include_mutes: int = 2) -> list[str]:
-    """Applio's file list: names present in all of sliced_audios, extracted, f0 and f0_voiced, each as
+    """Applio's file list: names present in all of sliced_audios, v2_extracted, f0 and f0_voiced, each as
     ``wav|features|f0|f0_voiced|speaker``, plus ``include_mutes`` mute entries whatever happened before.
     Written to ``exp_dir/filelist.txt``; returns the lines."""
     exp_dir, mute_dir = Path(exp_dir), Path(mute_dir)
     names = (
         _stems(exp_dir / "sliced_audios", ".wav")
-        & _stems(exp_dir / "extracted", ".npy")
+        & _stems(exp_dir / "v2_extracted", ".npy")
         & _stems(exp_dir / "f0", ".wav.npy")
         & _stems(exp_dir / "f0_voiced", ".wav.npy")
     )
     lines = [
-        f"{exp_dir}/sliced_audios/{n}.wav|{exp_dir}/extracted/{n}.npy|{exp_dir}/f0/{n}.wav.npy|"
+        f"{exp_dir}/sliced_audios/{n}.wav|{exp_dir}/v2_extracted/{n}.npy|{exp_dir}/f0/{n}.wav.npy|"
         f"{exp_dir}/f0_voiced/{n}.wav.npy|0"
         for n in sorted(names)
     ]
     mute = (
-        f"{mute_dir}/sliced_audios/mute{SAMPLE_RATE}.wav|{mute_dir}/extracted/mute.npy|"
+        f"{mute_dir}/sliced_audios/mute{SAMPLE_RATE}.wav|{mute_dir}/v2_extracted/mute.npy|"
         f"{mute_dir}/f0/mute.wav.npy|{mute_dir}/f0_voiced/mute.wav.npy|0"
     )
     lines += [mute] * include_mutes
@@ -130,7 +136,7 @@ def generate_filelist(exp_dir: str | Path, mute_dir: str | Path, include_mutes: 
 
 
 class FilelistDataset(torch.utils.data.Dataset):
-    """Entries of a file list as (features+log-f0 ``[frames, dim+1]``, target log-mel ``[frames, n_mels]``)."""
+    """Entries of a file list as (features ``[frames, dim]``, log-f0 ``[frames, 1]``, log-mel ``[frames, n_mels]``)."""
 
     def __init__(self, lines: list[str], frames: int = 100):
         self.items = []
@@ -143,29 +149,36 @@ class FilelistDataset(torch.utils.data.Dataset):
             n = min(len(mel), len(x), len(pitch))
             if n < frames:
                 raise ValueError(f"{wav}: {n} frames, shorter than the {frames}-frame training crop")
-            self.items.append((torch.cat([x[:n], pitch[:n]], 1).float(), mel[:n].float()))
+            self.items.append((x[:n].float(), pitch[:n].float(), mel[:n].float()))
         self.frames = frames
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int):
-        x, y = self.items[i]
+        x, pitch, y = self.items[i]
         start = random.randrange(0, len(x) - self.frames + 1)
-        return x[start : start + self.frames], y[start : start + self.frames]
+        crop = slice(start, start + self.frames)
+        return x[crop], pitch[crop], y[crop]
 
 
 class TinyVoiceModel(nn.Module):
-    """Features + pitch ``[batch, frames, in_dim]`` -> log-mel ``[batch, frames, n_mels]`` (three 1-D convs)."""
+    """Features ``[batch, frames, 768]`` + log-f0 ``[batch, frames, 1]`` -> log-mel ``[batch, frames, n_mels]``.
 
-    def __init__(self, in_dim: int = 33, hidden: int = 192, n_mels: int = MEL.n_mels):
+    The input layer is a ``Linear(768, hidden)`` like a v2 model's ``emb_phone``: a batch of 1024-wide features
+    fails there ("mat1 and mat2 shapes cannot be multiplied"); a batch that mixes them with the 768-wide mute
+    entries fails earlier, when it is stacked (Applio's collate takes the width from the batch's first item and
+    fails copying the others, 3.2.2 ``rvc/train/data_utils.py:199-223``)."""
+
+    def __init__(self, feature_dim: int = V2_DIM, hidden: int = 192, n_mels: int = MEL.n_mels):
         super().__init__()
-        self.inp = nn.Conv1d(in_dim, hidden, 5, padding=2)
+        self.emb_phone = nn.Linear(feature_dim, hidden)
+        self.emb_pitch = nn.Linear(1, hidden)
         self.mid = nn.Conv1d(hidden, hidden, 5, padding=2)
         self.out = nn.Conv1d(hidden, n_mels, 5, padding=2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.nn.functional.gelu(self.inp(x.transpose(1, 2)))
+    def forward(self, x: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.emb_phone(x) + self.emb_pitch(pitch)).transpose(1, 2)
         h = torch.nn.functional.gelu(self.mid(h))
         return self.out(h).transpose(1, 2)
 
@@ -187,23 +200,23 @@ def train(
     seed: int = 0,
     lr: float = 2e-3,
 ) -> TrainResult:
-    """Train ``TinyVoiceModel`` on a file list for ``epochs`` epochs; ``monitor``: any ``monitors`` Monitor (here a SanityMonitor) or None.
+    """Train ``TinyVoiceModel`` on a file list for ``epochs`` epochs; ``monitor``: any ``monitors`` Monitor or None.
 
     Like Applio's loop, an epoch is one pass over whatever the file list holds, however short."""
     torch.manual_seed(seed)
     random.seed(seed)
     data = FilelistDataset(lines)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=False)
-    model = TinyVoiceModel(in_dim=data.items[0][0].shape[1]).to(device)
+    model = TinyVoiceModel().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     if monitor is not None:
         monitor.on_train_start(model, opt, (), len(data))
     result = TrainResult(samples=len(data))
     for _ in range(epochs):
         start, total = time.perf_counter(), 0.0
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            loss = nn.functional.l1_loss(model(x), y)
+        for x, pitch, y in loader:
+            x, pitch, y = x.to(device), pitch.to(device), y.to(device)
+            loss = nn.functional.l1_loss(model(x, pitch), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if monitor is not None:
