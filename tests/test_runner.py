@@ -143,3 +143,29 @@ def test_strip_outputs(make_notebook):
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("SEED", "abc", "SEED='abc' (str) does not fit 01_types.ipynb: its default 0 is an int"),
+        ("EPOCHS", "2.5", "EPOCHS=2.5 (float) does not fit 01_types.ipynb: its default 3 is an int"),
+        ("FAST", "maybe", "is a bool; give True or False"),
+        ("GRADUAL_LR", "40,4e-4", "is a nested list; give a list of lists"),
+        ("GRADUAL_LR", "[1, 2]", "(list of numbers) does not fit"),
+    ],
+)
+def test_parameter_of_the_wrong_type_is_refused_before_a_kernel_starts(make_notebook, tmp_path, name, value, expected):
+    params = "SEED = 0  # seed\nEPOCHS = 3  # epochs\nLR = 1e-4  # lr\nFAST = False  # fast\nDEVICE = \"auto\"  # device\nGRADUAL_LR = [[0, 5e-4], [40, 4e-4]]  # table"
+    nb = make_notebook("01_types.ipynb", params, "pass")
+    proc = tts_nb("run", nb, "-p", name, value, "--out", tmp_path / "out")
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_lossless_conversions_are_accepted(make_notebook, tmp_path):
+    params = "SEED = 0  # seed\nLR = 1e-4  # lr\nDEVICE = \"auto\"  # device\nGRADUAL_LR = [[0, 5e-4], [40, 4e-4]]  # table"
+    body = "assert LR == 1.0 and isinstance(LR, float) and DEVICE == '0' and GRADUAL_LR == [[0, 1e-3]]"
+    nb = make_notebook("01_conv.ipynb", params, body)
+    assert main(["run", str(nb), "-p", "LR", "1", "-p", "DEVICE", "0", "-p", "GRADUAL_LR", "[[0, 1e-3]]",
+                 "--out", str(tmp_path / "o")]) == 0

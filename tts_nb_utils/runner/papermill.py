@@ -131,7 +131,56 @@ def split_parameters(paths: list[Path], parameters: dict[str, Any]) -> dict[Path
             f"unknown parameter(s) {', '.join(unknown)}: no selected notebook declares them. "
             "Parameters by notebook:\n" + "\n".join(lines)
         )
-    return {p: {k: v for k, v in parameters.items() if k in d} for p, d in declared.items()}
+    return {
+        p: {k: check_parameter(p, k, v, d[k]["default"]) for k, v in parameters.items() if k in d}
+        for p, d in declared.items()
+    }
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, list | tuple):
+        inner = {_kind(v) for v in value}
+        if inner and inner <= {"int", "float"}:
+            return "list of numbers"
+        if inner and all(k.startswith("list") for k in inner):
+            return "nested list"
+        return "list"
+    return type(value).__name__
+
+
+def check_parameter(notebook: Path, name: str, value: Any, default_src: str | None) -> Any:
+    """``value`` if it fits the type of the parameter's default in ``notebook`` (int, float, bool, str, list,
+    nested list), converted where that is lossless (an int for a float, a number for a str). Raises
+    UsageError naming the parameter, the value, the type expected and the notebook, before any kernel starts."""
+    try:
+        default = ast.literal_eval(default_src) if default_src is not None else None
+    except (ValueError, SyntaxError):
+        return value  # a default that is not a literal (papermill allows any expression): nothing to check
+    want, got = _kind(default), _kind(value)
+    if default is None or want == got or (want == "list" and got.startswith("list")) or (
+        want == "nested list" and got == "list" and not value
+    ):
+        return value
+    if want == "float" and got == "int":
+        return float(value)
+    if want == "str" and got in ("int", "float", "bool"):
+        return str(value)
+    examples = {"int": "a whole number such as 3", "float": "a number such as 1e-4", "bool": "True or False",
+                "str": "text", "list of numbers": "a list such as [1, 2]",
+                "nested list": "a list of lists such as [[0, 5e-4], [40, 4e-4]]", "list": "a list such as [1, 2]",
+                "dict": "a mapping such as {a: 1}"}
+    article = "an" if want[0] in "aeiou" else "a"
+    quote = f" (quote it for the shell: -p {name} '...')" if "list" in want or want == "dict" else ""
+    raise UsageError(
+        f"parameter {name}={value!r} ({got}) does not fit {notebook.name}: its default {default_src} is "
+        f"{article} {want}; give {examples.get(want, 'a value of that type')}{quote}"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ running
