@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.tts-nb-installed
 KERNEL := tts-nb
 OUT    ?= build/notebooks
 
-.PHONY: run test lint install clean-notebooks clean bench
+.PHONY: run test lint install clean-notebooks clean bench docs
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 	  $(BIN)/python -m pip install -q torch
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (tts-nb)" >/dev/null
+	@# Notebooks are committed without outputs: a git clean filter strips them on `git add`, so a notebook
+	@# run or saved in JupyterLab does not show as changed (.gitattributes names the filter).
+	@git rev-parse --git-dir >/dev/null 2>&1 && git config filter.tts-nb-strip.clean "$(CURDIR)/$(BIN)/tts-nb strip -" \
+	  && git config filter.tts-nb-strip.smudge cat || true
 	@touch $@
 	@echo "installed into $(VENV) (kernel '$(KERNEL)')"
 
@@ -32,6 +36,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# A static HTML site of the executed notebooks (plots embedded) for a workshop to hand out: build/site/index.html
+docs: run
+	$(BIN)/tts-nb docs --from $(OUT) --out build/site
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

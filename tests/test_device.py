@@ -104,3 +104,24 @@ def test_resolve_precision_refuses_what_the_device_cannot_run(monkeypatch):
     with pytest.raises(ValueError, match=r"precision='bf16' \(bf16-mixed\): bf16 autocast does not run on cpu"):
         resolve_precision("bf16", "cpu")
     assert resolve_precision("fp16", "cpu") == "16-mixed"
+
+
+def test_configure_threads_policy_env_override_and_bad_values(monkeypatch):
+    import os
+
+    from tts_nb_utils.device import THREADS_ENV, configure_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv(THREADS_ENV, raising=False)
+        cores = os.cpu_count() or 1
+        expected = 1 if cores <= 4 else min(4, cores // 2)
+        assert configure_threads() == expected == torch.get_num_threads()
+        monkeypatch.setenv(THREADS_ENV, "2")
+        assert configure_threads("auto") == 2 == torch.get_num_threads()
+        assert configure_threads(1) == 1 == torch.get_num_threads()
+        for bad in ("many", 0, -1):
+            with pytest.raises(ValueError, match="THREADS="):
+                configure_threads(bad)
+    finally:
+        torch.set_num_threads(before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -169,3 +170,48 @@ def test_lossless_conversions_are_accepted(make_notebook, tmp_path):
     nb = make_notebook("01_conv.ipynb", params, body)
     assert main(["run", str(nb), "-p", "LR", "1", "-p", "DEVICE", "0", "-p", "GRADUAL_LR", "[[0, 1e-3]]",
                  "--out", str(tmp_path / "o")]) == 0
+
+
+def test_docs_renders_every_executed_notebook_with_its_plots(make_notebook, tmp_path):
+    plot = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"
+    a = make_notebook("01_plot.ipynb", "SEED = 0  # seed", plot)
+    b = make_notebook("02_text.ipynb", "SEED = 0  # seed", "print('hello')")
+    out, site = tmp_path / "out", tmp_path / "site"
+    assert main(["run", str(a), str(b), "--out", str(out)]) == 0
+    assert main(["docs", "--from", str(out), "--out", str(site)]) == 0
+    index = (site / "index.html").read_text()
+    assert 'href="01_plot.html"' in index and 'href="02_text.html"' in index and index.count("<td>ok</td>") == 2
+    assert "data:image/png;base64," in (site / "01_plot.html").read_text()
+    assert "hello" in (site / "02_text.html").read_text()
+    assert main(["docs", "--from", str(tmp_path / "empty"), "--out", str(site)]) == 2
+
+
+def test_git_clean_filter_hides_outputs_and_editor_metadata(make_notebook, tmp_path):
+    """A notebook executed and saved in JupyterLab does not show as changed once make install set the filter."""
+    repo = tmp_path / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    nb_path = make_notebook("01.ipynb", "SEED = 0  # seed", "print(1)")
+    target = repo / "notebooks" / "01.ipynb"
+    target.write_text(nb_path.read_text())
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com"), git("config", "user.name", "t")
+    (repo / ".gitattributes").write_text((Path(__file__).resolve().parents[1] / ".gitattributes").read_text())
+    git("config", "filter.tts-nb-strip.clean", f"{sys.executable} -m tts_nb_utils.cli strip -")
+    git("add", "."), git("commit", "-qm", "init")
+    committed = nbformat.reads(git("show", "HEAD:notebooks/01.ipynb").stdout, as_version=4)
+    assert committed.metadata.kernelspec.name == "tts-nb"
+    nb = nbformat.read(str(target), as_version=4)  # what a run plus "save" in Lab leaves behind
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells[1].execution_count = 7
+    nb.cells[1].metadata["jupyter"] = {"outputs_hidden": False}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7", "mimetype": "text/x-python"}
+    nbformat.write(nb, str(target))
+    assert git("diff", "--exit-code", "--stat").returncode == 0, git("diff").stdout
+    nb.cells[1].source = "print(2)"  # a real edit still shows
+    nbformat.write(nb, str(target))
+    assert git("diff", "--exit-code", "--stat").returncode == 1

@@ -186,3 +186,33 @@ def environment_report(device: str | torch.device = "auto") -> EnvironmentReport
         fp16_autocast=amp["fp16"],
         cpu_threads=torch.get_num_threads(),
     )
+
+
+#: Environment variable that overrides ``configure_threads("auto")`` (a number of threads).
+THREADS_ENV = "TTS_NB_THREADS"
+
+
+def configure_threads(threads: int | str = "auto") -> int:
+    """Set torch's CPU threads for a notebook kernel and return the number set.
+
+    ``"auto"``: ``TTS_NB_THREADS`` when set; else, on a machine with at most 4 cores, 1 thread (the notebooks'
+    models are small, and two threads that share two cores with other work wait on each other: notebook 02's
+    training step took 12.6 ms with one thread and 425 ms with two on a shared 2-core machine,
+    ``benchmarks/bench_threads.py``); on a larger one, half the cores, at most 4. An int sets it (at least 1).
+    Raises ValueError naming the value for anything else.
+    """
+    if threads == "auto":
+        env = os.environ.get(THREADS_ENV, "").strip()
+        if env:
+            threads = env
+        else:
+            cores = os.cpu_count() or 1
+            threads = 1 if cores <= 4 else min(4, cores // 2)
+    try:
+        n = int(threads)
+    except (TypeError, ValueError):
+        raise ValueError(f"THREADS={threads!r}: use 'auto' or a whole number of CPU threads (1 or more)") from None
+    if n < 1:
+        raise ValueError(f"THREADS={threads!r}: use 'auto' or a whole number of CPU threads (1 or more)")
+    torch.set_num_threads(n)
+    return n

@@ -1,10 +1,11 @@
-"""``tts-nb run``, ``tts-nb list`` and ``tts-nb strip``: execute the notebooks with papermill, list their
-parameters, and strip outputs from notebooks before a commit (``make clean-notebooks``).
+"""``tts-nb run``, ``tts-nb list``, ``tts-nb docs`` and ``tts-nb strip``: execute the notebooks with papermill,
+list their parameters, render the executed copies as a static site, and strip outputs before a commit.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import UsageError
@@ -44,9 +45,22 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_strip(args: argparse.Namespace) -> int:
-    from ..runner.papermill import strip_outputs
+def _cmd_docs(args: argparse.Namespace) -> int:
+    from ..runner.docs import build_site
 
+    pages = build_site(args.executed, args.out)
+    for p in pages:
+        print(f"{p.html}  ({p.status}, {p.images} image(s))")
+    print(f"site: {Path(args.out) / 'index.html'}")
+    return 0
+
+
+def _cmd_strip(args: argparse.Namespace) -> int:
+    from ..runner.papermill import strip_outputs, strip_text
+
+    if args.notebooks == ["-"]:  # a git clean filter: notebook on stdin, stripped notebook on stdout
+        sys.stdout.write(strip_text(sys.stdin.read()))
+        return 0
     for path in args.notebooks:
         print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path}")
     return 0
@@ -73,9 +87,21 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     lst.add_argument("notebooks", nargs="*", metavar="NOTEBOOK")
     lst.set_defaults(func=_cmd_list)
 
+    docs = sub.add_parser(
+        "docs", help="render executed notebooks (from tts-nb run) to a static HTML site with an index",
+        description="Render every executed notebook in --from (what tts-nb run wrote) to HTML in --out, with "
+        "plots embedded, and write index.html. Exit 2 when there is nothing to render.",
+    )
+    docs.add_argument("--from", dest="executed", default="build/notebooks", metavar="DIR",
+                      help="folder of executed notebooks and report.json (default build/notebooks)")
+    docs.add_argument("--out", default="build/site", metavar="DIR", help="folder for the site (default build/site)")
+    docs.set_defaults(func=_cmd_docs)
+
     strip = sub.add_parser(
         "strip", help="remove outputs from notebooks in place (committed notebooks carry none)",
-        description="Remove outputs, execution counts and run metadata from each NOTEBOOK in place.",
+        description="Remove outputs, execution counts, run metadata and editor state from each NOTEBOOK in place, "
+        "and set the project kernel. With '-': read a notebook on stdin and write it stripped to stdout (the git "
+        "clean filter make install sets up).",
     )
     strip.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     strip.set_defaults(func=_cmd_strip)

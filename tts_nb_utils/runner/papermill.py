@@ -387,19 +387,30 @@ def format_parameters(path: Path) -> str:
 # ------------------------------------------------------------------------------------------ housekeeping
 
 
-def strip_outputs(path: str | Path) -> bool:
-    """Remove outputs, execution counts and run metadata from a notebook in place; True if it changed."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
+#: The kernelspec committed notebooks carry: the kernel ``make install`` registers (JupyterLab then offers it).
+PROJECT_KERNELSPEC = {"name": PROJECT_KERNEL, "display_name": "Python (tts-nb)", "language": "python"}
+
+
+def strip_text(text: str) -> str:
+    """A notebook's text without outputs, execution counts, run metadata or editor state, with the project's
+    kernelspec: what is committed. Opening and saving a notebook in JupyterLab changes none of what remains."""
     nb = nbformat.reads(text, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-        for key in ("papermill", "execution", "collapsed", "scrolled"):
+        for key in ("papermill", "execution", "collapsed", "scrolled", "jupyter"):
             cell.metadata.pop(key, None)
-    nb.metadata.pop("papermill", None)
-    new = nbformat.writes(nb) + "\n"
+    tags = {"kernelspec": dict(PROJECT_KERNELSPEC), "language_info": {"name": "python"}}
+    nb.metadata = nbformat.from_dict(tags)
+    return nbformat.writes(nb) + "\n"
+
+
+def strip_outputs(path: str | Path) -> bool:
+    """:func:`strip_text` applied to a notebook file in place (atomically); True if it changed."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    new = strip_text(text)
     if new == text:
         return False
     atomic_write_text(path, new)
