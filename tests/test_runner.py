@@ -203,12 +203,12 @@ def test_git_clean_filter_hides_outputs_and_editor_metadata(make_notebook, tmp_p
     git("config", "filter.tts-nb-strip.clean", f"{sys.executable} -m tts_nb_utils.cli strip -")
     git("add", "."), git("commit", "-qm", "init")
     committed = nbformat.reads(git("show", "HEAD:notebooks/01.ipynb").stdout, as_version=4)
-    assert committed.metadata.kernelspec.name == "tts-nb"
+    assert committed.metadata.kernelspec.name == "python3"
     nb = nbformat.read(str(target), as_version=4)  # what a run plus "save" in Lab leaves behind
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     nb.cells[1].execution_count = 7
     nb.cells[1].metadata["jupyter"] = {"outputs_hidden": False}
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "tts-nb", "display_name": "Python (tts-nb)", "language": "python"}
     nb.metadata["language_info"] = {"name": "python", "version": "3.11.7", "mimetype": "text/x-python"}
     nbformat.write(nb, str(target))
     assert git("diff", "--exit-code", "--stat").returncode == 0, git("diff").stdout

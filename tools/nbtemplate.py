@@ -18,14 +18,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tts_nb_utils import GITHUB_REPO  # noqa: E402
 from tts_nb_utils.io import atomic_write_text  # noqa: E402
 from tts_nb_utils.runner.paths import colab_badge  # noqa: E402
+from tts_nb_utils.runner.papermill import COMMITTED_KERNELSPEC  # noqa: E402
 
-SETUP = f'''# Setup: on Colab, fetch the project and install it beside Colab's own torch; elsewhere nothing to do.
+#: The Colab setup cell of every notebook (a test checks they all equal it). Idempotent: running it twice clones
+#: once; pip keeps Colab's torch, ipykernel and ipywidgets (pyproject's ranges admit them).
+SETUP = f'''# Setup: on Colab, fetch the project once and install it beside Colab's own torch; elsewhere nothing to do.
 import sys
 
 if "google.colab" in sys.modules:
-    !git clone -q --depth 1 https://github.com/{GITHUB_REPO} /content/tts-nb
+    import os
+
+    if not os.path.isdir("/content/tts-nb"):
+        !git clone -q --depth 1 https://github.com/{GITHUB_REPO} /content/tts-nb
     %pip install -q -e /content/tts-nb
-    sys.path.insert(0, "/content/tts-nb")
+    if "/content/tts-nb" not in sys.path:
+        sys.path.insert(0, "/content/tts-nb")
     %cd /content/tts-nb/notebooks'''
 
 
@@ -35,7 +42,7 @@ def build(path: str, title_md: str, params_src: str, cells: list[tuple[str, str]
     lines = title_md.strip().splitlines()
     title = "\n".join([lines[0], "", colab_badge(name), *lines[1:]])
     nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = dict(COMMITTED_KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells.append(new_markdown_cell(title))
     nb.cells.append(new_code_cell(SETUP))

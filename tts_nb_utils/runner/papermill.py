@@ -387,12 +387,14 @@ def format_parameters(path: Path) -> str:
 # ------------------------------------------------------------------------------------------ housekeeping
 
 
-#: The kernelspec committed notebooks carry: the kernel ``make install`` registers (JupyterLab then offers it).
-PROJECT_KERNELSPEC = {"name": PROJECT_KERNEL, "display_name": "Python (tts-nb)", "language": "python"}
+#: The kernelspec committed notebooks carry: ``python3``, which Colab recognises (an unknown name makes it warn
+#: "Unrecognized runtime ...; defaulting to python3", googlecolab/colabtools#1816) and which is the venv's own
+#: Python when JupyterLab runs from ``.venv``; ``tts-nb run`` names its kernel explicitly whatever is stored.
+COMMITTED_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 def strip_text(text: str) -> str:
-    """A notebook's text without outputs, execution counts, run metadata or editor state, with the project's
+    """A notebook's text without outputs, execution counts, run metadata or editor state, with the committed
     kernelspec: what is committed. Opening and saving a notebook in JupyterLab changes none of what remains."""
     nb = nbformat.reads(text, as_version=4)
     for cell in nb.cells:
@@ -401,7 +403,7 @@ def strip_text(text: str) -> str:
             cell.execution_count = None
         for key in ("papermill", "execution", "collapsed", "scrolled", "jupyter"):
             cell.metadata.pop(key, None)
-    tags = {"kernelspec": dict(PROJECT_KERNELSPEC), "language_info": {"name": "python"}}
+    tags = {"kernelspec": dict(COMMITTED_KERNELSPEC), "language_info": {"name": "python"}}
     nb.metadata = nbformat.from_dict(tags)
     return nbformat.writes(nb) + "\n"
 
