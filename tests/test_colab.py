@@ -4,12 +4,12 @@ torch, and the dependency ranges checked against the versions Colab ships."""
 from __future__ import annotations
 
 import sys
-import tomllib
 import types
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 from IPython.core.inputtransformer2 import TransformerManager
 from packaging.requirements import Requirement
 

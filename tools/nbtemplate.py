@@ -17,8 +17,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tts_nb_utils import GITHUB_REPO  # noqa: E402
 from tts_nb_utils.io import atomic_write_text  # noqa: E402
-from tts_nb_utils.runner.paths import colab_badge  # noqa: E402
 from tts_nb_utils.runner.papermill import COMMITTED_KERNELSPEC  # noqa: E402
+from tts_nb_utils.runner.paths import colab_badge  # noqa: E402
 
 #: The Colab setup cell of every notebook (a test checks they all equal it). Idempotent: running it twice clones
 #: once; pip keeps Colab's torch, ipykernel and ipywidgets (pyproject's ranges admit them).
