@@ -2,13 +2,14 @@
 
 This package is the only place that parses arguments. One module per command group, each with a
 ``register_cli(subparsers)`` function, listed in ``COMMAND_MODULES`` in notebook order; a handler returns the
-exit code (0 ok, 1 problems found, 2 usage errors: any ``UsageError`` a tool raises).
+exit code (0 ok, 1 problems found, 2 usage errors: any ``UsageError`` a tool raises; 3 internal errors).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Notebooks that reproduce and fix real TTS training failures, and the tools behind them.",
     )
     parser.add_argument("--version", action="version", version=f"tts-nb {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error (exit 3)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register_cli(sub)
@@ -39,11 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 ok, 1 findings, 2 usage errors (also a file that cannot be read or
+    written), 3 an internal error: one line naming the command, the error and a hint; ``--debug`` (or
+    ``TTS_NB_DEBUG=1``) shows the traceback instead."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse has printed the usage error (2) or the help (0)
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    debug = args.debug or os.environ.get("TTS_NB_DEBUG", "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
     except UsageError as e:
@@ -52,6 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a path that cannot be read or written: the user's to fix
+        if debug:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"tts-nb {args.command}: error: {e.strerror or e}{where}; check the path and its permissions",
+              file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one clear line, never exit 1
+        if debug:
+            raise
+        print(f"tts-nb {args.command}: internal error: {type(e).__name__}: {e}. This is a bug in tts-nb; run "
+              f"again with --debug for the traceback and report it with the command line.", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

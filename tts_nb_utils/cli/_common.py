@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -16,6 +17,36 @@ from typing import Any, TypeVar
 from ..io import BoolParseError, parse_bool
 
 T = TypeVar("T")
+
+
+def _number(text: str, kind: type, what: str, ok) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if isinstance(value, float) and not math.isfinite(value) or not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """``type=`` for counts that must be at least 1 (steps, epochs, limits)."""
+    return _number(text, int, "a whole number of 1 or more", lambda v: v >= 1)
+
+
+def positive_float(text: str) -> float:
+    """``type=`` for finite values above 0 (learning rates, seconds, GiB)."""
+    return _number(text, float, "a finite number above 0", lambda v: v > 0)
+
+
+def nonnegative_float(text: str) -> float:
+    """``type=`` for finite values of 0 or more."""
+    return _number(text, float, "a finite number of 0 or more", lambda v: v >= 0)
+
+
+def open_fraction(text: str) -> float:
+    """``type=`` for factors strictly between 0 and 1 (a per-epoch LR decay)."""
+    return _number(text, float, "a number between 0 and 1 (both excluded)", lambda v: 0 < v < 1)
 
 
 def bool_arg(value: str) -> bool:

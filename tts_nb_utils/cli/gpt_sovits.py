@@ -14,6 +14,7 @@ from ..upstream.gpt_sovits import (
     decode_sovits_log,
     scan_sovits_log,
 )
+from ._common import open_fraction, positive_float
 
 
 def _cmd_sovits_log(args: argparse.Namespace) -> int:
@@ -83,8 +84,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "2 for usage errors.",
     )
     p.add_argument("log", help="path to train.log, or one loss line in quotes")
-    p.add_argument("--lr0", type=float, default=S2_LEARNING_RATE, help="train.learning_rate (default 1e-4)")
-    p.add_argument("--lr-decay", type=float, default=S2_LR_DECAY, help="train.lr_decay (default 0.999875)")
+    p.add_argument("--lr0", type=positive_float, default=S2_LEARNING_RATE, help="train.learning_rate (default 1e-4)")
+    p.add_argument("--lr-decay", type=open_fraction, default=S2_LR_DECAY, help="train.lr_decay (default 0.999875)")
     p.add_argument("--all", action="store_true", help="print every decoded loss line, not only the summary")
     p.set_defaults(func=_cmd_sovits_log)
 

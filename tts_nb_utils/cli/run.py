@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ._common import positive_float
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -79,7 +80,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         help="set a parameter; VALUE is a Python/YAML literal (3, 1e-4, true, [1, 2]) or a plain string",
     )
     run.add_argument("--out", default="build/notebooks", help="folder for executed copies and report.json")
-    run.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds (default: none)")
+    run.add_argument("--timeout", type=positive_float, default=None, help="per-cell timeout in seconds (default: none)")
     run.add_argument("--kernel", default=None, help="Jupyter kernel name (default: 'tts-nb' if registered, else python3)")
     run.set_defaults(func=_cmd_run)
 

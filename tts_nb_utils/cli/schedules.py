@@ -7,6 +7,7 @@ import argparse
 import json
 
 from ..errors import UsageError
+from ._common import positive_float, positive_int
 
 
 def _cmd_lr_plan(args: argparse.Namespace) -> int:
@@ -57,18 +58,18 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", required=True, metavar="NAME", help="class name, e.g. MultiStepLR, StepwiseGradualLR")
     p.add_argument("--params", default="{}", metavar="JSON",
                    help='keyword arguments as JSON, e.g. \'{"gradual_learning_rates": [[0, 5e-4], [10000, 4e-4]]}\'')
-    p.add_argument("--lr", type=float, required=True, metavar="BASE", help="the optimizer's learning rate")
-    p.add_argument("--batches-per-epoch", "--steps-per-epoch", dest="batches_per_epoch", type=int, required=True,
+    p.add_argument("--lr", type=positive_float, required=True, metavar="BASE", help="the optimizer's learning rate")
+    p.add_argument("--batches-per-epoch", "--steps-per-epoch", dest="batches_per_epoch", type=positive_int, required=True,
                    metavar="N", help="batches per epoch, len(train_loader) (optimizer steps when --grad-accum is 1)")
-    p.add_argument("--epochs", type=int, required=True, metavar="E", help="epochs in the run")
-    p.add_argument("--grad-accum", type=int, default=1, metavar="A",
+    p.add_argument("--epochs", type=positive_int, required=True, metavar="E", help="epochs in the run")
+    p.add_argument("--grad-accum", type=positive_int, default=1, metavar="A",
                    help="gradient accumulation (TrainerArgs.grad_accum_steps): batches per optimizer step")
     p.add_argument("--after-epoch", action="store_true",
                    help="the scheduler is stepped once per epoch (scheduler_after_epoch=True, the config default); "
                    "the plan says what the trainer version really does")
     p.add_argument("--trainer-version", metavar="V",
                    help="coqui-tts-trainer version to plan for (default: the installed one; 'none': as configured)")
-    p.add_argument("--optimizers", type=int, default=1, metavar="K", help="optimizers the model uses (default 1)")
+    p.add_argument("--optimizers", type=positive_int, default=1, metavar="K", help="optimizers the model uses (default 1)")
     p.add_argument("--model-optimize", action="store_true", help="the model implements its own optimize()")
     p.add_argument("--json", action="store_true",
                    help='print {"changes": [{"global_step", "optimizer_step", "epoch", "lr"}], "warnings": [...]}')

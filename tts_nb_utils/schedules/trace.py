@@ -45,6 +45,10 @@ _NOT_FROM_JSON = {
 }
 
 
+#: The longest run a trace holds: 2 million optimizer steps (a float each, a few seconds to step).
+MAX_TRACE_STEPS = 2_000_000
+
+
 class ScheduleConfigError(ValueError):
     """A scheduler name or parameters that cannot build a scheduler (unknown class, wrong arguments)."""
 
@@ -116,7 +120,7 @@ def scheduler_factory(name: str, params: dict[str, Any] | None = None) -> Callab
     def make(optimizer: torch.optim.Optimizer) -> Any:
         try:
             return cls(optimizer, **params)
-        except (TypeError, ValueError, KeyError, IndexError) as e:
+        except (TypeError, ValueError, KeyError, IndexError, ArithmeticError) as e:
             try:
                 sig = str(inspect.signature(cls.__init__)).replace("self, ", "")
             except (TypeError, ValueError):
@@ -126,7 +130,17 @@ def scheduler_factory(name: str, params: dict[str, Any] | None = None) -> Callab
                 f"Its arguments are {cls.__name__}{sig}."
             ) from None
 
-    make(_dummy_optimizer(1.0))  # fail early, with the config in the message
+    probe = _dummy_optimizer(1.0)
+    sched = make(probe)  # fail early, with the config in the message
+    probe.step()
+    for k in range(3):  # some parameters fail only when stepped (StepLR step_size 0, T_max 0, NoamLR warm-up 0)
+        try:
+            sched.step()
+        except (ArithmeticError, ValueError, TypeError, IndexError) as e:
+            raise ScheduleConfigError(
+                f"{cls.__name__}(optimizer, **{json.dumps(params, default=str)}) fails when stepped "
+                f"({type(e).__name__}: {e}) at step {k + 1}: check the parameters that count steps or epochs"
+            ) from None
     make.__name__ = f"make_{cls.__name__}"
     return make
 
@@ -185,18 +199,29 @@ def trace_lr(
     """
     if steps_per_epoch < 1 or epochs < 1:
         raise ValueError(f"steps_per_epoch ({steps_per_epoch}) and epochs ({epochs}) must be at least 1")
+    if steps_per_epoch * epochs > MAX_TRACE_STEPS:
+        raise ScheduleConfigError(
+            f"{epochs} epochs x {steps_per_epoch} steps = {steps_per_epoch * epochs:,} optimizer steps: more than the "
+            f"{MAX_TRACE_STEPS:,} a trace holds (one float each). Trace fewer epochs: a schedule's changes show early"
+        )
     optimizer = _dummy_optimizer(lr)
     scheduler = make_scheduler(optimizer)
     optimizer.step()  # no gradients, changes nothing: only marks the optimizer as stepped, as torch expects
     group = optimizer.param_groups[0]
     lrs: list[float] = []
-    for _ in range(epochs):
-        for _ in range(steps_per_epoch):
-            lrs.append(float(group["lr"]))
-            if not after_epoch:
+    try:
+        for _ in range(epochs):
+            for _ in range(steps_per_epoch):
+                lrs.append(float(group["lr"]))
+                if not after_epoch:
+                    scheduler.step()
+            if after_epoch:
                 scheduler.step()
-        if after_epoch:
-            scheduler.step()
+    except (ArithmeticError, ValueError, IndexError) as e:  # e.g. OneCycleLR stepped past its total_steps
+        raise ScheduleConfigError(
+            f"the scheduler fails at optimizer step {len(lrs)} of {steps_per_epoch * epochs} ({type(e).__name__}: {e}): "
+            "its length parameters (total_steps, epochs, T_max...) do not cover this run"
+        ) from None
     return LRTrace(lrs, steps_per_epoch, epochs, after_epoch, label)
 
 
