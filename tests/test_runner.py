@@ -215,3 +215,30 @@ def test_git_clean_filter_hides_outputs_and_editor_metadata(make_notebook, tmp_p
     nb.cells[1].source = "print(2)"  # a real edit still shows
     nbformat.write(nb, str(target))
     assert git("diff", "--exit-code", "--stat").returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "timeout", "exception", "message"),
+    [
+        ("import sys; sys.exit(0)", None, "NotebookStopped", "did not complete"),
+        ("import time; time.sleep(30)", 2, "CellTimeoutError", "timed out"),
+        ("import os; os._exit(1)", None, "DeadKernelError", "Kernel died"),
+    ],
+)
+def test_a_run_that_stops_early_is_failed_and_names_the_cell(make_notebook, tmp_path, body, timeout, exception, message):
+    nb = make_notebook("01_stop.ipynb", "SEED = 0  # seed", "print(1)", body, "print('verify')")
+    args = ["run", str(nb), "--out", str(tmp_path / "o")] + (["--timeout", str(timeout)] if timeout else [])
+    assert main(args) == 1
+    row = json.loads((tmp_path / "o" / "report.json").read_text())["notebooks"][0]
+    assert row["status"] == "failed" and row["error"]["cell_index"] == 2, row
+    assert row["error"]["exception"] == exception and message in row["error"]["message"], row
+
+
+def test_a_malformed_notebook_is_a_report_row_and_the_others_still_run(make_notebook, tmp_path, capsys):
+    good = make_notebook("02_good.ipynb", "SEED = 0  # seed", "print(1)")
+    bad = good.parent / "01_bad.ipynb"
+    bad.write_text("{not json")
+    assert main(["run", str(bad), str(good), "--out", str(tmp_path / "o")]) == 1
+    rows = {r["notebook"]: r for r in json.loads((tmp_path / "o" / "report.json").read_text())["notebooks"]}
+    assert rows["01_bad.ipynb"]["error"]["exception"] == "NotebookReadError" and rows["02_good.ipynb"]["status"] == "ok"
+    assert main(["list", str(bad)]) == 1 and "is not a valid notebook" in capsys.readouterr().out

@@ -38,12 +38,13 @@ def _parse_params(pairs: list[list[str]] | None) -> dict:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from ..runner.papermill import format_parameters, resolve_notebooks
+    from ..runner.papermill import format_parameters, read_problem, resolve_notebooks
 
-    for path in resolve_notebooks(args.notebooks):
+    paths = resolve_notebooks(args.notebooks)
+    for path in paths:
         print(path.name)
         print(format_parameters(path))
-    return 0
+    return 1 if any(read_problem(p) for p in paths) else 0
 
 
 def _cmd_docs(args: argparse.Namespace) -> int:

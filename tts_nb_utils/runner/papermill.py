@@ -123,7 +123,7 @@ def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
 
 def split_parameters(paths: list[Path], parameters: dict[str, Any]) -> dict[Path, dict[str, Any]]:
     """Give each notebook the parameters it declares; a name no selected notebook declares is a UsageError."""
-    declared = {p: notebook_parameters(p) for p in paths}
+    declared = {p: notebook_parameters(p) if read_problem(p) is None else {} for p in paths}
     unknown = [k for k in parameters if not any(k in d for d in declared.values())]
     if unknown:
         lines = [f"  {p.name}: {', '.join(d) or '(no parameters)'}" for p, d in declared.items()]
@@ -243,17 +243,59 @@ def _failed_cell(output_nb: Path) -> tuple[int | None, int | None, str]:
         nb = nbformat.read(str(output_nb), as_version=4)
     except Exception:  # noqa: BLE001
         return None, None, ""
-    source_index = 0
+    source_index, last_started = 0, None
     for i, cell in enumerate(nb.cells):
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags or "papermill-error-cell-tag" in tags:
             continue  # cells papermill added: not in the user's notebook
         status = cell.get("metadata", {}).get("papermill", {}).get("status")
+        src = cell.get("source", "").strip().splitlines()
         if status in ("failed", "running"):
-            src = cell.get("source", "").strip().splitlines()
+            return source_index, i, (src[0] if src else "")
+        if cell.get("cell_type") == "code" and cell.get("execution_count") is not None:
+            last_started = (source_index, i, src[0] if src else "")  # a timeout or a dead kernel: the last started
+        source_index += 1
+    return last_started or (None, None, "")
+
+
+def _unfinished_cell(output_nb: Path) -> tuple[int | None, int | None, str]:
+    """The first code cell that did not complete in an executed copy papermill reported as a success (a cell that
+    called ``sys.exit()`` stops the run quietly), or ``(None, None, "")`` when every cell ran."""
+    nb = nbformat.read(str(output_nb), as_version=4)
+    source_index = 0
+    for i, cell in enumerate(nb.cells):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        status = cell.get("metadata", {}).get("papermill", {}).get("status")
+        if cell.cell_type == "code" and status not in (None, "completed"):
+            src = cell.source.strip().splitlines()
             return source_index, i, (src[0] if src else "")
         source_index += 1
     return None, None, ""
+
+
+def _message(e: BaseException) -> str:
+    """The line of an exception's text that says what happened (not a rule of dashes or an empty line)."""
+    evalue = getattr(e, "evalue", None)  # PapermillExecutionError carries the cell's exception
+    if evalue is not None:
+        return str(evalue)
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and set(ln.strip()) != {"-"}]
+    return lines[0] if lines else type(e).__name__
+
+
+def _error(cell_index: int | None, executed_index: int | None, first_line: str, exception: str, message: str) -> dict:
+    return {"cell_index": cell_index, "executed_cell_index": executed_index, "cell_first_line": first_line,
+            "exception": exception, "message": message}
+
+
+def read_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be run as a notebook (not JSON, not nbformat 4, unreadable), or None when it can."""
+    try:
+        nbformat.validate(nbformat.read(str(path), as_version=4))
+    except Exception as e:  # noqa: BLE001 - nbformat and json raise many types; the message says which
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        return f"{Path(path).name} is not a valid notebook ({type(e).__name__}: {first}); restore it from git or re-save it"
+    return None
 
 
 def run_notebook(
@@ -293,15 +335,13 @@ def run_notebook(
         except Exception as e:  # noqa: BLE001 - every failure becomes a report row
             cell_index, executed_index, first_line = _failed_cell(tmp)
             ename = getattr(e, "ename", None) or type(e).__name__
-            evalue = getattr(e, "evalue", None)  # PapermillExecutionError carries the cell's exception
-            message = str(evalue) if evalue is not None else (str(e).strip().splitlines() or [""])[-1]
-            error = {
-                "cell_index": cell_index,
-                "executed_cell_index": executed_index,
-                "cell_first_line": first_line,
-                "exception": ename,
-                "message": message,
-            }
+            error = _error(cell_index, executed_index, first_line, ename, _message(e))
+        else:
+            cell_index, executed_index, first_line = _unfinished_cell(tmp)
+            if cell_index is not None:
+                error = _error(cell_index, executed_index, first_line, "NotebookStopped",
+                               "this cell did not complete (sys.exit() or exit() stops a run quietly); the cells "
+                               "after it, the verify cells included, never ran")
     seconds = time.perf_counter() - start
     return NotebookResult(
         notebook=path.name,
@@ -333,7 +373,12 @@ def run_notebooks(
     for i, path in enumerate(paths, 1):
         if echo:
             print(f"[{i}/{len(paths)}] {path.name} ...", flush=True)
-        result = run_notebook(path, out_dir, per_notebook[path], kernel_name, timeout)
+        problem = read_problem(path)
+        if problem is not None:  # reported in its row, and the other notebooks still run
+            result = NotebookResult(notebook=path.name, source=str(path), output="", status="failed", seconds=0.0,
+                                    parameters={}, error=_error(None, None, "", "NotebookReadError", problem))
+        else:
+            result = run_notebook(path, out_dir, per_notebook[path], kernel_name, timeout)
         results.append(result)
         if echo:
             line = f"[{i}/{len(paths)}] {path.name}: {result.status} in {result.seconds:.1f} s"
@@ -374,6 +419,9 @@ def format_summary(results: list[NotebookResult]) -> str:
 
 def format_parameters(path: Path) -> str:
     """The notebook's parameters as ``NAME = default  # help`` lines, for ``tts-nb list``."""
+    problem = read_problem(path)
+    if problem is not None:
+        return f"    ({problem})"
     params = notebook_parameters(path)
     if not params:
         return "    (no parameters cell)"
