@@ -222,7 +222,8 @@ def test_git_clean_filter_hides_outputs_and_editor_metadata(make_notebook, tmp_p
     [
         ("import sys; sys.exit(0)", None, "NotebookStopped", "did not complete"),
         ("import time; time.sleep(30)", 2, "CellTimeoutError", "timed out"),
-        ("import os; os._exit(1)", None, "DeadKernelError", "Kernel died"),
+        # the pause lets papermill record that the cell started before the kernel dies, as in a real crash
+        ("import os, time; time.sleep(0.5); os._exit(1)", None, "DeadKernelError", "Kernel died"),
     ],
 )
 def test_a_run_that_stops_early_is_failed_and_names_the_cell(make_notebook, tmp_path, body, timeout, exception, message):
