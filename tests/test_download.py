@@ -237,3 +237,48 @@ def test_sidecar_records_the_verified_download(hub, tmp_path):
     path = cached_download(hub.url("models/embedder.bin"), tmp_path, progress=False)
     meta = json.loads(sidecar_path(path).read_text())
     assert meta["size"] == len(PAYLOAD) and meta["sha256"] == SHA and meta["url"].endswith("embedder.bin")
+    assert meta["verified"] is True  # the server's Content-Length matched
+
+
+def test_total_timeout_bounds_a_trickling_transfer(hub, tmp_path):
+    import time
+
+    hub.add("/models/trickle.bin", PAYLOAD[:20_000], mode="trickle")  # 64 bytes per 50 ms: about 16 s in all
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="took longer than total_timeout=1 s"):
+        cached_download(hub.url("models/trickle.bin"), tmp_path, timeout=1.0, total_timeout=1.0, progress=False)
+    assert time.monotonic() - start < 5 and _leftovers(tmp_path) == []
+
+
+def test_a_body_without_length_or_checksum_is_saved_but_never_called_verified(hub, tmp_path):
+    import json
+
+    hub.add("/models/nolength.bin", PAYLOAD, mode="nolength")
+    with pytest.warns(UserWarning, match="no Content-Length and no sha256"):
+        path = cached_download(hub.url("models/nolength.bin"), tmp_path, progress=False)
+    assert json.loads(sidecar_path(path).read_text())["verified"] is False
+    with pytest.raises(ChecksumError):  # with the checksum, the short body is refused and nothing is kept
+        cached_download(hub.url("models/nolength.bin"), tmp_path / "with_sha", SHA, progress=False)
+    assert _leftovers(tmp_path / "with_sha") == []
+
+
+def test_a_given_sha256_is_checked_even_when_size_and_mtime_were_restored(hub, tmp_path):
+    import os
+
+    path = cached_download(hub.url("models/embedder.bin"), tmp_path, SHA, progress=False)
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 0xFF  # same size, one byte flipped, modification time put back
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cache_status(path, SHA, verify="fast") == "checksum-mismatch"
+    hub.reset_counts()
+    assert cached_download(hub.url("models/embedder.bin"), tmp_path, SHA, progress=False).read_bytes() == PAYLOAD
+    assert hub.count() == 1
+
+
+def test_a_killed_downloads_part_files_are_removed_by_the_next_download(hub, tmp_path):
+    orphan = tmp_path / ".embedder.abc123.part.bin"
+    orphan.write_bytes(b"half")
+    cached_download(hub.url("models/embedder.bin"), tmp_path, SHA, progress=False)
+    assert _leftovers(tmp_path) == sorted(["embedder.bin", ".embedder.bin.cache.json"])

@@ -32,6 +32,7 @@ import hashlib
 import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -41,7 +42,7 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from .io import atomic_path, atomic_write_json, parse_bool
+from .io import atomic_path, atomic_write_json, parse_bool, stale_parts
 
 OFFLINE_ENV_VARS = ("TTS_NB_OFFLINE", "HF_HUB_OFFLINE")
 CHUNK = 1 << 20  # bytes read per iteration
@@ -104,6 +105,9 @@ def _read_sidecar(path: Path) -> dict | None:
 def cache_status(path: str | os.PathLike, sha256: str | None = None, verify: str = "fast") -> str:
     """Why a cached file can or cannot be used: ``"ok"``, ``"missing"``, ``"unverified"`` (no sidecar and no
     sha256 given), ``"size-mismatch"`` (truncated or grown since it was verified) or ``"checksum-mismatch"``.
+
+    A ``sha256`` given here is always checked against the file's bytes. Without one, ``verify="fast"`` trusts
+    the sidecar when the file's size and modification time are the ones it recorded; ``"full"`` hashes.
     """
     if verify not in ("fast", "full"):
         raise ValueError(f"verify={verify!r}: use 'fast' or 'full'")
@@ -119,8 +123,9 @@ def cache_status(path: str | os.PathLike, sha256: str | None = None, verify: str
         if meta is None or not meta.get("sha256"):
             return "unverified"
         expected = str(meta["sha256"])
-    fast_ok = (
+    fast_ok = (  # only without a caller's sha256: a given checksum is always checked against the bytes
         verify == "fast"
+        and sha256 is None
         and meta is not None
         and meta.get("sha256") == expected
         and meta.get("mtime_ns") == st.st_mtime_ns
@@ -137,14 +142,18 @@ def cached_download(
     filename: str | None = None,
     *,
     timeout: float = 30.0,
+    total_timeout: float | None = 3600.0,
     verify: str = "fast",
     progress: bool = True,
     lock_timeout: float = 3600.0,
 ) -> Path:
     """Return ``dest_dir/filename`` (default: the URL's last path part), downloading it only when needed.
 
-    ``sha256``: expected hex digest (recommended); ``timeout``: seconds for connecting and for each read;
-    ``lock_timeout``: seconds to wait for another process downloading the same file.
+    ``sha256``: expected hex digest (recommended; without it, and without a Content-Length from the server, a
+    connection closed early cannot be told from a complete file: the sidecar then records ``verified: false``
+    and a warning says so); ``timeout``: seconds for connecting and without data; ``total_timeout``: seconds
+    for the whole transfer (None: no bound); ``lock_timeout``: seconds to wait for another process
+    downloading the same file. Temporary files a killed download left behind are removed.
     Raises ChecksumError (nothing left at the destination), DownloadError (HTTP error, timeout, truncated
     body; names the URL) or OfflineError.
     """
@@ -172,7 +181,9 @@ def cached_download(
             status = cache_status(dest, sha256, verify)
             if status == "ok":
                 return dest
-            _download_verified(url, dest, sha256, timeout, progress, stale=status != "missing")
+            for part in stale_parts(dest):  # a killed download's leftovers: no writer can hold the lock now
+                part.unlink(missing_ok=True)
+            _download_verified(url, dest, sha256, (timeout, total_timeout), progress, stale=status != "missing")
     except Timeout:
         raise DownloadError(
             f"{dest}: waited {lock_timeout:.0f} s for another download of {url} to finish (lock "
@@ -217,8 +228,10 @@ def _offline_var() -> str:
 
 
 def _download_verified(
-    url: str, dest: Path, sha256: str | None, timeout: float, progress: bool, stale: bool
+    url: str, dest: Path, sha256: str | None, timeouts: tuple[float, float | None], progress: bool, stale: bool
 ) -> None:
+    timeout, total_timeout = timeouts
+    deadline = time.monotonic() + total_timeout if total_timeout else None
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     h = hashlib.sha256()
     received = 0
@@ -230,11 +243,16 @@ def _download_verified(
                 with tqdm(
                     total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress, leave=False
                 ) as bar:
-                    while block := response.read(CHUNK):
+                    while block := response.read1(CHUNK):  # whatever arrived: the deadline is checked often
                         out.write(block)
                         h.update(block)
                         received += len(block)
                         bar.update(len(block))
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise DownloadError(
+                                f"{url}: the transfer took longer than total_timeout={total_timeout:g} s "
+                                f"({received} bytes so far); try again, or raise total_timeout= for a slow link"
+                            )
                 out.flush()
                 os.fsync(out.fileno())
         except urllib.error.HTTPError as e:
@@ -267,8 +285,15 @@ def _download_verified(
             )
         # A stale sidecar must not vouch for the new file while it is being renamed into place.
         sidecar_path(dest).unlink(missing_ok=True)
+    verified = bool(sha256) or total is not None
+    if not verified:
+        warnings.warn(
+            f"{url} sent no Content-Length and no sha256 was given: {received} bytes were saved to {dest}, but "
+            "whether the download is complete cannot be checked. Pass sha256= to be sure.",
+            stacklevel=3,
+        )
     st = dest.stat()
     atomic_write_json(
         sidecar_path(dest),
-        {"url": url, "size": st.st_size, "sha256": digest, "mtime_ns": st.st_mtime_ns},
+        {"url": url, "size": st.st_size, "sha256": digest, "mtime_ns": st.st_mtime_ns, "verified": verified},
     )

@@ -49,6 +49,20 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
+def stale_parts(dest: str | os.PathLike) -> list[Path]:
+    """The temporary files :func:`atomic_path` left beside ``dest`` when a writer was killed. Remove them only
+    while no writer of ``dest`` can be running (under the writer's lock, or at the start of a rerun)."""
+    dest = Path(dest)
+    if not dest.parent.is_dir():
+        return []
+    return sorted(dest.parent.glob(f".{glob_escape(dest.stem)}.*.part{glob_escape(dest.suffix)}"))
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob's special characters escaped, for a pattern that must match it literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -17,7 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-MODES = ("ok", "truncate", "error", "slow")
+#: ok; truncate (half the body, Content-Length of all of it); nolength (no Content-Length, half the body, then
+#: close: a short body nothing can detect); trickle (the body 64 bytes at a time, ``trickle_pause`` s apart);
+#: error (HTTP 500); slow (waits ``slow_seconds`` before answering).
+MODES = ("ok", "truncate", "nolength", "trickle", "error", "slow")
 
 
 def deterministic_bytes(n: int, seed: int = 0) -> bytes:
@@ -44,10 +47,10 @@ class LocalHub:
     including ones that failed on purpose. ``slow_seconds`` is how long a ``"slow"`` file sleeps.
     """
 
-    def __init__(self, files: dict[str, bytes] | None = None, slow_seconds: float = 2.0):
+    def __init__(self, files: dict[str, bytes] | None = None, slow_seconds: float = 2.0, trickle_pause: float = 0.05):
         self.files: dict[str, HubFile] = {}
         self.requests: Counter[str] = Counter()
-        self.slow_seconds = float(slow_seconds)
+        self.slow_seconds, self.trickle_pause = float(slow_seconds), float(trickle_pause)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler())
         self._server.daemon_threads = True
@@ -135,7 +138,23 @@ class LocalHub:
                 body = entry.data
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
+                if entry.mode == "nolength":
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.close_connection = True
+                    return
                 self.send_header("Content-Length", str(len(body)))
+                if entry.mode == "trickle":
+                    self.end_headers()
+                    try:
+                        for i in range(0, len(body), 64):
+                            self.wfile.write(body[i : i + 64])
+                            self.wfile.flush()
+                            time.sleep(hub.trickle_pause)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 if entry.mode == "truncate":
                     self.send_header("Connection", "close")
                     self.end_headers()
