@@ -53,3 +53,20 @@ def test_bad_values_are_usage_errors_naming_the_value(capsys, args, message):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_yaml_alias_bomb_and_deep_nesting_are_refused_quickly(tmp_path, capsys):
+    import time
+
+    bomb, prev = 'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n', "a"
+    for name in "bcdefghi":  # 9 levels of 9 aliases: 387 million values once expanded, in 370 bytes
+        bomb += f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]\n"
+        prev = name
+    (tmp_path / "bomb.yaml").write_text(bomb + "task_cls: training.variance_task.VarianceTask\n")
+    (tmp_path / "deep.yaml").write_text("x: " + "[" * 5000 + "]" * 5000 + "\n")
+    start = time.monotonic()
+    assert main(["check-config", str(tmp_path / "bomb.yaml")]) == 2
+    assert "expands to more than 200,000 values through its aliases" in capsys.readouterr().err
+    assert main(["check-config", str(tmp_path / "deep.yaml")]) == 2
+    assert "nested more than 100 levels deep" in capsys.readouterr().err
+    assert time.monotonic() - start < 10

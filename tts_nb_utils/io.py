@@ -89,6 +89,52 @@ def atomic_write_json(dest: str | os.PathLike, obj: Any, indent: int = 2) -> Pat
     return atomic_write_text(dest, json.dumps(obj, indent=indent, default=str) + "\n")
 
 
+# -- YAML with limits -----------------------------------------------------------------------------------------
+#: Nesting deeper than this is refused (a 5000-level file would exhaust Python's recursion instead).
+YAML_MAX_DEPTH = 100
+#: Nodes after aliases are expanded: a 1 KB "billion laughs" file of nested aliases expands to billions.
+YAML_MAX_NODES = 200_000
+
+
+class YAMLLimitError(ValueError):
+    """A YAML document nested too deeply, or whose aliases expand to too many nodes."""
+
+
+def load_yaml(text: str, source: str = "the YAML") -> Any:
+    """``yaml.safe_load`` that refuses documents nested deeper than ``YAML_MAX_DEPTH`` or expanding (through
+    aliases) to more than ``YAML_MAX_NODES`` nodes, with YAMLLimitError naming ``source``. Syntax errors raise
+    ``yaml.YAMLError`` as usual."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.depth += 1
+            if self.depth > YAML_MAX_DEPTH:
+                raise YAMLLimitError(f"{source} is nested more than {YAML_MAX_DEPTH} levels deep; a config never is")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    data = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    stack, count = [data], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > YAML_MAX_NODES:
+            raise YAMLLimitError(
+                f"{source} expands to more than {YAML_MAX_NODES:,} values through its aliases (&name / *name); "
+                "a config never does: remove the aliases"
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return data
+
+
 # -- parse_bool ----------------------------------------------------------------------------------------------
 TRUE_STRINGS = ("true", "1", "yes", "y", "on", "t")
 FALSE_STRINGS = ("false", "0", "no", "n", "off", "f")

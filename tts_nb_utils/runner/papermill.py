@@ -23,7 +23,7 @@ import nbformat
 import yaml
 
 from ..errors import UsageError
-from ..io import atomic_path, atomic_write_json, atomic_write_text
+from ..io import YAMLLimitError, atomic_path, atomic_write_json, atomic_write_text, load_yaml
 
 #: The kernel ``make install`` registers for the project's virtual environment.
 PROJECT_KERNEL = "tts-nb"
@@ -87,8 +87,8 @@ def parse_value(text: str) -> Any:
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         pass
     try:
-        value = yaml.safe_load(s)
-    except yaml.YAMLError as e:
+        value = load_yaml(s, f"parameter value {text!r}")
+    except (yaml.YAMLError, YAMLLimitError) as e:
         if s[:1] in "[{(":
             raise UsageError(f"parameter value {text!r} is not a valid Python/YAML literal: {e}") from None
         return text

@@ -35,6 +35,8 @@ from typing import Any
 
 import yaml
 
+from ..io import YAMLLimitError, load_yaml
+
 #: The upstream commit every rule and line number here was checked against.
 UPSTREAM_COMMIT = "753b7cc"
 
@@ -200,9 +202,11 @@ def read_yaml_mapping(path: Path, where: str = "") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigNotFoundError(f"config file {path} does not exist{where}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"), f"config {path}{where}")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigParseError(f"cannot read config {path}{where}: {e}") from None
+    except YAMLLimitError as e:
+        raise ConfigParseError(str(e)) from None
     except yaml.YAMLError as e:
         raise ConfigParseError(f"config {path}{where} is not valid YAML: {e}") from None
     if data is None:
