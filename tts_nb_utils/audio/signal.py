@@ -68,17 +68,27 @@ def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
     """RMS per frame, centred frames with zero padding (as ``librosa.feature.rms(center=True, pad_mode="constant")``).
 
     Vectorised with a running sum of squares in float64: O(n) whatever the window. Returns ``1 + n // hop`` values.
+    A frame that holds NaN or Inf gets what a direct computation gives (NaN or Inf), and only that frame.
     """
     y = np.asarray(y)
     pad = frame_length // 2
-    sq = np.square(y, dtype=np.float64)
+    bad = ~np.isfinite(y)
+    sq = np.square(np.where(bad, 0, y) if bad.any() else y, dtype=np.float64)
     csum = np.zeros(len(y) + 2 * pad + 1)
     np.cumsum(sq, out=csum[pad + 1 : pad + 1 + len(y)])
     csum[pad + 1 + len(y) :] = csum[pad + len(y)]
     n_frames = 1 + (len(y) + 2 * pad - frame_length) // hop_length
     starts = np.arange(n_frames) * hop_length
     power = (csum[starts + frame_length] - csum[starts]) / frame_length
-    return np.sqrt(np.maximum(power, 0.0))
+    rms = np.sqrt(np.maximum(power, 0.0))
+    if bad.any():
+        padded = np.concatenate((np.zeros(pad), y.astype(np.float64), np.zeros(pad)))
+        hits = np.concatenate(([0], np.cumsum(np.concatenate((np.zeros(pad), bad, np.zeros(pad))))))
+        for k in np.flatnonzero(hits[starts + frame_length] > hits[starts]):
+            frame = padded[starts[k] : starts[k] + frame_length]
+            with np.errstate(invalid="ignore", over="ignore"):
+                rms[k] = np.sqrt(np.mean(np.abs(frame) ** 2))
+    return rms
 
 
 def clip_problems(y: np.ndarray, peak_limit: float = 1.0, silence_dbfs: float = SILENT_PEAK_DBFS) -> list[str]:

@@ -1,7 +1,7 @@
 """The whole data pipeline: validate -> denoise -> slice -> normalise -> resample -> validate, into a folder of
-clips with a manifest (JSONL) and a report. Also :func:`slice_folder`, the slicing step alone.
+clips with a manifest (JSONL) and a report. ``tts-nb slice`` (upstream's slicing alone) is :mod:`.presets`.
 
-Used by notebook 01 and ``tts-nb prepare`` / ``tts-nb slice``. Inputs are only read. Every output is written
+Used by notebook 01 and ``tts-nb prepare``. Inputs are only read. Every output is written
 atomically; each finished source leaves a small record in ``OUT/.prepare/`` (with the settings used), so a
 killed run, restarted, skips what is done and ends with the same files as an uninterrupted run; a source whose
 record was made with other settings is processed again.
@@ -179,16 +179,3 @@ def prepare_folder(
     report = build_report(source_rows, clip_rows, status, drops, cfg.as_dict())
     md = write_report(out_dir, report, (vcfg.min_duration_s, vcfg.max_duration_s))
     return PrepareResult(out_dir, manifest, md, source_rows, clip_rows, entries, drops, status)
-
-
-def slice_folder(
-    in_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    slicer: SlicerConfig | None = None,
-    normalize: bool = False,
-    progress: bool = True,
-) -> PrepareResult:
-    """Only slice (optionally with the safe GPT-SoVITS mix): no denoising, no gain, no clip dropping."""
-    cfg = PrepareConfig(denoise=False, level_dbfs=None, slicer=slicer or SlicerConfig(), normalize=normalize,
-                        drop_clip_codes=())
-    return prepare_folder(in_dir, out_dir, cfg, progress=progress)
