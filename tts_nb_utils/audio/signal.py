@@ -72,16 +72,18 @@ def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
     """
     y = np.asarray(y)
     pad = frame_length // 2
-    bad = ~np.isfinite(y)
-    sq = np.square(np.where(bad, 0, y) if bad.any() else y, dtype=np.float64)
+    sq = np.square(y, dtype=np.float64)
     csum = np.zeros(len(y) + 2 * pad + 1)
     np.cumsum(sq, out=csum[pad + 1 : pad + 1 + len(y)])
+    bad = None if np.isfinite(csum[pad + len(y)]) else ~np.isfinite(y)  # NaN/Inf reach the running sum's end
+    if bad is not None:
+        np.cumsum(np.where(bad, 0.0, sq), out=csum[pad + 1 : pad + 1 + len(y)])
     csum[pad + 1 + len(y) :] = csum[pad + len(y)]
     n_frames = 1 + (len(y) + 2 * pad - frame_length) // hop_length
     starts = np.arange(n_frames) * hop_length
     power = (csum[starts + frame_length] - csum[starts]) / frame_length
     rms = np.sqrt(np.maximum(power, 0.0))
-    if bad.any():
+    if bad is not None:
         padded = np.concatenate((np.zeros(pad), y.astype(np.float64), np.zeros(pad)))
         hits = np.concatenate(([0], np.cumsum(np.concatenate((np.zeros(pad), bad, np.zeros(pad))))))
         for k in np.flatnonzero(hits[starts + frame_length] > hits[starts]):

@@ -121,7 +121,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         sample_rate=args.sample_rate, denoise=not args.no_denoise, stationary=args.stationary,
         denoise_options={"prop_decrease": args.prop_decrease},
         level_dbfs=None if args.no_level else args.level, slicer=_slicer_config(args),
-        normalize=not args.no_normalize, max_=args.max, alpha=args.alpha,
+        normalize=not args.no_normalize, loudness_lufs=args.lufs, max_=args.max, alpha=args.alpha,
         validation=dataclass_from_args(ValidationConfig, args),
     )
     result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
@@ -189,7 +189,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-denoise", action="store_true", help="skip denoising")
     p.add_argument("--level", type=float, default=-20.0, help="dBFS active RMS to gain each take to before slicing")
     p.add_argument("--no-level", action="store_true", help="no gain before slicing")
-    p.add_argument("--no-normalize", action="store_true", help="skip the max/alpha mix")
+    p.add_argument("--no-normalize", action="store_true", help="skip the max/alpha mix (and --lufs)")
+    p.add_argument("--lufs", type=float, metavar="LUFS",
+                   help="level each clip to this integrated loudness (ITU-R BS.1770, e.g. -23) instead of the mix")
     p.add_argument("--max", type=float, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
     p.add_argument("-q", "--quiet", action="store_true")

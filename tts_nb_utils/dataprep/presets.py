@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import wave
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +86,8 @@ def write_wav_int16(path: str | os.PathLike, samples: np.ndarray, sr: int) -> Pa
 def gpt_sovits_chunks(y: np.ndarray, cfg: SliceJob) -> tuple[list[tuple[int, int, np.ndarray | None]], bool]:
     """slice_audio.py's loop on 32 kHz mono ``y``: ``(start, end, int16 samples or None for NaN)`` per chunk, in
     32 kHz samples as its names give them, and whether the take was too short for the slicer at all."""
-    bounds, hop, _ = slice_frames(y, GPT_SOVITS_SR, cfg.slicer, rule="gpt-sovits")
+    slicer = SlicerConfig(*(int(v) for v in astuple(cfg.slicer)))  # slice_audio.py:21-28 passes int(...) of each
+    bounds, hop, _ = slice_frames(y, GPT_SOVITS_SR, slicer, rule="gpt-sovits")
     if bounds is None:  # upstream's slicer returns the bare waveform; unpacking it fails (slice_audio.py:37)
         return [], True
     out = []
