@@ -26,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tts_nb_utils.audio import speechlike
 from tts_nb_utils.audio.decode import ffmpeg_command, have_ffmpeg
 from tts_nb_utils.dataprep.slicer import SlicerConfig, slice_ranges
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_dataprep import speech_take as take  # noqa: E402
+
 ONE_CORE = ["taskset", "-c", "0"] if shutil.which("taskset") else []
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -40,17 +42,6 @@ def load_audio(file, sr):
     return np.frombuffer(subprocess.run({cmd!r}[:5] + [file] + {cmd!r}[6:-2] + [str(sr), "-"],
                          capture_output=True, check=True).stdout, np.float32).flatten()
 """
-
-
-def take(seconds: float, sr: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    pauses, t = [], 0.5
-    while t < seconds:
-        d = float(rng.uniform(0.2, 1.2))
-        pauses.append((t, t + d))
-        t += d + float(rng.uniform(1.5, 5.0))
-    y = speechlike(seconds, sr, seed=seed, pauses=pauses)
-    return (y + 0.003 * rng.standard_normal(len(y))).astype(np.float32)
 
 
 def wall(cmd: list[str], repeat: int = 3) -> float:
