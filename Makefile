@@ -42,6 +42,7 @@ docs: run
 	$(BIN)/tts-nb docs --from $(OUT) --out build/site
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 # Notebooks are committed without outputs; executed copies are build artefacts.

@@ -26,18 +26,20 @@ MINUTES = 12
 TAKE_S = 60
 
 
+def speech_take(seconds: float, sr: int, seed: int) -> np.ndarray:
+    """Speech-like audio with a pause every 1.5-5 s and a light noise floor (also used by bench_dataprep_ratios)."""
+    rng = np.random.default_rng(seed)
+    pauses, t = [], 0.5
+    while t < seconds:
+        d = float(rng.uniform(0.2, 1.2))
+        pauses.append((t, t + d))
+        t += d + float(rng.uniform(1.5, 5.0))
+    y = speechlike(seconds, sr, seed=seed, pauses=pauses)
+    return (y + 0.003 * rng.standard_normal(len(y))).astype(np.float32)
+
+
 def takes() -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    out = []
-    for k in range(MINUTES * 60 // TAKE_S):
-        pauses, t = [], 0.5
-        while t < TAKE_S:
-            d = float(rng.uniform(0.2, 1.2))
-            pauses.append((t, t + d))
-            t += d + float(rng.uniform(1.5, 5.0))
-        y = speechlike(TAKE_S, SR, seed=k, pauses=pauses)
-        out.append((y + 0.003 * rng.standard_normal(len(y))).astype(np.float32))
-    return out
+    return [speech_take(TAKE_S, SR, k) for k in range(MINUTES * 60 // TAKE_S)]
 
 
 def best_of(fn, repeat=3) -> float:

@@ -140,8 +140,8 @@ def test_cli_validate_exit_codes_and_json_shape(corpus, tmp_path, capsys):
 
 
 def test_cli_slice_prepare_denoise(corpus, tmp_path):
-    assert main(["slice", str(corpus), str(tmp_path / "s"), "-q"]) == 0
-    assert (tmp_path / "s" / "manifest.jsonl").read_text().count("\n") >= 6
+    assert main(["slice", str(corpus), str(tmp_path / "s"), "-q", "--decoder", "fallback"]) == 1  # broken.flac
+    assert (tmp_path / "s" / "s.list").read_text().count("\n") >= 5
     assert main(["slice", str(corpus), str(tmp_path / "s2"), "--min-interval", "9000"]) == 2
     assert main(["prepare", str(corpus), str(tmp_path / "p"), "--sample-rate", "16000", "-q"]) == 0
     assert main(["denoise", str(corpus / "take1.flac"), str(tmp_path / "d" / "t1.flac")]) == 0

@@ -43,6 +43,8 @@ def _loaded_after(target: str) -> dict:
     "target",
     [
         "tts_nb_utils.dataprep.validate",
+        "tts_nb_utils.dataprep.presets",
+        "tts_nb_utils.dataprep.prepare",
         "tts_nb_utils.upstream.diffsinger",
         "tts_nb_utils.upstream.diffsinger_check",
         "tts_nb_utils.upstream.gpt_sovits",

@@ -61,7 +61,8 @@ def plot_waveform(y: np.ndarray, sr: int, ax=None, title: str | None = None, col
 
 
 def plot_spectrogram(y: np.ndarray, sr: int, ax=None, title: str | None = None, n_mels: int = 80, hop_length: int = 256):
-    """Log-mel spectrogram (``tts_nb_utils.audio.mel``, natural-log magnitude) against time (s) and mel bin."""
+    """Log-mel spectrogram (``tts_nb_utils.audio.mel``, natural-log magnitude) against time (s) and frequency:
+    mel bins on the axis, labelled in Hz at the bins' centre frequencies (librosa's mel scale)."""
     from .audio.mel import MelConfig, mel_spectrogram
 
     ax = _axes(ax)
@@ -71,7 +72,12 @@ def plot_spectrogram(y: np.ndarray, sr: int, ax=None, title: str | None = None, 
     mel = mel_spectrogram(np.nan_to_num(x), cfg).numpy()
     ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=-11.5, vmax=max(float(mel.max()), -5.0),
               extent=(0, len(x) / sr, 0, n_mels))
-    _label(ax, "time (s)", "mel bin", title, grid=False)
+    import librosa
+
+    centres = librosa.mel_frequencies(n_mels=n_mels, fmin=0.0, fmax=sr / 2)
+    marks = [f for f in (0, 250, 500, 1000, 2000, 4000, 8000, 16000) if f <= sr / 2]
+    ax.set_yticks(np.interp(marks, centres, np.arange(n_mels) + 0.5), [f"{f:g}" for f in marks])
+    _label(ax, "time (s)", "frequency (Hz)", title, grid=False)
     return ax
 
 

@@ -1,7 +1,9 @@
 """Audio: files (load, save), signal helpers (levels, frame RMS, clip checks, a test signal) and mel spectrograms.
 
 The lowest layer beside ``io`` and ``errors``: it imports nothing else from the package. ``mel`` is the only
-part that needs torch and is imported on its own (``from tts_nb_utils.audio.mel import mel_spectrogram``).
+part that needs torch and is imported on its own (``from tts_nb_utils.audio.mel import mel_spectrogram``);
+``decode`` (GPT-SoVITS's ffmpeg decode and its NumPy reproduction) and ``loudness`` (BS.1770) are imported on
+their own too, as they need scipy.signal / pyloudnorm.
 """
 
 from .files import AudioReadError, load_audio, save_audio

@@ -68,17 +68,48 @@ def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
     """RMS per frame, centred frames with zero padding (as ``librosa.feature.rms(center=True, pad_mode="constant")``).
 
     Vectorised with a running sum of squares in float64: O(n) whatever the window. Returns ``1 + n // hop`` values.
+    A frame that holds NaN or Inf gets what a direct computation gives (NaN or Inf), and only that frame.
     """
     y = np.asarray(y)
     pad = frame_length // 2
+    if frame_length % hop_length == 0 and pad % hop_length == 0 and len(y):
+        return _frame_rms_by_hops(y, frame_length // hop_length, pad // hop_length, hop_length)
     sq = np.square(y, dtype=np.float64)
     csum = np.zeros(len(y) + 2 * pad + 1)
     np.cumsum(sq, out=csum[pad + 1 : pad + 1 + len(y)])
+    bad = None if np.isfinite(csum[pad + len(y)]) else ~np.isfinite(y)  # NaN/Inf reach the running sum's end
+    if bad is not None:
+        np.cumsum(np.where(bad, 0.0, sq), out=csum[pad + 1 : pad + 1 + len(y)])
     csum[pad + 1 + len(y) :] = csum[pad + len(y)]
     n_frames = 1 + (len(y) + 2 * pad - frame_length) // hop_length
     starts = np.arange(n_frames) * hop_length
     power = (csum[starts + frame_length] - csum[starts]) / frame_length
-    return np.sqrt(np.maximum(power, 0.0))
+    rms = np.sqrt(np.maximum(power, 0.0))
+    if bad is not None:
+        padded = np.concatenate((np.zeros(pad), y.astype(np.float64), np.zeros(pad)))
+        hits = np.concatenate(([0], np.cumsum(np.concatenate((np.zeros(pad), bad, np.zeros(pad))))))
+        for k in np.flatnonzero(hits[starts + frame_length] > hits[starts]):
+            frame = padded[starts[k] : starts[k] + frame_length]
+            with np.errstate(invalid="ignore", over="ignore"):
+                rms[k] = np.sqrt(np.mean(np.abs(frame) ** 2))
+    return rms
+
+
+def _frame_rms_by_hops(y: np.ndarray, per_frame: int, lead: int, hop: int) -> np.ndarray:
+    """frame_rms when frames are whole hops (the slicer's usual 4 x hop window): sums of squares per hop, then
+    ``per_frame`` consecutive hops per frame, the first ``lead`` of them the zero padding. NaN/Inf stay in the
+    frames that hold them."""
+    n = len(y)
+    full = n // hop * hop
+    blocks = y[:full].reshape(-1, hop)
+    sums = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+    if n > full:
+        rest = y[full:].astype(np.float64)
+        sums = np.append(sums, rest @ rest)
+    n_frames = 1 + n // hop
+    padded = np.concatenate((np.zeros(lead), sums, np.zeros(per_frame)))
+    power = sum(padded[k : k + n_frames] for k in range(per_frame)) / (per_frame * hop)
+    return np.sqrt(power)
 
 
 def clip_problems(y: np.ndarray, peak_limit: float = 1.0, silence_dbfs: float = SILENT_PEAK_DBFS) -> list[str]:

@@ -98,13 +98,20 @@ def _print_result(result) -> int:
 
 
 def _cmd_slice(args: argparse.Namespace) -> int:
-    from ..dataprep.prepare import slice_folder
+    from ..dataprep.presets import SliceJob, slice_to_folder
 
-    result = slice_folder(args.input, args.output, _slicer_config(args), normalize=args.normalize,
-                          progress=not args.quiet)
-    s = json.loads((result.out_dir / "report.json").read_text())["summary"]
-    print(f"{s['clips']} clip(s), {s['clip_seconds']:.1f} s, manifest: {result.manifest}")
-    return 1 if any(st["status"] == "failed" for st in result.source_status) else 0
+    job = SliceJob(preset=args.preset, slicer=_slicer_config(args), max_=args.max, alpha=args.alpha,
+                   decoder=args.decoder, speaker=args.speaker, language=args.language)
+    result = slice_to_folder(args.input, args.output, job, progress=not args.quiet)
+    for f in result.failed:
+        print(f"failed: {f['source']}: {f['reason']}", file=sys.stderr)
+    for x in result.left_out:
+        print(f"left out: {x['name']}: {x['reason']}", file=sys.stderr)
+    if result.texts_not_applied:
+        print(f"transcripts not used (the source gave several clips): {', '.join(result.texts_not_applied)}",
+              file=sys.stderr)
+    print(f"{len(result.clips)} clip(s) ({args.preset}, decoder: {result.decoder or '-'}); list: {result.list_path}")
+    return 1 if result.failed else 0
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
@@ -114,7 +121,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         sample_rate=args.sample_rate, denoise=not args.no_denoise, stationary=args.stationary,
         denoise_options={"prop_decrease": args.prop_decrease},
         level_dbfs=None if args.no_level else args.level, slicer=_slicer_config(args),
-        normalize=not args.no_normalize, max_=args.max, alpha=args.alpha,
+        normalize=not args.no_normalize, loudness_lufs=args.lufs, max_=args.max, alpha=args.alpha,
         validation=dataclass_from_args(ValidationConfig, args),
     )
     result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
@@ -151,12 +158,23 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     d.add_argument("-q", "--quiet", action="store_true")
     d.set_defaults(func=_cmd_denoise)
 
-    s = sub.add_parser("slice", help="cut takes into clips at pauses (GPT-SoVITS's slicer)",
-                       description="Slice every file under IN into OUT/clips with manifest.jsonl and a report.")
+    s = sub.add_parser(
+        "slice", help="cut takes into clips at pauses, as GPT-SoVITS's slice_audio.py writes them",
+        description="Slice a file or every audio file directly in IN into OUT, plus OUT/<OUT name>.list "
+        "(path|speaker|language|text; text from a .txt/.lab beside a source that gives one clip). Presets: "
+        "gpt-sovits (default): tools/slice_audio.py exactly (ffmpeg-style decode to 32 kHz mono, the "
+        "max/alpha mix, int16 WAV named <file>_<start>_<end>.wav); openvpi: audio-slicer's slicer2.py (own "
+        "rate and channels, <stem>_<i>.wav, no mix). Exit 1 when a file failed.")
     s.add_argument("input", metavar="IN")
     s.add_argument("output", metavar="OUT")
+    s.add_argument("--preset", choices=("gpt-sovits", "openvpi"), default="gpt-sovits", help="whose output to write")
     _slicer_args(s)
-    s.add_argument("--normalize", action="store_true", help="apply the (safe) GPT-SoVITS max/alpha mix")
+    s.add_argument("--max", type=float, default=DEFAULT_MAX, help="gpt-sovits mix: peak target")
+    s.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="gpt-sovits mix: share of the peak-normalised chunk")
+    s.add_argument("--decoder", choices=("auto", "ffmpeg", "fallback"), default="auto",
+                   help="gpt-sovits: ffmpeg when on PATH (auto), or the NumPy reproduction of its decode")
+    s.add_argument("--speaker", help="speaker field of the .list (default: OUT's folder name)")
+    s.add_argument("--language", default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_slice)
 
@@ -171,7 +189,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-denoise", action="store_true", help="skip denoising")
     p.add_argument("--level", type=float, default=-20.0, help="dBFS active RMS to gain each take to before slicing")
     p.add_argument("--no-level", action="store_true", help="no gain before slicing")
-    p.add_argument("--no-normalize", action="store_true", help="skip the max/alpha mix")
+    p.add_argument("--no-normalize", action="store_true", help="skip the max/alpha mix (and --lufs)")
+    p.add_argument("--lufs", type=float, metavar="LUFS",
+                   help="level each clip to this integrated loudness (ITU-R BS.1770, e.g. -23) instead of the mix")
     p.add_argument("--max", type=float, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import noisereduce as nr
 import numpy as np
 import soundfile as sf
 
@@ -29,6 +28,8 @@ def denoise(y: np.ndarray, sr: int, stationary: bool = False, remove_dc: bool = 
     subtracts each channel's mean first (a DC offset is not noise the gate can remove). NaN that noisereduce
     produces on stretches of digital silence (0/0 in its non-stationary gate) become 0.
     """
+    import noisereduce as nr  # here: it imports torch, which no other data step needs
+
     x = np.asarray(y, dtype=np.float32)
     if x.size == 0:
         return x.copy()

@@ -2,7 +2,9 @@
 
 GPT-SoVITS mixes each chunk as ``chunk / max|chunk| * (max * alpha) + (1 - alpha) * chunk`` (defaults 0.9, 0.25).
 An all-silent chunk divides zero by zero and becomes NaN, which later shows up as a NaN loss. Here silent
-(and non-finite) chunks are dropped and reported instead. Used by notebook 01 and ``tts-nb prepare``.
+(and non-finite) chunks are dropped and reported instead. Beside that peak mix, :func:`normalize_loudness` sets
+each clip's integrated loudness (ITU-R BS.1770, ``audio/loudness.py``) with a peak ceiling. Used by notebook 01,
+``tts-nb prepare`` (``--lufs``) and ``tts-nb slice --preset gpt-sovits`` (the mix).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio import SILENT_PEAK_DBFS, peak_dbfs
+from ..audio.loudness import integrated_loudness
 
 #: GPT-SoVITS web UI defaults for the mix.
 DEFAULT_MAX = 0.9
@@ -68,3 +71,31 @@ def normalize_chunk(
     if peak > 1.0:
         x, peak = x / peak, 1.0
     return NormalizeResult((x * (max_ * alpha / peak + (1.0 - alpha))).astype(np.float32), level)
+
+
+def normalize_loudness(
+    chunk: np.ndarray,
+    sr: int,
+    target_lufs: float = -23.0,
+    peak_ceiling: float = 0.99,
+    silence_peak_dbfs: float = SILENT_PEAK_DBFS,
+) -> NormalizeResult:
+    """Gain ``chunk`` (``sr`` Hz) to ``target_lufs`` integrated loudness, never past ``peak_ceiling`` (linear).
+
+    Dropped like :func:`normalize_chunk` when empty, non-finite or silent; a clip under 0.4 s (no BS.1770 block)
+    is returned unchanged. When the
+    ceiling limits the gain, the clip ends quieter than the target (its loudness is in the validator's report).
+    """
+    x = np.asarray(chunk, dtype=np.float32)
+    if x.size == 0:
+        return NormalizeResult(None, -240.0, "empty")
+    if not np.isfinite(x).all():
+        return NormalizeResult(None, float("nan"), "non_finite")
+    level = peak_dbfs(x)
+    if level < silence_peak_dbfs:
+        return NormalizeResult(None, level, "silent")
+    lufs = integrated_loudness(x, sr)
+    if lufs is None or not np.isfinite(lufs):
+        return NormalizeResult(x.copy(), level)
+    gain = min(10 ** ((target_lufs - lufs) / 20), peak_ceiling / float(np.abs(x).max()))
+    return NormalizeResult((x * gain).astype(np.float32), level)

@@ -1,7 +1,7 @@
 """The whole data pipeline: validate -> denoise -> slice -> normalise -> resample -> validate, into a folder of
-clips with a manifest (JSONL) and a report. Also :func:`slice_folder`, the slicing step alone.
+clips with a manifest (JSONL) and a report. ``tts-nb slice`` (upstream's slicing alone) is :mod:`.presets`.
 
-Used by notebook 01 and ``tts-nb prepare`` / ``tts-nb slice``. Inputs are only read. Every output is written
+Used by notebook 01 and ``tts-nb prepare``. Inputs are only read. Every output is written
 atomically; each finished source leaves a small record in ``OUT/.prepare/`` (with the settings used), so a
 killed run, restarted, skips what is done and ends with the same files as an uninterrupted run; a source whose
 record was made with other settings is processed again.
@@ -22,7 +22,7 @@ import soxr
 from ..audio import save_audio
 from ..io import atomic_write_json, atomic_write_text, list_audio_files
 from .denoise import denoise
-from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk
+from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk, normalize_loudness
 from .report import build_report, write_report
 from .slicer import SlicerConfig, slice_ranges
 from .validate import (
@@ -45,7 +45,10 @@ class PrepareConfig:
     sample_rate: rate of the clips (None keeps each source's). level_dbfs: gain each take so its active RMS is
     this before slicing (the slicer's threshold is absolute, so a quiet take would be all "silence"); None skips.
     skip_codes: sources with these codes are not used. drop_clip_codes: clips cut from a part of the source with
-    these problems are dropped (measured on the raw source: "clipping", "too_short", "too_long").
+    these problems are dropped (measured on the raw source: "clipping", "too_short", "too_long"). normalize: level
+    each clip, with GPT-SoVITS's peak mix (``max_``, ``alpha``) or, when ``loudness_lufs`` is set, to that
+    integrated loudness (ITU-R BS.1770 via pyloudnorm's meter, peak at most 0.99). Unlike ``tts-nb slice``, each
+    take's DC offset is removed before slicing (a DC-offset take would otherwise have no pauses to cut at).
     """
 
     sample_rate: int | None = None
@@ -55,6 +58,7 @@ class PrepareConfig:
     level_dbfs: float | None = -20.0
     slicer: SlicerConfig = SlicerConfig()
     normalize: bool = True
+    loudness_lufs: float | None = None  # set: each clip to this integrated loudness instead of the peak mix
     max_: float = DEFAULT_MAX
     alpha: float = DEFAULT_ALPHA
     validation: ValidationConfig = ValidationConfig()
@@ -114,7 +118,9 @@ def process_source(src: Path, rel: Path, out_dir: Path, cfg: PrepareConfig) -> t
         problem = _clip_problem(raw, sr, a, b, cfg)
         chunk = x[a:b]
         if problem is None and cfg.normalize:
-            result = normalize_chunk(chunk, cfg.max_, cfg.alpha, cfg.validation.silent_peak_dbfs)
+            silent = cfg.validation.silent_peak_dbfs
+            result = (normalize_chunk(chunk, cfg.max_, cfg.alpha, silent) if cfg.loudness_lufs is None
+                      else normalize_loudness(chunk, sr, cfg.loudness_lufs, silence_peak_dbfs=silent))
             problem, chunk = result.reason, result.audio
         if problem is not None:
             drops.append({**where, "reason": problem})
@@ -179,16 +185,3 @@ def prepare_folder(
     report = build_report(source_rows, clip_rows, status, drops, cfg.as_dict())
     md = write_report(out_dir, report, (vcfg.min_duration_s, vcfg.max_duration_s))
     return PrepareResult(out_dir, manifest, md, source_rows, clip_rows, entries, drops, status)
-
-
-def slice_folder(
-    in_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    slicer: SlicerConfig | None = None,
-    normalize: bool = False,
-    progress: bool = True,
-) -> PrepareResult:
-    """Only slice (optionally with the safe GPT-SoVITS mix): no denoising, no gain, no clip dropping."""
-    cfg = PrepareConfig(denoise=False, level_dbfs=None, slicer=slicer or SlicerConfig(), normalize=normalize,
-                        drop_clip_codes=())
-    return prepare_folder(in_dir, out_dir, cfg, progress=progress)

@@ -1,8 +1,12 @@
 """Cut long takes into clips at pauses: the audio-slicer algorithm (openvpi/audio-slicer ``slicer2.py``, used by
 GPT-SoVITS as ``tools/slicer2.py``), written anew with a vectorised RMS and a loop over silent runs only.
 
-Same parameters and the same cut points as that algorithm; :func:`slice_ranges_reference` is the plain
-per-frame loop, kept for tests and for ``benchmarks/bench_dataprep.py``. Used by notebook 01 and ``tts-nb slice``.
+Two rules for takes too short to slice (``rule``): "gpt-sovits" is ``tools/slicer2.py:72`` at GPT-SoVITS
+48b1a01, which compares the sample count with ``min_length`` in frames (so only takes of at most ``min_length``
+*samples* are kept whole); "openvpi" is ``slicer2.py:73`` at openvpi/audio-slicer 9958eed (its fix #12), which
+compares frames with frames. Everything else is the same in both, and equal to upstream's cut points on the same
+array (tests/data/slicer_reference.json). :func:`slice_ranges_reference` is the plain per-frame loop, kept for
+tests and ``benchmarks/bench_dataprep.py``. Used by notebook 01, ``tts-nb slice`` and ``tts-nb prepare``.
 """
 
 from __future__ import annotations
@@ -112,31 +116,69 @@ def _cut(rms: np.ndarray, s: int, i: int, clip_start: int, g: FrameGrid) -> tupl
     return (left, right), right
 
 
-def _tags_to_ranges(tags: list[tuple[int, int]], total: int, n: int, hop: int) -> list[tuple[int, int]]:
-    """Frame tags of removed silence -> sample ranges ``[start, end)`` of the clips between them."""
+def _tags_to_bounds(tags: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
+    """Frame tags of removed silence -> frame bounds ``[start, end)`` of the clips between them."""
     if not tags:
-        return [(0, n)]
+        return [(0, total)]
     bounds = []
     if tags[0][0] > 0:
         bounds.append((0, tags[0][0]))
     bounds += [(tags[k][1], tags[k + 1][0]) for k in range(len(tags) - 1)]
     if tags[-1][1] < total:
         bounds.append((tags[-1][1], total))
-    return [(min(a * hop, n), min(b * hop, n)) for a, b in bounds]
+    return bounds
 
 
-def slice_ranges(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> list[tuple[int, int]]:
-    """Where the slicer cuts ``y`` (``[n]`` or ``[n, channels]``, sample rate ``sr`` Hz): clip ranges in samples.
+RULES = ("gpt-sovits", "openvpi")
+LAYOUTS = ("auto", "channels_last", "channels_first")
 
-    Each range is ``[start, end)``; the silence between consecutive ranges is what the slicer removes.
+
+class SlicerInputError(ValueError):
+    """An array the slicer cannot read as audio (shape, layout); the message says what to pass."""
+
+
+def as_mono(y: np.ndarray, layout: str = "auto") -> np.ndarray:
+    """``[n]``, ``[n, channels]`` or ``[channels, n]`` (librosa's and upstream's layout) -> mono ``[n]`` (mean).
+
+    ``layout="auto"`` takes the shorter axis of a 2-D array as channels when it has at most 16 entries and the
+    other axis is longer; anything else raises SlicerInputError instead of slicing the wrong axis.
+    """
+    x = np.asarray(y)
+    if layout not in LAYOUTS:
+        raise SlicerInputError(f"layout={layout!r}: use one of {', '.join(LAYOUTS)}")
+    if x.ndim == 1:
+        return x
+    if x.ndim != 2:
+        raise SlicerInputError(f"audio of shape {x.shape}: pass [n], [n, channels] or [channels, n]")
+    if layout == "auto":
+        rows, cols = x.shape
+        if min(rows, cols) > 16 or rows == cols:
+            raise SlicerInputError(f"audio of shape {x.shape}: cannot tell channels from samples; pass "
+                                   "layout='channels_last' ([n, channels]) or 'channels_first' ([channels, n])")
+        layout = "channels_last" if cols < rows else "channels_first"
+    return x.mean(axis=1) if layout == "channels_last" else x.mean(axis=0)
+
+
+def _too_short(n: int, g: FrameGrid, rule: str) -> bool:
+    if rule == "gpt-sovits":
+        return n <= g.min_length  # samples against frames, as tools/slicer2.py:72 at GPT-SoVITS 48b1a01
+    if rule == "openvpi":
+        return (n + g.hop - 1) // g.hop <= g.min_length  # frames against frames (audio-slicer #12)
+    raise SlicerConfigError(f"rule={rule!r}: use one of {', '.join(RULES)}")
+
+
+def slice_frames(x: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig(),
+                 rule: str = "gpt-sovits") -> tuple[list[tuple[int, int]] | None, int, int]:
+    """The slicer on mono ``x``: ``(bounds in frames, hop in samples, total frames)``; bounds is None when the
+    take is too short to slice (``rule``), which upstream returns as the bare waveform.
+
+    A clip is samples ``[a * hop, min(b * hop, n))``; upstream's names use ``a * hop`` and ``b * hop`` unclipped.
     The frame state machine runs once per silent run, not per frame.
     """
     g = frame_grid(sr, cfg)
-    x = np.asarray(y)
-    x = x.mean(axis=1) if x.ndim > 1 else x
     n = len(x)
-    if n <= g.min_length:  # upstream compares samples with a frame count here; kept for identical results
-        return [(0, n)]
+    if _too_short(n, g, rule):
+        return None, g.hop, 0
     rms = frame_rms(x, g.win, g.hop)
     total = len(rms)
     edges = np.diff(np.concatenate(([0], (rms < g.threshold).astype(np.int8), [0])))
@@ -150,19 +192,37 @@ def slice_ranges(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> 
         if _cuts_here(s, i, clip_start, g):
             tag, clip_start = _cut(rms, s, i, clip_start, g)
             tags.append(tag)
-    return _tags_to_ranges(tags, total, n, g.hop)
+    return _tags_to_bounds(tags, total), g.hop, total
 
 
-def slice_ranges_reference(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> list[tuple[int, int]]:
+def _to_samples(bounds: list[tuple[int, int]] | None, hop: int, n: int) -> list[tuple[int, int]]:
+    if bounds is None:
+        return [(0, n)]
+    return [(min(a * hop, n), min(b * hop, n)) for a, b in bounds]
+
+
+def slice_ranges(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig(), rule: str = "gpt-sovits",
+                 layout: str = "auto") -> list[tuple[int, int]]:
+    """Where the slicer cuts ``y`` (``[n]``, ``[n, channels]`` or ``[channels, n]``, ``sr`` Hz): sample ranges.
+
+    Each range is ``[start, end)``; the silence between consecutive ranges is what the slicer removes. A take
+    too short to slice (``rule``, see the module docstring) is one range.
+    """
+    x = as_mono(y, layout)
+    bounds, hop, _ = slice_frames(x, sr, cfg, rule)
+    return _to_samples(bounds, hop, len(x))
+
+
+def slice_ranges_reference(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig(),
+                           rule: str = "gpt-sovits") -> list[tuple[int, int]]:
     """The same algorithm as a straightforward loop: RMS frame by frame, then the state machine frame by frame.
 
     Slow on purpose; for tests and the benchmark's speed ratio. Same output as :func:`slice_ranges`.
     """
     g = frame_grid(sr, cfg)
-    x = np.asarray(y, dtype=np.float64)
-    x = x.mean(axis=1) if x.ndim > 1 else x
+    x = as_mono(np.asarray(y, dtype=np.float64))
     n = len(x)
-    if n <= g.min_length:
+    if _too_short(n, g, rule):
         return [(0, n)]
     padded = np.concatenate((np.zeros(g.win // 2), x, np.zeros(g.win // 2)))
     total = 1 + (len(padded) - g.win) // g.hop
@@ -186,7 +246,7 @@ def slice_ranges_reference(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerCon
         silence_start = None
     if silence_start is not None:
         tags += _trailing_tag(rms, silence_start, total, g)
-    return _tags_to_ranges(tags, total, n, g.hop)
+    return _to_samples(_tags_to_bounds(tags, total), g.hop, n)
 
 
 @dataclass
@@ -203,6 +263,11 @@ class Chunk:
         return (self.end - self.start) / self.sr
 
 
-def slice_audio(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig()) -> list[Chunk]:
-    """Slice ``y`` and return the clips with their sample ranges (see :func:`slice_ranges`)."""
-    return [Chunk(np.asarray(y)[a:b], a, b, sr) for a, b in slice_ranges(y, sr, cfg) if b > a]
+def slice_audio(y: np.ndarray, sr: int, cfg: SlicerConfig = SlicerConfig(), rule: str = "gpt-sovits",
+                layout: str = "auto") -> list[Chunk]:
+    """Slice ``y`` and return the clips with their sample ranges (see :func:`slice_ranges`); each clip keeps
+    ``y``'s layout (``[channels, n]`` input gives ``[channels, end - start]`` clips)."""
+    x = np.asarray(y)
+    ranges = slice_ranges(x, sr, cfg, rule, layout)
+    first = x.ndim == 2 and len(as_mono(x, layout)) != x.shape[0]
+    return [Chunk(x[:, a:b] if first else x[a:b], a, b, sr) for a, b in ranges if b > a]

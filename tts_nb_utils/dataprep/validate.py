@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..audio.signal import EPS, SILENT_PEAK_DBFS, frame_rms, to_db
+from ..audio.loudness import integrated_loudness
+from ..audio.signal import EPS, SILENT_PEAK_DBFS, to_db
 from ..errors import UsageError
 from ..io import atomic_write_json, atomic_write_text, cli_field, list_audio_files
 
@@ -93,6 +94,7 @@ class Metrics:
     leading_silence_s: float | None = None
     trailing_silence_s: float | None = None
     longest_pause_s: float | None = None
+    loudness_lufs: float | None = None  # integrated, ITU-R BS.1770-4 (pyloudnorm's meter); None under 0.4 s
 
 
 @dataclass
@@ -117,15 +119,27 @@ class FileReport:
 
 # ------------------------------------------------------------------------------------------- measurements
 
-FRAME_S = 0.020
-HOP_S = 0.010
+HOP_S = 0.010  # frames are two hops (20 ms)
 
 
-def _frames_db(mono: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
-    """Frame levels in dBFS (20 ms windows, 10 ms hop) and the hop in seconds."""
+def _frames_db(mono: np.ndarray, sr: int, centre: float = 0.0) -> tuple[np.ndarray, float]:
+    """Levels (dBFS) of ``mono - centre`` in centred frames of two hops (about 20 ms, 10 ms hop, zero padding,
+    as ``frame_rms(y, 2 * hop, hop)``), from per-hop sums: one pass over the samples, no centred copy."""
     hop = max(1, round(sr * HOP_S))
-    rms = frame_rms(mono, max(2, round(sr * FRAME_S)), hop)
-    return to_db(rms), hop / sr
+    n = len(mono)
+    full = n // hop * hop
+    blocks = mono[:full].reshape(-1, hop)
+    s1 = blocks.sum(axis=1, dtype=np.float64)
+    s2 = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+    if n > full:
+        rest = mono[full:].astype(np.float64)
+        s1, s2 = np.append(s1, rest.sum()), np.append(s2, rest @ rest)
+    counts = np.full(len(s1), float(hop))
+    counts[-1] = n - (len(s1) - 1) * hop
+    power = np.maximum(s2 - 2 * centre * s1 + counts * centre * centre, 0.0)
+    frames = np.concatenate(([0.0], power)) + np.concatenate((power, [0.0]))  # frame k: hops k-1 and k
+    frames = frames[: n // hop + 1]
+    return to_db(np.sqrt(frames / (2 * hop))), hop / sr
 
 
 def estimate_snr_db(mono: np.ndarray, sr: int, active_margin_db: float = 30.0) -> float:
@@ -205,9 +219,8 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
         issues.append("too_short")
     if duration > cfg.max_duration_s:
         issues.append("too_long")
-    mono = x2.mean(axis=1)
-    centred = mono - mono.mean()
-    centred_db, hop_s = _frames_db(centred, sr)
+    mono = x2[:, 0] if channels == 1 else x2.mean(axis=1)
+    centred_db, hop_s = _frames_db(mono, sr, float(mono.mean(dtype=np.float64)))
     m.active_rms_dbfs = round(_active_from_db(centred_db), 2)
     if m.active_rms_dbfs < cfg.quiet_rms_dbfs:
         issues.append("too_quiet")
@@ -217,6 +230,8 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
     m.dc_offset = round(float(np.abs(x2.mean(axis=0, dtype=np.float64)).max()), 5)
     if m.dc_offset > cfg.dc_offset:
         issues.append("dc_offset")
+    lufs = integrated_loudness(x2 if channels <= 5 else mono, sr)
+    m.loudness_lufs = None if lufs is None else round(lufs, 2) if np.isfinite(lufs) else -240.0
     m.snr_db = round(_snr_from_db(centred_db), 2)
     if m.snr_db < cfg.min_snr_db:
         issues.append("low_snr")
