@@ -219,6 +219,16 @@ def _weight_bytes(s: dict, stored: int, mixed: bool, train_encoder: bool, grad_c
     return {"weights": 2 * (used + s["head"]), "master_weights": stored}
 
 
+def autocast_cache_bytes(config: DiaConfig, freeze_encoder: bool = False) -> int:
+    """Bytes of the 16-bit weight copies ``torch.autocast`` caches until its block exits (``cache_enabled``,
+    the default): every linear weight of the trained blocks plus the output layer. Our loop turns the cache off;
+    a loop that keeps it needs these bytes on top of :func:`estimate` (at most; without checkpointing autograd
+    keeps most of them anyway)."""
+    s = _shapes(config)
+    pairs = s["decoder_linear"] + ([] if freeze_encoder else s["encoder_linear"])
+    return 2 * (sum(i * o for i, o in pairs) + s["head"])
+
+
 @dataclass
 class PlanRow:
     """One setting: whether batch 1 fits at the given lengths, the largest batch that fits there, the
