@@ -111,3 +111,21 @@ def test_cli_dia_plan_exit_codes(capsys):
     assert "audio 10 s = 877 decoder rows" in out  # 861 frames + 16, the planner's default length
     assert main(["dia-plan", "--gpu-gib", "4"]) == 1  # nothing fits the 1.6B model in 4 GiB
     assert main(["dia-plan", "--gpu-gib", "1"]) == 2  # less than the reserve: a usage error
+
+
+@pytest.mark.parametrize("preset,sizes,kw", [
+    ("tiny", (4, 64, 300), dict(precision="32-true")),
+    ("tiny", (4, 64, 300), dict(precision="bf16-mixed", grad_checkpointing=True)),
+    ("small", (2, 128, 400), dict(precision="32-true", optimizer="adamw8bit", grad_checkpointing=True,
+                                  freeze_encoder=True)),
+])
+def test_planner_is_within_15_percent_of_the_measured_cpu_peak(preset, sizes, kw):
+    from tts_nb_utils.dia.memcheck import _cpu_bytes_in_use, measure_peak
+
+    if _cpu_bytes_in_use() is None:
+        pytest.skip("no glibc mallinfo2 here to measure CPU memory")
+    if kw.get("optimizer") == "adamw8bit":
+        pytest.importorskip("bitsandbytes", reason="the dia extra's bitsandbytes is not installed")
+    check = measure_peak(getattr(DiaConfig, preset)(), *sizes, **kw)
+    assert check.measured_bytes > 20 * 2**20  # the step really allocated its tensors
+    assert 0.85 <= check.ratio <= 1.15, (check.measured_bytes, check.planned_bytes)

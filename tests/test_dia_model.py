@@ -53,7 +53,7 @@ def test_decoder_is_causal_and_padding_does_not_leak():
     assert not torch.allclose(out[:, 10:], ref[:, 10:])
     # Item 0 alone (no text padding) gives the same logits on its real rows as inside the padded batch.
     n_text = int(b.text_mask[0].sum())
-    one = {k: v[:1] for k, v in b.model_inputs().items()}
+    one = {k: None if v is None else v[:1] for k, v in b.model_inputs().items()}
     one["text"] = b.text[:1, :n_text]
     one["enc_mask"] = b.enc_mask[:1, :, :n_text, :n_text]
     one["cross_mask"] = b.cross_mask[:1, :, :, :n_text]
@@ -84,3 +84,16 @@ def test_bf16_autocast_runs_and_stays_close():
     loss.backward()
     assert abs(loss.item() - ref.item()) < 0.05
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_without_padding_no_mask_is_passed_and_the_logits_are_the_same():
+    torch.manual_seed(0)
+    model = DiaModel(DiaConfig.tiny()).eval()
+    g = torch.Generator().manual_seed(0)
+    ds = DiaDataset([("[S1] same", torch.randint(0, 1024, (8 + 3 * i, 9), generator=g)) for i in range(2)])
+    b = collate([ds[0], ds[1]])
+    inputs = b.model_inputs()
+    assert inputs["enc_mask"] is None and inputs["dec_mask"] is None and inputs["cross_mask"] is None
+    explicit = model(b.text, b.audio_in, b.enc_mask, b.dec_mask, b.cross_mask)
+    assert torch.allclose(model(**inputs), explicit, atol=1e-5)
+    assert _batch().model_inputs()["cross_mask"] is not None  # texts of different lengths keep their masks

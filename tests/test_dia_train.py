@@ -4,19 +4,25 @@ process, warm-up + cosine schedule, AMP."""
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from tts_nb_utils.dia.data import DiaDataset
+from tts_nb_utils.dia.checkpoint import export_dia_checkpoint
+from tts_nb_utils.dia.data import DiaDataset, collate
+from tts_nb_utils.dia.memory import estimate
 from tts_nb_utils.dia.model import DiaConfig, DiaModel
 from tts_nb_utils.dia.train import (
     DiaTrainResult,
     ResumeError,
     TrainConfig,
+    TrainConfigError,
+    make_optimizer,
     make_scheduler,
+    merge_lora,
     stream_indices,
     train,
 )
@@ -116,7 +122,78 @@ def test_ddp_two_gloo_processes_equal_one_process_on_the_same_global_batch(tmp_p
     assert torch.load(out) == pytest.approx(single.losses, abs=1e-5)
 
 
-def test_unknown_and_unsupported_precisions_are_refused_before_training():
-    with pytest.raises(ValueError, match=r"precision='bf16-true'.*'32-true', '16-mixed', 'bf16-mixed'"):
-        train(_model(), _dataset(), _cfg(steps=1, precision="bf16-true"), "cpu")  # the loop keeps fp32 weights
+def test_unknown_precisions_and_optimizers_are_refused_before_training():
+    with pytest.raises(ValueError, match=r"precision='bf16-fast'.*'bf16-true'"):
+        train(_model(), _dataset(), _cfg(steps=1, precision="bf16-fast"), "cpu")
+    with pytest.raises(TrainConfigError, match=r"optimizer='adam'.*adamw8bit"):
+        train(_model(), _dataset(), _cfg(steps=1, optimizer="adam"), "cpu")
     assert train(_model(), _dataset(), _cfg(steps=1, precision="auto"), "cpu").precision == "32-true"
+    assert TrainConfig().lr == 1e-5  # the fine-tuning default; the tiny model here asks for more
+
+
+def test_bf16_true_keeps_weights_and_optimizer_states_in_bfloat16():
+    model = _model()
+    r = train(model, _dataset(), _cfg(steps=3, precision="bf16-true"), "cpu")
+    assert r.precision == "bf16-true" and r.losses[-1] < r.losses[0]
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def test_frozen_encoder_is_not_updated():
+    model = _model()
+    enc = [p.detach().clone() for p in model.encoder.parameters()]
+    dec = [p.detach().clone() for p in model.decoder.parameters()]
+    train(model, _dataset(), _cfg(steps=2, freeze_encoder=True), "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(enc, model.encoder.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(dec, model.decoder.parameters(), strict=True))
+
+
+def test_adamw8bit_trains_with_8bit_states_as_the_planner_counts():
+    pytest.importorskip("bitsandbytes", reason="the dia extra's bitsandbytes is not installed")
+    big = DiaConfig(enc_layers=1, enc_dim=64, enc_heads=2, enc_head_dim=32, enc_mlp=128, dec_layers=1,
+                    dec_dim=64, dec_q_heads=2, dec_kv_heads=1, dec_head_dim=32, cross_heads=2, cross_head_dim=32,
+                    dec_mlp=128)
+    torch.manual_seed(0)
+    model = DiaModel(big)
+    cfg = _cfg(steps=6, optimizer="adamw8bit")
+    r = train(model, _dataset(), cfg, "cpu", checkpoint=None)
+    assert r.losses[-1] < r.losses[0] - 0.1
+    opt = make_optimizer(model, cfg)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    states = [(t.dtype, t.numel() * t.element_size()) for st in opt.state.values() for k, t in st.items()
+              if k in ("state1", "state2")]
+    assert {d for d, _ in states} == {torch.uint8, torch.float32}  # 8-bit for tensors of >= 4096 elements
+    est = estimate(big, 1, 8, 8, precision="32-true", optimizer="adamw8bit")
+    assert sum(n for _, n in states) == est.breakdown["optimizer_states"]
+
+
+def test_lora_trains_only_adapters_and_merges_back_for_export(tmp_path):
+    pytest.importorskip("peft", reason="the dia extra's peft is not installed")
+    model = _model()
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    cfg = _cfg(steps=4, lora_rank=4, freeze_encoder=True, lr=1e-2)
+    r = train(model, _dataset(), cfg, "cpu")
+    assert r.losses[-1] < r.losses[0]
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == estimate(CFG, 1, 8, 8, freeze_encoder=True, lora_rank=4).trainable_params
+    now = dict(model.named_parameters())
+    assert all(torch.equal(now[n.replace(".weight", ".base_layer.weight")] if n not in now else now[n], t)
+               for n, t in base.items())
+    b = collate([_dataset()[0]])
+    model.eval()
+    with torch.no_grad():
+        before = model(**b.model_inputs())
+        merge_lora(model)
+        assert not any(hasattr(m, "lora_A") for m in model.modules())
+        assert torch.allclose(model(**b.model_inputs()), before, atol=1e-5)
+    export_dia_checkpoint(model, tmp_path / "merged.pth")
+
+
+def test_missing_optional_packages_give_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
+    monkeypatch.setitem(sys.modules, "peft", None)
+    with pytest.raises(TrainConfigError, match=r"optimizer='adamw8bit' needs the optional package bitsandbytes"):
+        train(_model(), _dataset(), _cfg(steps=1, optimizer="adamw8bit"), "cpu")
+    with pytest.raises(TrainConfigError, match=r"lora_rank=4 needs the optional package peft.*tts-nb\[dia\]"):
+        train(_model(), _dataset(), _cfg(steps=1, lora_rank=4), "cpu")

@@ -33,10 +33,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
+    from ..dia.checkpoint import DiaCheckpointError, load_dia_checkpoint
     from ..dia.codec import demo_corpus
     from ..dia.data import DiaDataset
     from ..dia.model import DiaConfig, DiaModel
-    from ..dia.train import TrainConfig, _world, train
+    from ..dia.train import TrainConfig, TrainConfigError, _world, train
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = "cpu"
@@ -49,10 +50,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     elif torch.cuda.is_available():
         device = "cuda"
     torch.manual_seed(args.seed)
-    model = DiaModel(getattr(DiaConfig, args.preset)())
-    cfg = TrainConfig(steps=args.steps, micro_batch_size=args.micro_batch_size, grad_accum=args.grad_accum,
-                      lr=args.lr, precision=args.precision, seed=args.seed)
-    result = train(model, DiaDataset(demo_corpus(args.items, seed=args.seed)), cfg, device, args.checkpoint)
+    try:
+        if args.init:
+            if not args.init_config:
+                raise UsageError("--init needs --init-config: the config.json that came with the weights")
+            model = load_dia_checkpoint(args.init, args.init_config, grad_checkpointing=args.grad_checkpointing)
+        else:
+            model = DiaModel(getattr(DiaConfig, args.preset)(), grad_checkpointing=args.grad_checkpointing)
+        cfg = TrainConfig(steps=args.steps, micro_batch_size=args.micro_batch_size, grad_accum=args.grad_accum,
+                          lr=args.lr, precision=args.precision, seed=args.seed, optimizer=args.optimizer,
+                          freeze_encoder=args.freeze_encoder, lora_rank=args.lora_rank)
+        result = train(model, DiaDataset(demo_corpus(args.items, seed=args.seed)), cfg, device, args.checkpoint)
+    except (DiaCheckpointError, TrainConfigError) as e:
+        raise UsageError(str(e)) from None
     if _world()[0] == 0:
         print(f"world {result.world_size} | precision {result.precision} | loss {result.losses[0]:.3f} -> "
               f"{result.losses[-1]:.3f} | {result.frames_per_second:.0f} frames/s")
@@ -87,9 +97,18 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=20)
     t.add_argument("--micro-batch-size", type=int, default=2)
     t.add_argument("--grad-accum", type=int, default=1)
-    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--lr", type=float, default=2e-3,
+                   help="peak LR (default 2e-3 for a preset from scratch; use about 1e-5 with --init)")
     t.add_argument("--precision", default="auto",
-                   help="auto (default), 32-true, 16-mixed or bf16-mixed; aliases fp32, fp16, bf16")
+                   help="auto (default), 32-true, 16-mixed, bf16-mixed or bf16-true; aliases fp32, fp16, bf16")
+    t.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit"],
+                   help="adamw (torch) or adamw8bit (bitsandbytes, the dia extra)")
+    t.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
+    t.add_argument("--lora-rank", type=int, default=None, help="train rank-r LoRA adapters only (peft)")
+    t.add_argument("--grad-checkpointing", action="store_true", help="recompute each layer in the backward pass")
+    t.add_argument("--init", default=None,
+                   help="start from upstream weights (dia-v0_1.pth or model.safetensors) instead of the preset")
+    t.add_argument("--init-config", default=None, help="the config.json of --init")
     t.add_argument("--items", type=int, default=8)
     t.add_argument("--checkpoint", default=None)
     t.add_argument("--seed", type=int, default=0)

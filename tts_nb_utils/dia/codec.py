@@ -4,11 +4,15 @@ Dia reads 44.1 kHz DAC codes: 9 codebooks of 1024, hop 512 samples (about 86 fra
 model (``descript-audio-codec``) and its weights need an optional install and the network, so by default
 the notebook uses ``codec="synthetic"``: codes derived deterministically from the audio's log-mel frames
 (random projections quantised to 1024 levels). They have DAC's shape, rate and smoothness, so the training
-mechanics (delays, masks, loss, memory) are the same; they do not decode back to audio. Used by notebook 05.
+mechanics (delays, masks, loss, memory) are the same. They do not decode back to speech: ``decode`` turns
+them into a rough sonification instead (the mel envelope they were made from, through Griffin-Lim), enough to
+hear whether generated codes follow the training clip's rhythm; ``codec="dac"`` decodes real DAC codes as
+nari-labs/dia does (``dia/model.py:540-548`` at ``876125e``). Used by notebook 05.
 """
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 import soxr
 import torch
@@ -25,6 +29,18 @@ class CodecUnavailableError(RuntimeError):
     """The requested codec cannot run here (a missing optional package or weights); says how to enable it."""
 
 
+_SYNTH_MELS = 32
+_SYNTH_MEL = MelConfig(sample_rate=DAC_SAMPLE_RATE, n_fft=2048, hop_length=DAC_HOP, win_length=2048,
+                       n_mels=_SYNTH_MELS, f_max=16000.0)
+
+
+def _synthetic_projection(channels: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(int(seed))
+    proj = torch.randn(_SYNTH_MELS, channels, generator=gen) / _SYNTH_MELS**0.5
+    # Finer channels see the features through a sharper quantiser, like residual codebooks.
+    return proj, torch.linspace(0.7, 1.5, channels)
+
+
 def synthetic_codes(y: np.ndarray, sr: int, channels: int = NUM_CHANNELS, codebook_size: int = CODEBOOK_SIZE,
                     seed: int = 0) -> torch.Tensor:
     """Deterministic stand-in for DAC codes: ``[frames, channels]`` int64 in ``0..codebook_size-1`` at
@@ -35,16 +51,11 @@ def synthetic_codes(y: np.ndarray, sr: int, channels: int = NUM_CHANNELS, codebo
         raise ValueError(f"synthetic_codes needs mono audio samples [n], got shape {y.shape}")
     if sr != DAC_SAMPLE_RATE:
         y = soxr.resample(y, sr, DAC_SAMPLE_RATE).astype(np.float32)
-    cfg = MelConfig(sample_rate=DAC_SAMPLE_RATE, n_fft=2048, hop_length=DAC_HOP, win_length=2048, n_mels=32,
-                    f_max=16000.0)
-    feats = mel_spectrogram(torch.from_numpy(y)[None], cfg, log=True)[0].T  # [frames + 1, 32]
+    feats = mel_spectrogram(torch.from_numpy(y)[None], _SYNTH_MEL, log=True)[0].T  # [frames + 1, 32]
     frames = -(-len(y) // DAC_HOP)
     feats = feats[:frames]
     feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
-    gen = torch.Generator().manual_seed(int(seed))
-    proj = torch.randn(feats.shape[1], channels, generator=gen) / feats.shape[1] ** 0.5
-    # Finer channels see the features through a sharper quantiser, like residual codebooks.
-    sharp = torch.linspace(0.7, 1.5, channels)
+    proj, sharp = _synthetic_projection(channels, seed)
     v = torch.tanh(feats @ proj * sharp)
     return ((v + 1) / 2 * (codebook_size - 1)).round().long().clamp(0, codebook_size - 1)
 
@@ -60,10 +71,40 @@ def encode(y: np.ndarray, sr: int, codec: str = "synthetic", device: str | torch
     raise ValueError(f"CODEC={codec!r} is not known; use 'synthetic' or 'dac'")
 
 
+def synthetic_decode(codes: torch.Tensor, seed: int = 0, codebook_size: int = CODEBOOK_SIZE, n_iter: int = 16,
+                     level: float = -2.0, spread: float = 2.0) -> np.ndarray:
+    """A rough 44.1 kHz sonification of synthetic codes ``[frames, C]``: undo the quantiser and the tanh, map
+    the C values back to 32 mel bands by least squares (the per-band mean and spread that :func:`synthetic_codes`
+    removed are lost: ``level`` and ``spread`` in natural-log magnitude stand in), then Griffin-Lim. Not speech:
+    an envelope to compare generated codes with a training clip's by ear."""
+    c = torch.as_tensor(codes).float()
+    proj, sharp = _synthetic_projection(c.shape[1], seed)
+    v = (c / (codebook_size - 1) * 2 - 1).clamp(-0.995, 0.995)
+    feats = (torch.atanh(v) / sharp) @ torch.linalg.pinv(proj)  # [frames, 32], least-norm solution
+    mel = torch.exp(level + spread * feats).T.numpy()
+    y = librosa.feature.inverse.mel_to_audio(mel, sr=DAC_SAMPLE_RATE, n_fft=2048, hop_length=DAC_HOP,
+                                             win_length=2048, power=1.0, fmax=16000.0, n_iter=n_iter)
+    return (0.5 * y / max(float(np.abs(y).max()), 1e-9)).astype(np.float32)  # peak at -6 dBFS
+
+
+def decode(codes: torch.Tensor, codec: str = "synthetic", device: str | torch.device = "cpu", seed: int = 0,
+           ) -> np.ndarray:
+    """Audio samples at 44.1 kHz for codes ``[frames, 9]``: DAC's decoder (``codec="dac"``) or the synthetic
+    codes' sonification (:func:`synthetic_decode`)."""
+    if codec == "synthetic":
+        return synthetic_decode(codes, seed=seed)
+    if codec == "dac":
+        model = _dac_model(device)
+        with torch.inference_mode():
+            z, *_ = model.quantizer.from_codes(torch.as_tensor(codes, device=device).long().T[None])
+            return model.decode(z).squeeze().float().cpu().numpy()
+    raise ValueError(f"CODEC={codec!r} is not known; use 'synthetic' or 'dac'")
+
+
 _DAC = {}
 
 
-def _dac_codes(y: np.ndarray, sr: int, device) -> torch.Tensor:
+def _dac_model(device):
     try:
         import dac  # noqa: PLC0415 - optional
     except ImportError:
@@ -74,7 +115,11 @@ def _dac_codes(y: np.ndarray, sr: int, device) -> torch.Tensor:
         ) from None
     if "model" not in _DAC:
         _DAC["model"] = dac.DAC.load(dac.utils.download(model_type="44khz")).eval()
-    model = _DAC["model"].to(device)
+    return _DAC["model"].to(device)
+
+
+def _dac_codes(y: np.ndarray, sr: int, device) -> torch.Tensor:
+    model = _dac_model(device)
     if sr != DAC_SAMPLE_RATE:
         y = soxr.resample(np.asarray(y, dtype=np.float32), sr, DAC_SAMPLE_RATE)
     x = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device)[None, None]

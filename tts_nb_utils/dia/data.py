@@ -113,9 +113,13 @@ class DiaBatch:
         """Decoder rows that are not padding (what throughput counts)."""
         return int(self.audio_mask.sum())
 
-    def model_inputs(self) -> dict[str, torch.Tensor]:
-        return {"text": self.text, "audio_in": self.audio_in, "enc_mask": self.enc_mask,
-                "dec_mask": self.dec_mask, "cross_mask": self.cross_mask}
+    def model_inputs(self) -> dict[str, torch.Tensor | None]:
+        """The model's arguments. ``dec_mask`` is always causal (padding sits after the real rows), so it is
+        passed as None (SDPA's ``is_causal``); the text masks too when no item has text padding. Without an
+        explicit mask SDPA can use its flash / memory-efficient kernels (no ``T x T`` matrix)."""
+        padded = not bool(self.text_mask.all())
+        return {"text": self.text, "audio_in": self.audio_in, "enc_mask": self.enc_mask if padded else None,
+                "dec_mask": None, "cross_mask": self.cross_mask if padded else None}
 
 
 def encoder_mask(text_mask: torch.Tensor) -> torch.Tensor:

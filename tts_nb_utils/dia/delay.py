@@ -92,9 +92,9 @@ def revert_audio_delay(
 def delayed_length(num_frames: int, delay_pattern: Sequence[int] = DELAY_PATTERN) -> int:
     """Rows of one delayed training sequence (:func:`delay_example`) for ``num_frames`` code frames:
     a BOS row, the frames, ``max(delay_pattern)`` rows (15 for Dia) while the delayed channels finish, and
-    the row holding the last channel's EOS: ``num_frames + 17`` for Dia, the rows nari-labs/dia's ``generate``
-    writes (BOS at ``dia/model.py:316``, channel ``c``'s EOS ``d_c`` rows after channel 0's, ``:726-738``, at
-    ``876125e``)."""
+    the row holding the last channel's EOS: ``num_frames + 17`` for Dia (BOS at ``dia/model.py:316``, channel
+    ``c``'s EOS ``d_c`` rows after channel 0's, ``:726-738``, at ``876125e``; upstream's ``generate`` stops one
+    row earlier, ``:697-698``, so that last row is only ever a training target)."""
     return 1 + int(num_frames) + max(delay_pattern) + 1
 
 

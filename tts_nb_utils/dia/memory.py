@@ -15,8 +15,9 @@ What is exact and what is an estimate:
   package's ``DiaModel`` (projections, RoPE's float32 copies, the GQA-expanded keys and values, the gated MLP,
   RMSNorm's float32 intermediates), assumes a memory-efficient SDPA kernel (no T x T score matrix: true
   for CUDA's flash / efficient kernels), and with checkpointing keeps each layer's input plus one layer's full
-  activations. The logits term counts the 16-bit output, the float32 copy, the saved log-probabilities and
-  their gradient (``B x T x 9 x 1028`` elements each). CUDA context, cuDNN/cuBLAS workspaces and allocator
+  activations. The logits term counts the three float32 tensors alive when the backward pass starts: the
+  saved log-probabilities, their gradient and the gradient of the logits (``B x T x 9 x 1028`` elements each);
+  with checkpointing the recomputed layer comes after they are freed, so the larger of the two counts. CUDA context, cuDNN/cuBLAS workspaces and allocator
   fragmentation are not in ``total_bytes``: ``plan`` keeps ``reserve_gib`` free for them.
 
 Precision names are ``tts_nb_utils.device``'s (Lightning's, aliases ``"fp32"``, ``"fp16"``, ``"bf16"``):
@@ -152,10 +153,10 @@ def estimate(
     breakdown |= {
         "gradients": n_train * pb,
         "optimizer_states": _optimizer_bytes(optimizer, trainable, pb),
-        "activations": _activation_bytes(config, batch_size, text_len, audio_len, a, train_encoder,
-                                         grad_checkpointing),
-        "logits": batch_size * audio_len * config.channels * config.tgt_vocab * (a + 12),
+        "logits": batch_size * audio_len * config.channels * config.tgt_vocab * 12,
     }
+    breakdown["activations"] = _activation_bytes(config, batch_size, text_len, audio_len, a, train_encoder,
+                                                 grad_checkpointing, breakdown["logits"])
     settings = {"batch_size": batch_size, "text_len": text_len, "audio_len": audio_len, "precision": precision,
                 "optimizer": optimizer, "grad_checkpointing": grad_checkpointing, "freeze_encoder": freeze_encoder,
                 "lora_rank": lora_rank}
@@ -183,16 +184,19 @@ def _optimizer_bytes(optimizer: str, trainable: list[int], pb: int) -> int:
 
 
 def _activation_bytes(config: DiaConfig, B: int, S: int, T: int, a: int, train_encoder: bool,
-                      grad_checkpointing: bool) -> int:
-    """Bytes autograd saves for ``B`` items of ``S`` text bytes and ``T`` decoder rows, ``a`` bytes per element;
-    with checkpointing, each layer's input plus one layer's full activations."""
+                      grad_checkpointing: bool, logits: int) -> int:
+    """Bytes autograd saves for ``B`` items of ``S`` text bytes and ``T`` decoder rows, ``a`` bytes per element.
+
+    With checkpointing: each layer's input, and one layer recomputed in the backward pass. That layer is
+    recomputed after the ``logits`` bytes are freed, so only what it needs beyond them counts."""
     dec_tok, enc_tok, cross_kv = _activation_bytes_per_token(config, a)
     enc_rows, dec_rows = B * S, B * T
     enc_act = enc_rows * config.enc_layers * enc_tok if train_encoder else 0
     if grad_checkpointing:
-        dec_act = dec_rows * config.dec_layers * a * config.dec_dim + dec_rows * dec_tok + enc_rows * cross_kv
+        one_layer = max(dec_rows * dec_tok + enc_rows * cross_kv, enc_rows * enc_tok if enc_act else 0)
+        dec_act = dec_rows * config.dec_layers * a * config.dec_dim + max(0, one_layer - logits)
         if enc_act:
-            enc_act = enc_rows * config.enc_layers * a * config.enc_dim + enc_rows * enc_tok
+            enc_act = enc_rows * config.enc_layers * a * config.enc_dim
     else:
         dec_act = config.dec_layers * (dec_rows * dec_tok + enc_rows * cross_kv)
     embed_and_head = dec_rows * config.dec_dim * (2 * a + 8) + enc_rows * config.enc_dim * a
@@ -213,6 +217,16 @@ def _weight_bytes(s: dict, stored: int, mixed: bool, train_encoder: bool, grad_c
     if grad_checkpointing:
         used = max(s["dec_layer"], s["enc_layer"] if train_encoder else 0)
     return {"weights": 2 * (used + s["head"]), "master_weights": stored}
+
+
+def autocast_cache_bytes(config: DiaConfig, freeze_encoder: bool = False) -> int:
+    """Bytes of the 16-bit weight copies ``torch.autocast`` caches until its block exits (``cache_enabled``,
+    the default): every linear weight of the trained blocks plus the output layer. Our loop turns the cache off;
+    a loop that keeps it needs these bytes on top of :func:`estimate` (at most; without checkpointing autograd
+    keeps most of them anyway)."""
+    s = _shapes(config)
+    pairs = s["decoder_linear"] + ([] if freeze_encoder else s["encoder_linear"])
+    return 2 * (sum(i * o for i, o in pairs) + s["head"])
 
 
 @dataclass

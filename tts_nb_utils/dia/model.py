@@ -1,13 +1,17 @@
 """A Dia-architecture text-to-speech transformer in plain PyTorch (SDPA attention), for training experiments.
 
 Same structure and parameter count as nari-labs/dia's Dia-1.6B (``DiaConfig.dia_1_6b()``: 1,611,160,576
-parameters), written from its description: a byte-level text encoder and an audio decoder that reads 9 delayed
-DAC code channels. Tiny presets train on a CPU in seconds. Used by notebook 05 and ``tts_nb_utils.dia.memory``.
+parameters): a byte-level text encoder and an audio decoder that reads 9 delayed DAC code channels. The official
+checkpoints load into it (``tts_nb_utils.dia.checkpoint``) and give upstream's logits. Tiny presets train on a
+CPU in seconds. Used by notebook 05 and ``tts_nb_utils.dia.memory``.
 
 Conventions kept from Dia: RMSNorm (eps 1e-5, computed in float32), RoPE (theta 10000, half-split rotation) on
-queries and keys, including cross-attention, attention *without* the 1/sqrt(head_dim) scale (``scale=1.0``),
-gated SiLU MLPs, no biases anywhere, GQA in the decoder's self-attention, the sum of 9 channel embeddings as
-the decoder input and one ``dim -> channels x vocab`` output projection.
+self-attention queries and keys, attention *without* the 1/sqrt(head_dim) scale (``scale=1.0``), gated SiLU
+MLPs, no biases anywhere, GQA in the decoder's self-attention, the sum of 9 channel embeddings as the decoder
+input and one ``dim -> channels x vocab`` output projection. The two released versions differ in one place,
+``DiaConfig.cross_rope``: v0.1 (``dia-v0_1.pth``, nari-labs/dia ``2811af1``) rotates cross-attention queries and
+keys too (``dia/layers.py:279`` and ``:790``), Dia-1.6B-0626 (``876125e``) does not (``dia/layers.py:278-310``,
+``:763-782``). New configs follow the current version (False).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class DiaConfig:
     rope_theta: float = 10000.0
     max_text_len: int = 1024  # bytes
     max_audio_len: int = 3072  # decoder rows (about 35 s at 86 frames/s)
+    cross_rope: bool = False  # RoPE in cross-attention: True for Dia v0.1, False for Dia-1.6B-0626 and later
 
     @property
     def channels(self) -> int:
@@ -111,9 +116,9 @@ class Attention(nn.Module):
     """Multi-head attention with optional GQA (fewer key/value heads), RoPE and no 1/sqrt(d) scaling."""
 
     def __init__(self, q_dim: int, kv_dim: int, q_heads: int, kv_heads: int, head_dim: int, out_dim: int,
-                 theta: float):
+                 theta: float | None):
         super().__init__()
-        self.q_heads, self.kv_heads, self.head_dim, self.theta = q_heads, kv_heads, head_dim, theta
+        self.q_heads, self.kv_heads, self.head_dim, self.theta = q_heads, kv_heads, head_dim, theta  # None: no RoPE
         self.q_proj = nn.Linear(q_dim, q_heads * head_dim, bias=False)
         self.k_proj = nn.Linear(kv_dim, kv_heads * head_dim, bias=False)
         self.v_proj = nn.Linear(kv_dim, kv_heads * head_dim, bias=False)
@@ -122,15 +127,18 @@ class Attention(nn.Module):
     def forward(self, xq, xkv, q_pos, kv_pos, mask=None, is_causal=False):
         B, T, _ = xq.shape
         S = xkv.shape[1]
-        q = rope(self.q_proj(xq).view(B, T, self.q_heads, self.head_dim), q_pos, self.theta)
-        k = rope(self.k_proj(xkv).view(B, S, self.kv_heads, self.head_dim), kv_pos, self.theta)
+        q = self.q_proj(xq).view(B, T, self.q_heads, self.head_dim)
+        k = self.k_proj(xkv).view(B, S, self.kv_heads, self.head_dim)
         v = self.v_proj(xkv).view(B, S, self.kv_heads, self.head_dim)
+        if self.theta is not None:
+            q, k = rope(q, q_pos, self.theta), rope(k, kv_pos, self.theta)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         if self.kv_heads != self.q_heads:  # GQA: each key/value head serves q_heads / kv_heads query heads
             k = k.repeat_interleave(self.q_heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.q_heads // self.kv_heads, dim=1)
-        if mask is not None and mask.dtype == torch.bool:
+        if mask is not None:
             mask = mask.to(q.device)
+        # no mask (no padding; causal via is_causal): SDPA may pick its flash / memory-efficient kernels
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal and mask is None,
                                              scale=1.0)
         return self.o_proj(out.transpose(1, 2).reshape(B, T, self.q_heads * self.head_dim))
@@ -172,7 +180,7 @@ class DecoderLayer(nn.Module):
                                         cfg.dec_head_dim, cfg.dec_dim, cfg.rope_theta)
         self.pre_ca_norm = RMSNorm(cfg.dec_dim, cfg.norm_eps)
         self.cross_attention = Attention(cfg.dec_dim, cfg.enc_dim, cfg.cross_heads, cfg.cross_heads,
-                                         cfg.cross_head_dim, cfg.dec_dim, cfg.rope_theta)
+                                         cfg.cross_head_dim, cfg.dec_dim, cfg.rope_theta if cfg.cross_rope else None)
         self.pre_mlp_norm = RMSNorm(cfg.dec_dim, cfg.norm_eps)
         self.mlp = GatedMLP(cfg.dec_dim, cfg.dec_mlp)
 

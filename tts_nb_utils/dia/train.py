@@ -1,6 +1,12 @@
-"""The Dia training loop of notebook 05: AMP (bf16 autocast, or fp16 with GradScaler; precision names from
-``tts_nb_utils.device``), gradient accumulation, clipping, warm-up + cosine LR (``schedules.build``), atomic
-checkpoints with exact resume, tqdm progress, and DDP under ``torchrun``.
+"""The Dia training loop of notebook 05: the recipes ``tts_nb_utils.dia.memory.plan`` recommends (8-bit AdamW
+through bitsandbytes, LoRA through peft, a frozen encoder, bf16-true weights), AMP (bf16 autocast, or fp16 with
+GradScaler; precision names from ``tts_nb_utils.device``), gradient accumulation, clipping, warm-up + cosine LR
+(``schedules.build``), atomic checkpoints with exact resume, tqdm progress, and DDP under ``torchrun``.
+
+Autocast runs with ``cache_enabled=False``: its cache would keep a 16-bit copy of every weight until the forward
+pass ends, which gradient checkpointing exists to avoid (2.96 GiB at 1.6B); each weight is used once per forward
+pass, so nothing is recomputed without it. bitsandbytes and peft are the optional ``dia`` extra: asking for
+``optimizer="adamw8bit"`` or ``lora_rank`` without them raises :class:`TrainConfigError` saying what to install.
 
 Batches are drawn from a deterministic stream: step ``s`` uses stream positions ``s*G .. s*G+G-1``
 (``G = micro_batch_size x grad_accum x world_size``; one fresh shuffle per epoch), and each step's loss is
@@ -27,7 +33,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..device import AUTOCAST_PRECISIONS, autocast_dtype, resolve_device, resolve_precision, uses_grad_scaler
+from ..device import autocast_dtype, param_dtype, resolve_device, resolve_precision, uses_grad_scaler
 from ..io import atomic_path
 from ..schedules.build import warmup_then_decay
 from .data import DiaBatch, DiaDataset, collate, text_dropout_flags
@@ -39,23 +45,41 @@ class ResumeError(ValueError):
     """A checkpoint that cannot continue this run (different global batch, schedule or model)."""
 
 
+class TrainConfigError(ValueError):
+    """A training setting that cannot run here (unknown optimizer, a missing optional package)."""
+
+
+OPTIMIZERS = ("adamw", "adamw8bit")
+#: Dia's linear layers inside the transformer blocks (what LoRA adapts, as the memory planner counts it).
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "wi", "wo")
+
+
 @dataclass
 class TrainConfig:
     """Training settings. Sizes in items; ``lr`` is the peak learning rate; ``warmup_steps`` of linear warm-up,
     then cosine decay to ``lr * min_lr_ratio`` at ``steps``. ``precision``: ``"auto"`` (bf16 autocast on a GPU
     that has it, else fp16 autocast + GradScaler on CUDA, else float32), or one of ``"32-true"``,
-    ``"16-mixed"``, ``"bf16-mixed"`` (aliases ``"fp32"``, ``"fp16"``, ``"bf16"``; see ``tts_nb_utils.device``)."""
+    ``"16-mixed"``, ``"bf16-mixed"`` (aliases ``"fp32"``, ``"fp16"``, ``"bf16"``; see ``tts_nb_utils.device``),
+    ``"bf16-true"`` (the model's weights, gradients and optimizer states in bfloat16, no autocast).
+    ``lr`` defaults to a fine-tuning rate for the pretrained 1.6B model (the community recipe's 1e-5); a tiny
+    model trained from scratch wants about 1e-3. ``optimizer``: ``"adamw"`` (torch) or ``"adamw8bit"``
+    (bitsandbytes). ``freeze_encoder``: no gradients for the text encoder. ``lora_rank``: train only rank-r
+    adapters (peft, ``lora_alpha`` defaults to 2 x rank) on the linear layers of the trained blocks."""
 
     steps: int = 100
     micro_batch_size: int = 2
     grad_accum: int = 1
-    lr: float = 1e-3
+    lr: float = 1e-5
     warmup_steps: int = 10
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.95)
     clip_norm: float | None = 1.0
     precision: str = "auto"
+    optimizer: str = "adamw"
+    freeze_encoder: bool = False
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
     channel_weights: tuple[float, ...] = DEFAULT_CHANNEL_WEIGHTS
     text_dropout: float = 0.15
     seed: int = 0
@@ -84,12 +108,54 @@ class DiaTrainResult:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW on the trainable parameters; no weight decay on norms (1-D tensors)."""
+    """AdamW (torch) or 8-bit AdamW (bitsandbytes) on the trainable parameters; no weight decay on norms."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "adamw8bit":
+        return _optional("bitsandbytes", "optimizer='adamw8bit'").optim.AdamW8bit(groups, lr=cfg.lr, betas=cfg.betas)
+    if cfg.optimizer != "adamw":
+        raise TrainConfigError(f"optimizer={cfg.optimizer!r}: use one of {OPTIMIZERS}")
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+def _optional(package: str, setting: str):
+    try:
+        return __import__(package)
+    except ImportError:
+        raise TrainConfigError(f"{setting} needs the optional package {package}, which is not installed: "
+                               f"`pip install {package}` (or this project's `dia` extra: pip install 'tts-nb[dia]')"
+                               ) from None
+
+
+def prepare_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
+    """Freeze the encoder and add LoRA adapters as ``cfg`` asks (in place; a second call changes nothing).
+
+    LoRA (peft's ``inject_adapter_in_model``, which freezes everything else) adapts the linear layers of the
+    decoder's blocks, and of the encoder's unless it is frozen; embeddings and the output layer stay frozen.
+    """
+    if cfg.freeze_encoder:
+        model.encoder.requires_grad_(False)
+    if cfg.lora_rank and not any(hasattr(m, "lora_A") for m in model.modules()):
+        peft = _optional("peft", f"lora_rank={cfg.lora_rank}")
+        blocks = "decoder" if cfg.freeze_encoder else "(encoder|decoder)"
+        target = rf".*{blocks}\.layers\.\d+\..*\.({'|'.join(LORA_TARGETS)})"
+        lora = peft.LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha or 2 * cfg.lora_rank, lora_dropout=0.0,
+                               target_modules=target)
+        peft.inject_adapter_in_model(lora, model)
+    return model
+
+
+def merge_lora(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold trained LoRA adapters into their base weights and put the plain ``nn.Linear`` layers back (in
+    place), so the model can be exported in upstream's layout (``checkpoint.export_dia_checkpoint``)."""
+    for name, module in list(model.named_modules()):
+        if hasattr(module, "lora_A") and hasattr(module, "get_base_layer"):
+            module.merge()
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, attr, module.get_base_layer())
+    return model
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -178,6 +244,10 @@ def _load_checkpoint(path: str | os.PathLike, run: _Run, cfg: TrainConfig, resul
     if state["config"]["steps"] != cfg.steps:
         raise ResumeError(f"{path}: steps was {state['config']['steps']}, now {cfg.steps}; the LR "
                           "schedule depends on it. Keep it, or start a new run with another checkpoint path")
+    for key in ("optimizer", "lora_rank", "freeze_encoder"):
+        if state["config"].get(key, getattr(TrainConfig, key)) != getattr(cfg, key):
+            raise ResumeError(f"{path}: {key} was {state['config'].get(key)!r}, now {getattr(cfg, key)!r}; keep it "
+                              "to resume, or start a new run with another checkpoint path")
     _unwrap(run.net).load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -223,8 +293,9 @@ def train(
     """
     dev = resolve_device(device)
     rank, world = _world()
-    precision = resolve_precision(cfg.precision, dev, AUTOCAST_PRECISIONS)
-    model.to(dev).train()
+    precision = resolve_precision(cfg.precision, dev)
+    prepare_model(model, cfg)
+    model.to(dev, dtype=param_dtype(precision)).train()
     optimizer = make_optimizer(model, cfg)
     run = _Run(model, optimizer, make_scheduler(optimizer, cfg),
                torch.amp.GradScaler(dev.type, enabled=uses_grad_scaler(precision)), dev, autocast_dtype(precision),
@@ -280,7 +351,8 @@ def _train_step(run: _Run, micro: list[DiaBatch], cfg: TrainConfig, result: DiaT
         b = b.to(dev)
         last = m == len(micro) - 1
         with contextlib.nullcontext() if world == 1 or last else run.net.no_sync():  # all-reduce once
-            with torch.autocast(dev.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None):
+            with torch.autocast(dev.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None,
+                                cache_enabled=False):  # no cached 16-bit copy of every weight (module docstring)
                 logits = run.net(**b.model_inputs())
             sums, _ = channel_ce_sums(logits, b.targets)
             del logits
