@@ -70,3 +70,10 @@ def test_yaml_alias_bomb_and_deep_nesting_are_refused_quickly(tmp_path, capsys):
     assert main(["check-config", str(tmp_path / "deep.yaml")]) == 2
     assert "nested more than 100 levels deep" in capsys.readouterr().err
     assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("args", [["dia-plan", "--audio-seconds", "nan"], ["dia-plan", "--gpu-gib", "-1"],
+                                  ["dia-train", "--steps", "0"], ["dia-train", "--lr", "inf"]])
+def test_dia_options_are_checked(capsys, args):
+    assert main(args) == 2
+    assert "Traceback" not in capsys.readouterr().err

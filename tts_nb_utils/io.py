@@ -49,6 +49,18 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
+def refuse_overlap(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """UsageError when writing ``dst`` could touch the input ``src``: the same file or folder, the output inside
+    the input folder (a rerun would read its own output) or the input inside the output folder."""
+    s, d = Path(src).resolve(), Path(dst).resolve()
+    if s == d or (s.exists() and d.exists() and os.path.samefile(s, d)):
+        raise UsageError(f"output {dst} is the input {src}: it would be overwritten; write somewhere else")
+    if s.is_dir() and d.is_relative_to(s):
+        raise UsageError(f"output {dst} is inside the input folder {src}: choose a folder outside it")
+    if d.is_relative_to(s.parent) and s.is_relative_to(d):
+        raise UsageError(f"input {src} is inside the output folder {dst}: choose a folder outside it")
+
+
 def stale_parts(dest: str | os.PathLike) -> list[Path]:
     """The temporary files :func:`atomic_path` left beside ``dest`` when a writer was killed. Remove them only
     while no writer of ``dest`` can be running (under the writer's lock, or at the start of a rerun)."""
@@ -80,8 +92,9 @@ def atomic_write_bytes(dest: str | os.PathLike, data: bytes) -> Path:
 
 
 def atomic_write_text(dest: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``dest`` atomically."""
-    return atomic_write_bytes(dest, text.encode(encoding))
+    """Write ``text`` to ``dest`` atomically. Characters the encoding cannot hold (a file name that is not valid
+    UTF-8 arrives as lone surrogates) are written as backslash escapes, so a report never fails on a name."""
+    return atomic_write_bytes(dest, text.encode(encoding, errors="backslashreplace"))
 
 
 def atomic_write_json(dest: str | os.PathLike, obj: Any, indent: int = 2) -> Path:

@@ -28,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import UsageError
+from .files import read_audio_file
 
 #: libswresample defaults (``filter_size``, ``cutoff``, ``kaiser_beta``).
 SWR_FILTER_SIZE = 32
@@ -110,10 +111,9 @@ def ffmpeg_downmix(data: np.ndarray, path: str | os.PathLike = "") -> np.ndarray
 
 def decode_fallback(path: str | os.PathLike, sr: int) -> np.ndarray:
     """soundfile + :func:`ffmpeg_downmix` + :func:`swr_resample`: ffmpeg's result without ffmpeg."""
-    import soundfile as sf
 
     try:
-        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+        data, file_sr = read_audio_file(path, dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001 - libsndfile raises several types
         raise DecodeError(f"{path}: cannot decode audio ({e}); check the file or install ffmpeg") from e
     return swr_resample(ffmpeg_downmix(data, path), int(file_sr), int(sr))

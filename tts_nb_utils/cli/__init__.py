@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Exit codes: 0 ok, 1 findings, 2 usage errors (also a file that cannot be read or
     written), 3 an internal error: one line naming the command, the error and a hint; ``--debug`` (or
     ``TTS_NB_DEBUG=1``) shows the traceback instead."""
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 prints escaped, never crashes a run
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

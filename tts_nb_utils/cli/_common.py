@@ -44,6 +44,21 @@ def nonnegative_float(text: str) -> float:
     return _number(text, float, "a finite number of 0 or more", lambda v: v >= 0)
 
 
+def finite_float(text: str) -> float:
+    """``type=`` for any finite number (dB levels and thresholds): no nan, no inf."""
+    return _number(text, float, "a finite number", lambda v: True)
+
+
+def unit_interval(text: str) -> float:
+    """``type=`` for shares from 0 to 1, both included (how much noise to remove, a mix weight)."""
+    return _number(text, float, "a number from 0 to 1", lambda v: 0 <= v <= 1)
+
+
+def dbfs(text: str) -> float:
+    """``type=`` for levels in dBFS: finite, at most 0."""
+    return _number(text, float, "a level in dBFS (a finite number of 0 or less)", lambda v: v <= 0)
+
+
 def open_fraction(text: str) -> float:
     """``type=`` for factors strictly between 0 and 1 (a per-epoch LR decay)."""
     return _number(text, float, "a number between 0 and 1 (both excluded)", lambda v: 0 < v < 1)
@@ -78,8 +93,14 @@ def add_dataclass_options(group: argparse._ActionsContainer, cls: type) -> None:
         option = f.metadata["cli"]
         group.add_argument(
             option, dest=f.name, metavar=option.lstrip("-").replace("-", "_").upper(),
-            type=_option_type(hints[f.name]), default=f.default, help=f.metadata["help"],
+            type=_PARSERS.get(_option_type(hints[f.name]), _option_type(hints[f.name])), default=f.default,
+            help=f.metadata["help"],
         )
+
+
+#: How an option's value is parsed, by its field's type: numbers must be finite (a nan threshold would pass
+#: every comparison silently), counts at least 1. Ranges that depend on the meaning are the config's to check.
+_PARSERS: dict[type, Any] = {float: finite_float, int: positive_int}
 
 
 def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:

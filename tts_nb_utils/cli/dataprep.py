@@ -13,7 +13,7 @@ from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
 from ..dataprep.validate import CODES, ValidationConfig
 from ..errors import UsageError
-from ._common import add_dataclass_options, dataclass_from_args
+from ._common import add_dataclass_options, dataclass_from_args, dbfs, positive_int, unit_interval
 
 
 def _validation_args(p: argparse.ArgumentParser) -> None:
@@ -130,7 +130,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _denoise_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stationary", action="store_true", help="one noise profile for the whole file (hum, hiss)")
-    p.add_argument("--prop-decrease", type=float, default=1.0, help="how much of the noise to remove, 0..1")
+    p.add_argument("--prop-decrease", type=unit_interval, default=1.0, help="how much of the noise to remove, 0..1")
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -143,7 +143,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     _validation_args(v)
     v.add_argument("--json", metavar="PATH", help="write the rows and a summary as JSON")
     v.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
-    v.add_argument("--jobs", type=int, default=1, help="processes to use")
+    v.add_argument("--jobs", type=positive_int, default=1, help="processes to use")
     v.add_argument("--fail-on", metavar="CODE,...", help="exit 1 when any file has one of these codes")
     v.add_argument("-q", "--quiet", action="store_true", help="no table, no progress bar")
     v.set_defaults(func=_cmd_validate)
@@ -169,8 +169,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("output", metavar="OUT")
     s.add_argument("--preset", choices=("gpt-sovits", "openvpi"), default="gpt-sovits", help="whose output to write")
     _slicer_args(s)
-    s.add_argument("--max", type=float, default=DEFAULT_MAX, help="gpt-sovits mix: peak target")
-    s.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="gpt-sovits mix: share of the peak-normalised chunk")
+    s.add_argument("--max", type=unit_interval, default=DEFAULT_MAX, help="gpt-sovits mix: peak target")
+    s.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="gpt-sovits mix: share of the peak-normalised chunk")
     s.add_argument("--decoder", choices=("auto", "ffmpeg", "fallback"), default="auto",
                    help="gpt-sovits: ffmpeg when on PATH (auto), or the NumPy reproduction of its decode")
     s.add_argument("--speaker", help="speaker field of the .list (default: OUT's folder name)")
@@ -187,12 +187,12 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     _slicer_args(p)
     _denoise_args(p)
     p.add_argument("--no-denoise", action="store_true", help="skip denoising")
-    p.add_argument("--level", type=float, default=-20.0, help="dBFS active RMS to gain each take to before slicing")
+    p.add_argument("--level", type=dbfs, default=-20.0, help="dBFS active RMS to gain each take to before slicing")
     p.add_argument("--no-level", action="store_true", help="no gain before slicing")
     p.add_argument("--no-normalize", action="store_true", help="skip the max/alpha mix (and --lufs)")
-    p.add_argument("--lufs", type=float, metavar="LUFS",
+    p.add_argument("--lufs", type=dbfs, metavar="LUFS",
                    help="level each clip to this integrated loudness (ITU-R BS.1770, e.g. -23) instead of the mix")
-    p.add_argument("--max", type=float, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
+    p.add_argument("--max", type=unit_interval, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
+    p.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_prepare)

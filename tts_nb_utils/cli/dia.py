@@ -6,6 +6,7 @@ import argparse
 import os
 
 from ..errors import UsageError
+from ._common import nonnegative_float, positive_float, positive_int
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -79,11 +80,11 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "gradient checkpointing, frozen encoder and LoRA; print those that fit with the largest batch and "
         "audio length. Exit 1 when nothing fits.",
     )
-    p.add_argument("--gpu-gib", type=float, default=24.0, help="GPU memory in GiB (default 24)")
-    p.add_argument("--reserve-gib", type=float, default=1.5, help="kept free for CUDA context (default 1.5)")
+    p.add_argument("--gpu-gib", type=positive_float, default=24.0, help="GPU memory in GiB (default 24)")
+    p.add_argument("--reserve-gib", type=nonnegative_float, default=1.5, help="kept free for CUDA context (default 1.5)")
     p.add_argument("--preset", default="dia_1_6b", choices=["dia_1_6b", "small", "tiny"])
-    p.add_argument("--text-len", type=int, default=256, help="text bytes per item (default 256)")
-    p.add_argument("--audio-seconds", type=float, default=10.0, help="audio per item in seconds (default 10)")
+    p.add_argument("--text-len", type=positive_int, default=256, help="text bytes per item (default 256)")
+    p.add_argument("--audio-seconds", type=positive_float, default=10.0, help="audio per item in seconds (default 10)")
     p.add_argument("--all", action="store_true", help="also list the settings that do not fit")
     p.set_defaults(func=_cmd_plan)
 
@@ -94,22 +95,22 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "`torchrun --nproc_per_node N -m tts_nb_utils.cli dia-train` each process trains one shard (DDP).",
     )
     t.add_argument("--preset", default="tiny", choices=["tiny", "small"])
-    t.add_argument("--steps", type=int, default=20)
-    t.add_argument("--micro-batch-size", type=int, default=2)
-    t.add_argument("--grad-accum", type=int, default=1)
-    t.add_argument("--lr", type=float, default=2e-3,
+    t.add_argument("--steps", type=positive_int, default=20)
+    t.add_argument("--micro-batch-size", type=positive_int, default=2)
+    t.add_argument("--grad-accum", type=positive_int, default=1)
+    t.add_argument("--lr", type=positive_float, default=2e-3,
                    help="peak LR (default 2e-3 for a preset from scratch; use about 1e-5 with --init)")
     t.add_argument("--precision", default="auto",
                    help="auto (default), 32-true, 16-mixed, bf16-mixed or bf16-true; aliases fp32, fp16, bf16")
     t.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit"],
                    help="adamw (torch) or adamw8bit (bitsandbytes, the dia extra)")
     t.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
-    t.add_argument("--lora-rank", type=int, default=None, help="train rank-r LoRA adapters only (peft)")
+    t.add_argument("--lora-rank", type=positive_int, default=None, help="train rank-r LoRA adapters only (peft)")
     t.add_argument("--grad-checkpointing", action="store_true", help="recompute each layer in the backward pass")
     t.add_argument("--init", default=None,
                    help="start from upstream weights (dia-v0_1.pth or model.safetensors) instead of the preset")
     t.add_argument("--init-config", default=None, help="the config.json of --init")
-    t.add_argument("--items", type=int, default=8)
+    t.add_argument("--items", type=positive_int, default=8)
     t.add_argument("--checkpoint", default=None)
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=_cmd_train)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from ..audio import AudioReadError, save_audio
-from ..io import list_audio_files
+from ..audio.files import read_audio_file
+from ..io import list_audio_files, refuse_overlap
 
 
 def denoise(y: np.ndarray, sr: int, stationary: bool = False, remove_dc: bool = True, **nr_options: Any) -> np.ndarray:
@@ -59,9 +59,11 @@ def output_name(rel: Path) -> Path:
 
 
 def denoise_file(src: str | os.PathLike, dest: str | os.PathLike, stationary: bool = False, **nr_options: Any) -> Path:
-    """Denoise one file into ``dest`` (atomic write; channels and sample rate kept). Raises AudioReadError."""
+    """Denoise one file into ``dest`` (atomic write; channels and sample rate kept). Raises AudioReadError, or
+    UsageError when ``dest`` is ``src`` (the input is never written)."""
+    refuse_overlap(src, dest)
     try:
-        y, sr = sf.read(str(src), dtype="float32", always_2d=True)
+        y, sr = read_audio_file(src, dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001
         raise AudioReadError(f"{src}: cannot decode audio ({e}); check the file or re-export it as WAV/FLAC") from e
     if not np.isfinite(y).all():
@@ -86,8 +88,10 @@ def denoise_folder(
     from tqdm.auto import tqdm
 
     src_dir, out_dir = Path(src_dir), Path(out_dir)
+    files = list_audio_files(src_dir)
+    refuse_overlap(src_dir, out_dir)
     results = []
-    for path in tqdm(list_audio_files(src_dir), desc="denoise", unit="file", disable=not progress):
+    for path in tqdm(files, desc="denoise", unit="file", disable=not progress):
         rel = path.relative_to(src_dir)
         dest = out_dir / output_name(rel)
         if dest.exists() and not overwrite:
@@ -96,6 +100,6 @@ def denoise_folder(
         try:
             denoise_file(path, dest, stationary=stationary, **nr_options)
             results.append(FileResult(rel.as_posix(), str(dest), "written"))
-        except (AudioReadError, ValueError, RuntimeError) as e:
+        except (AudioReadError, ValueError, RuntimeError, OSError) as e:  # e.g. a name too long for OUT
             results.append(FileResult(rel.as_posix(), None, "failed", str(e)))
     return results

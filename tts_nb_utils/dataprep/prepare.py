@@ -9,6 +9,7 @@ record was made with other settings is processed again.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
@@ -16,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 from ..audio import save_audio
-from ..io import atomic_write_json, atomic_write_text, list_audio_files
+from ..audio.files import read_audio_file
+from ..io import atomic_write_json, atomic_write_text, list_audio_files, refuse_overlap
 from .denoise import denoise
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk, normalize_loudness
 from .report import build_report, write_report
@@ -29,7 +30,6 @@ from .validate import (
     FATAL_CODES,
     FileReport,
     ValidationConfig,
-    ValidationUsageError,
     active_rms_dbfs,
     validate_file,
 )
@@ -102,7 +102,7 @@ def _clip_problem(raw: np.ndarray, sr: int, a: int, b: int, cfg: PrepareConfig) 
 
 def process_source(src: Path, rel: Path, out_dir: Path, cfg: PrepareConfig) -> tuple[list[dict], list[dict]]:
     """Denoise, slice, normalise and resample one readable source; write its clips. Returns (entries, drops)."""
-    data, sr = sf.read(str(src), dtype="float32", always_2d=True)
+    data, sr = read_audio_file(src, dtype="float32", always_2d=True)
     raw = data.mean(axis=1)
     x = raw - raw.mean()
     if cfg.denoise:
@@ -134,6 +134,20 @@ def process_source(src: Path, rel: Path, out_dir: Path, cfg: PrepareConfig) -> t
     return entries, drops
 
 
+def _failure(e: Exception) -> str:
+    if isinstance(e, OSError) and e.errno == errno.ENAMETOOLONG:
+        return (f"a file name would be too long for this file system ({e.filename}); rename the source "
+                "to something shorter")
+    return f"{type(e).__name__}: {e}"
+
+
+def _stale_clips(out_dir: Path, entries: list[dict]) -> list[Path]:
+    """WAV files in ``OUT/clips`` that the manifest does not list (left by a run with other settings)."""
+    listed = {(out_dir / e["path"]).resolve() for e in entries}
+    folder = out_dir / CLIPS_DIR
+    return sorted(p for p in folder.glob("*.wav") if p.resolve() not in listed) if folder.is_dir() else []
+
+
 def prepare_folder(
     in_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -151,10 +165,9 @@ def prepare_folder(
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     files = list_audio_files(in_dir)
-    if out_dir.resolve().is_relative_to(in_dir.resolve()):
-        raise ValidationUsageError(f"output folder {out_dir} is inside the input folder {in_dir}; choose another")
+    refuse_overlap(in_dir, out_dir)
     vcfg = replace(cfg.validation, sample_rate=cfg.sample_rate)
-    for stale in (out_dir / CLIPS_DIR).glob(".*.part*"):  # temp files of a run that was killed
+    for stale in out_dir.rglob(".*.part*") if out_dir.is_dir() else []:  # temp files of a run that was killed
         stale.unlink(missing_ok=True)
     fingerprint = json.dumps(cfg.as_dict(), sort_keys=True, default=str)
     source_rows, entries, drops, status = [], [], [], []
@@ -167,20 +180,27 @@ def prepare_folder(
             status.append({"source": row.path, "status": "skipped", "reason": ", ".join(fatal)})
             continue
         state = out_dir / STATE_DIR / f"{rel.as_posix()}.json"
-        done = json.loads(state.read_text()) if state.exists() else None
+        try:
+            done = json.loads(state.read_text()) if state.exists() else None
+        except (OSError, ValueError):  # a name too long for a state file, or a state file cut short
+            done = None
         if (done is None or done.get("config") != fingerprint
                 or not all((out_dir / e["path"]).exists() for e in done["entries"])):
             try:
                 done_entries, done_drops = process_source(path, rel, out_dir, cfg)
+                done = {"config": fingerprint, "entries": done_entries, "drops": done_drops}
+                atomic_write_json(state, done)
             except Exception as e:  # noqa: BLE001 - one bad source must not stop the batch
-                status.append({"source": row.path, "status": "failed", "reason": f"{type(e).__name__}: {e}"})
+                status.append({"source": row.path, "status": "failed", "reason": _failure(e)})
                 continue
-            done = {"config": fingerprint, "entries": done_entries, "drops": done_drops}
-            atomic_write_json(state, done)
         entries += done["entries"]
         drops += done["drops"]
         status.append({"source": row.path, "status": "used", "reason": None})
     manifest = atomic_write_text(out_dir / "manifest.jsonl", "".join(json.dumps(e) + "\n" for e in entries))
+    for stale in _stale_clips(out_dir, entries):  # clips an earlier run with other settings wrote
+        stale.unlink()
+        status.append({"source": stale.relative_to(out_dir).as_posix(), "status": "removed",
+                       "reason": "a clip from an earlier run with other settings; not in this manifest"})
     clip_rows = [validate_file(out_dir / e["path"], vcfg, root=out_dir) for e in entries]
     report = build_report(source_rows, clip_rows, status, drops, cfg.as_dict())
     md = write_report(out_dir, report, (vcfg.min_duration_s, vcfg.max_duration_s))

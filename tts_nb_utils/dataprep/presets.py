@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.decode import DecodeError, decode_like_ffmpeg
+from ..audio.files import read_audio_file
 from ..errors import UsageError
 from ..io import atomic_path, atomic_write_text, list_audio_files
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, gpt_sovits_mix
@@ -133,7 +134,7 @@ def _slice_openvpi(src: Path, out_dir: Path, cfg: SliceJob, result: SliceResult)
     import soundfile as sf
 
     try:
-        data, sr = sf.read(str(src), dtype="float32", always_2d=True)
+        data, sr = read_audio_file(src, dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001 - libsndfile raises several types
         raise DecodeError(f"{src}: cannot decode audio ({e})") from e
     result.decoder = "soundfile"
@@ -143,8 +144,8 @@ def _slice_openvpi(src: Path, out_dir: Path, cfg: SliceJob, result: SliceResult)
     written = []
     for k, (a, b) in enumerate(ranges):
         name = f"{src.stem}_{k}.wav"
-        with atomic_path(out_dir / name) as tmp:
-            sf.write(str(tmp), data[a:b, 0] if data.shape[1] == 1 else data[a:b], int(sr), format="WAV")
+        with atomic_path(out_dir / name) as tmp, open(tmp, "wb") as f:  # a file object: any name the OS accepts
+            sf.write(f, data[a:b, 0] if data.shape[1] == 1 else data[a:b], int(sr), format="WAV")
         written.append({"name": name, "source": src.name, "start": a, "end": b})
     return written
 
@@ -174,7 +175,7 @@ def slice_to_folder(in_path: str | os.PathLike, out_dir: str | os.PathLike, cfg:
     for src in tqdm(sources, desc="slice", unit="file", disable=not progress):
         try:
             clips = run(src, out_dir, cfg, result)
-        except DecodeError as e:
+        except (DecodeError, OSError) as e:  # undecodable, or a clip name too long for OUT: reported, run goes on
             result.failed.append({"source": src.name, "reason": str(e)})
             continue
         text = sidecar_text(src)

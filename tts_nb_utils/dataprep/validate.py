@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -76,6 +77,22 @@ class ValidationConfig:
     max_pause_s: float = cli_field(3.0, "--max-pause", "seconds of internal pause (long_silence)")
 
     def __post_init__(self):
+        rules = [  # (field, ok, what it must be); the message names the option users type
+            ("sample_rate", self.sample_rate is None or self.sample_rate > 0, "a positive number of Hz"),
+            ("min_duration_s", self.min_duration_s >= 0, "0 or more seconds"),
+            ("max_duration_s", self.max_duration_s > 0, "more than 0 seconds"),
+            ("silent_peak_dbfs", self.silent_peak_dbfs <= 0, "a level of 0 dBFS or less"),
+            ("quiet_rms_dbfs", self.quiet_rms_dbfs <= 0, "a level of 0 dBFS or less"),
+            ("clip_fraction", 0 < self.clip_fraction <= 1, "a fraction above 0 and at most 1 (0 flags every file)"),
+            ("dc_offset", 0 <= self.dc_offset < 1, "an absolute mean from 0 to below 1"),
+            ("min_snr_db", math.isfinite(self.min_snr_db), "a finite number of dB"),
+            ("max_edge_silence_s", self.max_edge_silence_s >= 0, "0 or more seconds"),
+            ("max_pause_s", self.max_pause_s > 0, "more than 0 seconds"),
+        ]
+        for name, ok, what in rules:  # a nan fails every comparison, so it lands here too
+            if not ok:
+                option = next((f.metadata.get("cli") for f in fields(self) if f.name == name), None) or name
+                raise ValidationUsageError(f"{option} {getattr(self, name)!r}: give {what}")
         if self.min_duration_s > self.max_duration_s:
             raise ValidationUsageError(
                 f"min_duration_s={self.min_duration_s} is above max_duration_s={self.max_duration_s}; swap them."
@@ -255,7 +272,7 @@ def validate_file(path: str | os.PathLike, cfg: ValidationConfig = ValidationCon
     rel = path.relative_to(root).as_posix() if root is not None else path.as_posix()
     row = FileReport(rel)
     try:
-        with sf.SoundFile(str(path)) as f:
+        with open(path, "rb") as fh, sf.SoundFile(fh) as f:  # a file object: names that are not UTF-8 too
             row.sample_rate, row.channels = int(f.samplerate), int(f.channels)
             data = f.read(dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001 - libsndfile raises several types for bad files
