@@ -77,3 +77,17 @@ def test_yaml_alias_bomb_and_deep_nesting_are_refused_quickly(tmp_path, capsys):
 def test_dia_options_are_checked(capsys, args):
     assert main(args) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_output_option_pointing_at_a_folder_is_a_usage_error(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "a.wav", np.zeros(16000, dtype="float32"), 16000)
+    (tmp_path / "a_folder").mkdir()
+    assert main(["validate", str(tmp_path / "in"), "--json", str(tmp_path / "a_folder"), "-q"]) == 2
+    assert main(["lr-plan", "--scheduler", "StepLR", "--params", '{"step_size": 2}', "--lr", "1",
+                 "--batches-per-epoch", "2", "--epochs", "2", "--plot", str(tmp_path / "a_folder")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("a_folder") >= 2 and "Traceback" not in err and "internal error" not in err
