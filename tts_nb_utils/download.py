@@ -42,7 +42,7 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from .io import atomic_path, atomic_write_json, parse_bool, stale_parts
+from .io import atomic_path, atomic_write_json, parse_bool, show_progress, stale_parts
 
 OFFLINE_ENV_VARS = ("TTS_NB_OFFLINE", "HF_HUB_OFFLINE")
 CHUNK = 1 << 20  # bytes read per iteration
@@ -241,7 +241,7 @@ def _download_verified(
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
                 with tqdm(
-                    total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress, leave=False
+                    total=total, unit="B", unit_scale=True, desc=dest.name, disable=not show_progress(progress), leave=False
                 ) as bar:
                     while block := response.read1(CHUNK):  # whatever arrived: the deadline is checked often
                         out.write(block)

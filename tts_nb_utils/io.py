@@ -102,6 +102,13 @@ def atomic_write_json(dest: str | os.PathLike, obj: Any, indent: int = 2) -> Pat
     return atomic_write_text(dest, json.dumps(obj, indent=indent, default=str) + "\n")
 
 
+# -- progress bars --------------------------------------------------------------------------------------------
+def show_progress(progress: bool = True) -> bool:
+    """Whether to draw a tqdm bar: ``progress``, unless ``TQDM_DISABLE`` is set (``tts-nb run`` sets it for the
+    kernels it starts: in an executed copy a bar is frozen text, not progress)."""
+    return bool(progress) and os.environ.get("TQDM_DISABLE", "").strip().lower() in ("", "0", "false")
+
+
 # -- YAML with limits -----------------------------------------------------------------------------------------
 #: Nesting deeper than this is refused (a 5000-level file would exhaust Python's recursion instead).
 YAML_MAX_DEPTH = 100

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..audio import AudioReadError, save_audio
 from ..audio.files import read_audio_file
-from ..io import list_audio_files, refuse_overlap
+from ..io import list_audio_files, refuse_overlap, show_progress
 
 
 def denoise(y: np.ndarray, sr: int, stationary: bool = False, remove_dc: bool = True, **nr_options: Any) -> np.ndarray:
@@ -91,7 +91,7 @@ def denoise_folder(
     files = list_audio_files(src_dir)
     refuse_overlap(src_dir, out_dir)
     results = []
-    for path in tqdm(files, desc="denoise", unit="file", disable=not progress):
+    for path in tqdm(files, desc="denoise", unit="file", disable=not show_progress(progress)):
         rel = path.relative_to(src_dir)
         dest = out_dir / output_name(rel)
         if dest.exists() and not overwrite:

@@ -21,7 +21,7 @@ import soxr
 
 from ..audio import save_audio
 from ..audio.files import read_audio_file
-from ..io import atomic_write_json, atomic_write_text, list_audio_files, refuse_overlap
+from ..io import atomic_write_json, atomic_write_text, list_audio_files, refuse_overlap, show_progress
 from .denoise import denoise
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk, normalize_loudness
 from .report import build_report, write_report
@@ -171,7 +171,7 @@ def prepare_folder(
         stale.unlink(missing_ok=True)
     fingerprint = json.dumps(cfg.as_dict(), sort_keys=True, default=str)
     source_rows, entries, drops, status = [], [], [], []
-    for path in tqdm(files, desc="prepare", unit="file", disable=not progress):
+    for path in tqdm(files, desc="prepare", unit="file", disable=not show_progress(progress)):
         rel = path.relative_to(in_dir)
         row = validate_file(path, vcfg, root=in_dir)
         source_rows.append(row)

@@ -28,7 +28,7 @@ import numpy as np
 from ..audio.decode import DecodeError, decode_like_ffmpeg
 from ..audio.files import read_audio_file
 from ..errors import UsageError
-from ..io import atomic_path, atomic_write_text, list_audio_files
+from ..io import atomic_path, atomic_write_text, list_audio_files, show_progress
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, gpt_sovits_mix
 from .slicer import SlicerConfig, slice_frames
 
@@ -172,7 +172,7 @@ def slice_to_folder(in_path: str | os.PathLike, out_dir: str | os.PathLike, cfg:
     run = _slice_gpt_sovits if cfg.preset == "gpt-sovits" else _slice_openvpi
     lines = []
     speaker = cfg.speaker or out_dir.resolve().name
-    for src in tqdm(sources, desc="slice", unit="file", disable=not progress):
+    for src in tqdm(sources, desc="slice", unit="file", disable=not show_progress(progress)):
         try:
             clips = run(src, out_dir, cfg, result)
         except (DecodeError, OSError) as e:  # undecodable, or a clip name too long for OUT: reported, run goes on

@@ -22,7 +22,7 @@ import soundfile as sf
 from ..audio.loudness import integrated_loudness
 from ..audio.signal import EPS, SILENT_PEAK_DBFS, to_db
 from ..errors import UsageError
-from ..io import atomic_write_json, atomic_write_text, cli_field, list_audio_files
+from ..io import atomic_write_json, atomic_write_text, cli_field, list_audio_files, show_progress
 
 #: Every issue code, in report order. A file with one of FATAL_CODES gets only that code.
 CODES: tuple[str, ...] = (
@@ -304,8 +304,8 @@ def validate_folder(
     if jobs > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             it = pool.map(_validate_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs)))
-            return list(tqdm(it, total=len(tasks), desc="validate", unit="file", disable=not progress))
-    return [_validate_one(t) for t in tqdm(tasks, desc="validate", unit="file", disable=not progress)]
+            return list(tqdm(it, total=len(tasks), desc="validate", unit="file", disable=not show_progress(progress)))
+    return [_validate_one(t) for t in tqdm(tasks, desc="validate", unit="file", disable=not show_progress(progress))]
 
 
 def summarize(rows: list[FileReport]) -> dict:

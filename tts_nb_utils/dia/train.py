@@ -34,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..device import autocast_dtype, param_dtype, resolve_device, resolve_precision, uses_grad_scaler
-from ..io import atomic_path
+from ..io import atomic_path, show_progress
 from ..schedules.build import warmup_then_decay
 from .data import DiaBatch, DiaDataset, collate, text_dropout_flags
 from .delay import BOS, PAD
@@ -308,7 +308,7 @@ def train(
     if world > 1:
         run.net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    bar = tqdm(range(start, end), desc="train", disable=not cfg.progress or rank != 0, initial=start,
+    bar = tqdm(range(start, end), desc="train", disable=not show_progress(cfg.progress) or rank != 0, initial=start,
                total=end)
     t0 = time.perf_counter()
     for step in bar:

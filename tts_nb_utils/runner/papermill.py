@@ -215,17 +215,21 @@ def default_kernel() -> str:
 
 @contextlib.contextmanager
 def _headless_kernel() -> Iterator[None]:
-    """Mark kernels started inside this block as headless (see tts_nb_utils.runner.widgets), unless already set."""
+    """Mark kernels started inside this block as headless (see tts_nb_utils.runner.widgets), and turn tqdm's
+    progress bars off there (``TQDM_DISABLE``): in an executed copy a bar is frozen text such as "0%|", not
+    progress. Variables the user set are left as they are."""
     from .widgets import HEADLESS_ENV
 
-    previous = os.environ.get(HEADLESS_ENV)
-    if previous is None:
-        os.environ[HEADLESS_ENV] = "1"
+    saved = {k: os.environ.get(k) for k in (HEADLESS_ENV, "TQDM_DISABLE")}
+    for key, value in saved.items():
+        if value is None:
+            os.environ[key] = "1"
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(HEADLESS_ENV, None)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
 
 
 def _language(path: Path) -> str:
