@@ -155,9 +155,9 @@ def make_broken_project(dest: str | Path, seed: int = 0) -> Path:
     return dest
 
 
-def fix_project(dest: str | Path, drop: list[str]) -> list[tuple[str, str]]:
-    """Apply each fix the doctor named; ``drop``: the audio files it flagged as errors. Returns
-    ``[(what, how), ...]`` for the notebook's table."""
+def fix_project_files(dest: str | Path, drop: list[str]) -> None:
+    """The audio, DiffSinger and GPT-SoVITS fixes: drop the flagged ``drop`` clips, enable two predictions,
+    fp16_run off and the NaN checkpoints moved out (so s2_train.py resumes from the clean pair)."""
     dest = Path(dest)
     for name in drop:
         (dest / "audio" / name).unlink()
@@ -169,6 +169,13 @@ def fix_project(dest: str | Path, drop: list[str]) -> list[tuple[str, str]]:
     (exp / "moved_out").mkdir(exist_ok=True)
     for part in "GD":
         (exp / "logs_s2_v2" / f"{part}_200.pth").rename(exp / "moved_out" / f"{part}_200.pth.nan")
+
+
+def fix_project(dest: str | Path, drop: list[str]) -> list[tuple[str, str]]:
+    """Apply each fix the doctor named (:func:`fix_project_files`, then the Coqui run again with per-step
+    thresholds, features extracted again, the Dia recipe); returns ``[(what, how), ...]`` for the table."""
+    dest = Path(dest)
+    fix_project_files(dest, drop)
     make_coqui(dest / "coqui", after_epoch=False)
     applio = dest / "applio"
     embedders = applio / "rvc" / "models" / "embedders" / "contentvec"

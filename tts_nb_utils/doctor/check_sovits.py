@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 from ..diagnose.checkpoints import checkpoint_files, latest_clean, scan_checkpoint
-from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, SovitsLogScan, scan_sovits_log
+from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, SovitsLogScan, scan_sovits_log, sovits_lr
 from .kinds import read_mapping
 from .report import Target
 
@@ -35,7 +35,7 @@ def check_sovits(target: Target) -> None:
                    f"{config_path.name}#train.fp16_run", "if losses turn NaN: fp16_run false (webui: is_half "
                    "False) or bf16; a lower learning rate does not fix it")
     if (folder / "train.log").is_file():
-        _check_log(target, scan_sovits_log(folder / "train.log", lr0, decay), fp16)
+        _check_log(target, scan_sovits_log(folder / "train.log", lr0, decay), fp16, lr0, decay)
     else:
         target.notes.append("no train.log: loss lines not checked")
     files = checkpoint_files([folder]) if any(folder.glob("logs_s2_*")) else []
@@ -63,7 +63,7 @@ def _train_settings(target: Target, config_path: Path) -> dict:
     return train
 
 
-def _check_log(target: Target, scan: SovitsLogScan, fp16: bool) -> None:
+def _check_log(target: Target, scan: SovitsLogScan, fp16: bool, lr0: float, decay: float) -> None:
     target.notes.append(f"train.log: {len(scan.entries)} loss line(s), {scan.nonfinite_count} with NaN/Inf "
                         f"({scan.pattern})")
     for n, message in scan.problems[:3]:
@@ -77,10 +77,11 @@ def _check_log(target: Target, scan: SovitsLogScan, fp16: bool) -> None:
                    f"({', '.join(first.nonfinite)}); {how}", f"train.log:{first.line_number}",
                    "fp16_run false (or bf16), then resume from the latest clean checkpoint" if fp16 else
                    "resume from the latest clean checkpoint; find the first NaN module (notebook 02)")
-    off = [e for e in scan.entries if e.epoch is None and e.logged_epoch is None]
+    off = [e for e in scan.entries if (e.epoch is None if e.logged_epoch is None else
+                                       not math.isclose(e.lr, sovits_lr(e.logged_epoch, lr0, decay), rel_tol=1e-3))]
     if off:
-        target.add("warning", f"{len(off)} loss line(s) whose lr {off[0].lr:.6g} fits no epoch of "
-                   "learning_rate x lr_decay^epoch in config.json", f"train.log:{off[0].line_number}",
+        target.add("warning", f"{len(off)} loss line(s) whose lr ({off[0].lr:.6g} first) fits no epoch of "
+                   "learning_rate x lr_decay^epoch of config.json", f"train.log:{off[0].line_number}",
                    "the log comes from another config: check train.learning_rate and train.lr_decay")
 
 
