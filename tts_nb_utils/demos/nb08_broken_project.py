@@ -12,12 +12,12 @@ each upstream's own layout by the project's own writers, and the fixes that make
   only), ``logs/mute/``, and ``rvc/models/embedders/`` with a second download ``pytorch_model (1).bin``;
 - ``dia_train.yaml``: Dia-1.6B with full AdamW in bf16 on a 24 GB card.
 
-Deterministic for a seed; about 0.7 MB; nothing downloads.
+Deterministic for a seed (the Coqui run folder carries the trainer's date in its name); about 1.8 MB; nothing
+downloads.
 """
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from ..dataprep.presets import GPT_SOVITS_SR, write_wav_int16
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..runner.paths import data_dir
 from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, format_sovits_log, sovits_lr
-from .nb02_tiny_vits import save_checkpoint
+from .nb02_tiny_vits import _upstream_logger, save_checkpoint
 from .nb06_rvc.embedder import embedder_files
 from .nb06_rvc.extract_fixed import extract
 from .nb06_rvc.pipeline import extract_pitch, generate_filelist, make_clips, make_mute
@@ -74,18 +74,14 @@ def _s2_config(exp_dir: Path, fp16: bool) -> dict:
 def _sovits_log(exp_dir: Path, epochs: int, nan_from: int, seed: int) -> None:
     """``train.log`` as ``utils.get_logger`` writes it, one loss line per epoch, NaN from ``nan_from`` on."""
     rng = np.random.default_rng(seed)
-    logger = logging.getLogger(f"tts_nb.nb08.{exp_dir}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    handler = logging.FileHandler(exp_dir / "train.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s\t" + exp_dir.name + "\t%(levelname)s\t%(message)s"))
-    logger.addHandler(handler)
+    logger = _upstream_logger(exp_dir, exp_dir.name)
     for epoch in range(1, epochs + 1):
         losses = [float("nan") if epoch >= nan_from and k != 4 else float(v)
                   for k, v in enumerate(rng.uniform(0.5, 30, 6))]
         logger.info(format_sovits_log(losses, epoch * 50, sovits_lr(epoch), epoch=epoch, progress=0))
-    logger.removeHandler(handler)
-    handler.close()
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
 
 
 def make_sovits(exp_dir: Path, seed: int = 0) -> None:

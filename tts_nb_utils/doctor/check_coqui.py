@@ -18,12 +18,11 @@ from pathlib import Path
 
 from ..schedules.plan import lr_plan
 from ..schedules.trace import ScheduleConfigError
-from ..upstream.coqui import read_coqui_lr_log
+from ..upstream.coqui import _ANSI, read_coqui_lr_log
 from .kinds import read_mapping
 from .report import Target
 
 _STEP = re.compile(r"STEP:\s*\d+/(\d+)\s*--\s*GLOBAL_STEP")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PLANNED_STEPS = 200_000  # optimizer steps traced at most (a few seconds); a longer run is planned in part
 
 
