@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tts_nb_utils.cli.schedules",  # 04: lr-plan
     "tts_nb_utils.cli.dia",  # 05: dia-plan, dia-train
     "tts_nb_utils.cli.applio",  # 06, 07: check-embedders, check-features
+    "tts_nb_utils.cli.doctor",  # 08: doctor
 )
 
 

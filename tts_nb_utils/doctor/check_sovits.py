@@ -1,0 +1,111 @@
+"""The doctor's GPT-SoVITS experiment check (notebook 08; notebook 02 explains the failures).
+
+A ``logs/<exp>/`` folder as GPT-SoVITS ``48b1a01`` writes it: ``train.log`` (``utils.get_logger``,
+``utils.py:309-321``), ``config.json`` (the s2 config, saved by ``utils.get_hparams``, ``utils.py:226-233``)
+and ``logs_s2_<version>/G_*.pth, D_*.pth`` (``s2_train.py:514-555``). Runs the existing readers:
+:func:`~tts_nb_utils.upstream.gpt_sovits.scan_sovits_log` with the config's ``train.learning_rate`` and
+``train.lr_decay``, and :func:`~tts_nb_utils.diagnose.checkpoints.scan_checkpoint` on every checkpoint.
+
+Severities follow what the next run does: ``s2_train.py:206-221`` resumes from the highest-numbered
+``G_/D_`` pair, so a NaN there is an error (every step NaN again); an older NaN file is a warning. NaN loss
+lines that run to the end of the log with ``train.fp16_run`` on are an error (the fp16 overflow of notebook
+02); with fp16 off, or intermittent (GradScaler skipped those steps), a warning.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..diagnose.checkpoints import checkpoint_files, latest_clean, scan_checkpoint
+from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, SovitsLogScan, scan_sovits_log, sovits_lr
+from .kinds import read_mapping
+from .report import Target
+
+
+def check_sovits(target: Target) -> None:
+    """Config, log and checkpoints of one experiment folder."""
+    folder = target.path
+    config_path = folder / "config.json"
+    train = _train_settings(target, config_path)
+    fp16 = bool(train.get("fp16_run", False))
+    lr0, decay = train.get("learning_rate", S2_LEARNING_RATE), train.get("lr_decay", S2_LR_DECAY)
+    if fp16:
+        target.add("info", "train.fp16_run is true: autocast to float16 with a GradScaler (s2_train.py:282, 381, 433)",
+                   f"{config_path.name}#train.fp16_run", "if losses turn NaN: fp16_run false (webui: is_half "
+                   "False) or bf16; a lower learning rate does not fix it")
+    if (folder / "train.log").is_file():
+        _check_log(target, scan_sovits_log(folder / "train.log", lr0, decay), fp16, lr0, decay)
+    else:
+        target.notes.append("no train.log: loss lines not checked")
+    files = checkpoint_files([folder]) if any(folder.glob("logs_s2_*")) else []
+    _check_checkpoints(target, [f for f in files if f.parent.name.startswith("logs_s2_")])
+
+
+def _train_settings(target: Target, config_path: Path) -> dict:
+    if not config_path.is_file():
+        target.notes.append(f"no {config_path.name}: upstream's s2.json defaults assumed (learning_rate "
+                            f"{S2_LEARNING_RATE}, lr_decay {S2_LR_DECAY}, fp16_run unknown)")
+        return {}
+    data = read_mapping(config_path)
+    train = data.get("train") if data else None
+    if not isinstance(train, dict):
+        target.add("error", "config.json is not an s2 config (no 'train' mapping)", config_path,
+                   "pass the config s2_train.py saved (GPT_SoVITS/configs/s2.json layout)")
+        return {}
+    for key, default in (("learning_rate", S2_LEARNING_RATE), ("lr_decay", S2_LR_DECAY)):
+        value = train.get(key, default)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        if not ok or (key == "lr_decay" and value >= 1):
+            target.add("error", f"train.{key} is {value!r}: not a usable {'rate' if key == 'learning_rate' else 'decay'}",
+                       f"{config_path.name}#train.{key}", f"upstream's value is {default}")
+            train.pop(key, None)
+    return train
+
+
+def _check_log(target: Target, scan: SovitsLogScan, fp16: bool, lr0: float, decay: float) -> None:
+    target.notes.append(f"train.log: {len(scan.entries)} loss line(s), {scan.nonfinite_count} with NaN/Inf "
+                        f"({scan.pattern})")
+    for n, message in scan.problems[:3]:
+        target.add("warning", f"a loss line that does not decode: {message}", f"train.log:{n}")
+    first = scan.first_nonfinite
+    if first is not None:
+        severity = "error" if scan.pattern in ("persistent", "single") and fp16 else "warning"
+        how = {"intermittent": "finite lines follow (GradScaler skipped those steps)",
+               "persistent": "every line since is NaN", "single": "the last line"}[scan.pattern]
+        target.add(severity, f"NaN/Inf loss from epoch {first.best_epoch}, step {first.global_step} "
+                   f"({', '.join(first.nonfinite)}); {how}", f"train.log:{first.line_number}",
+                   "fp16_run false (or bf16), then resume from the latest clean checkpoint" if fp16 else
+                   "resume from the latest clean checkpoint; find the first NaN module (notebook 02)")
+    off = [e for e in scan.entries if (e.epoch is None if e.logged_epoch is None else
+                                       not math.isclose(e.lr, sovits_lr(e.logged_epoch, lr0, decay), rel_tol=1e-3))]
+    if off:
+        target.add("warning", f"{len(off)} loss line(s) whose lr ({off[0].lr:.6g} first) fits no epoch of "
+                   "learning_rate x lr_decay^epoch of config.json", f"train.log:{off[0].line_number}",
+                   "the log comes from another config: check train.learning_rate and train.lr_decay")
+
+
+def _check_checkpoints(target: Target, files: list[Path]) -> None:
+    if not files:
+        target.notes.append("no G_/D_ checkpoints in logs_s2_*/ (a first run starts from the pretrained weights)")
+        return
+    reports = [scan_checkpoint(f) for f in files]
+    resume_step = max((r.step for r in reports if r.step is not None), default=None)
+    for r in (r for r in reports if not r.clean):
+        resumed = r.step is not None and r.step == resume_step
+        what = f"unreadable: {r.error}" if r.error else f"NaN/Inf in {len(r.bad)} of {r.tensors} tensors " \
+            f"(first: {r.bad[0]})"
+        target.add("error" if resumed else "warning",
+                   f"{what}{'; s2_train.py resumes from this one' if resumed else ''}", r.path,
+                   _resume_fix(reports, resume_step))
+    target.notes.append(f"{len(reports)} checkpoint(s) scanned, {sum(r.clean for r in reports)} clean")
+
+
+def _resume_fix(reports, resume_step) -> str:
+    clean = latest_clean(reports)
+    if not clean:
+        return "no clean checkpoint: move them all out and start again from the pretrained weights"
+    later = sorted({r.path.name for r in reports if r.step is not None and clean[0].step is not None
+                    and r.step > clean[0].step})
+    move = f"move {', '.join(later)} out of the folder so that " if later else ""
+    return f"{move}s2_train.py resumes from {' + '.join(r.path.name for r in clean)} (the latest clean pair)"

@@ -1,0 +1,106 @@
+"""Recognise what a path holds, by its contents, for ``tts-nb doctor`` (notebook 08).
+
+Each kind is the layout an upstream tool writes (checked at the commits named in the check modules):
+
+- ``applio-model``: Applio's ``logs/<model>/`` with ``sliced_audios/`` and ``v1_extracted/`` or
+  ``v2_extracted/``, ``f0/`` or ``filelist.txt`` (``rvc/train/extract/preparing_files.py``, 3.2.2); upstream's
+  own ``logs/mute/`` is skipped;
+- ``gpt-sovits``: a GPT-SoVITS experiment, ``logs/<exp>/`` with ``train.log`` and a ``logs_s2_<version>/``
+  folder or the ``config.json`` s2_train.py saves there (``utils.get_hparams``, ``utils.get_logger``);
+- ``coqui-run``: a Coqui trainer run folder, ``config.json`` beside ``trainer_0_log.txt``;
+- ``diffsinger-experiment``: DiffSinger's ``checkpoints/<exp>/`` with the ``config.yaml`` set_hparams saves
+  (it holds ``work_dir``) or ``model_ckpt_steps_*.ckpt``;
+- ``diffsinger-config``: a YAML file with DiffSinger keys (``base_config``, ``task_cls``, ``predict_*``,
+  ``binary_data_dir``...);
+- ``dia-config``: a JSON/YAML file with a top-level ``dia_train`` mapping (our format: upstream has none;
+  :mod:`.check_dia`);
+- ``audio``: a folder with audio files directly in it.
+
+A folder that is none of these is searched (up to :data:`MAX_DEPTH` levels) for folders and files that are;
+a path where nothing is found is reported as ``unknown``, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..io import audio_extensions, load_yaml
+from ..upstream.diffsinger import ACOUSTIC_SWITCHES, SWITCHES
+
+MAX_DEPTH = 4
+KINDS = ("audio", "gpt-sovits", "diffsinger-config", "diffsinger-experiment", "coqui-run", "applio-model",
+         "dia-config")
+_DIFFSINGER_KEYS = frozenset({"base_config", "task_cls", "binary_data_dir", "diffusion_type", *SWITCHES,
+                              *(k.split(".")[0] for k in ACOUSTIC_SWITCHES)})
+_CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def read_mapping(path: Path) -> dict[str, Any] | None:
+    """A JSON or YAML file's top-level mapping, or None when it is not one (or cannot be read)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else load_yaml(text, str(path))
+    except Exception:  # noqa: BLE001 - not a config we recognise: the caller reports the path as unknown
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _file_kind(path: Path) -> str | None:
+    if path.suffix.lower() not in _CONFIG_SUFFIXES:
+        return None
+    data = read_mapping(path)
+    if data is None:
+        return None
+    if isinstance(data.get("dia_train"), dict):
+        return "dia-config"
+    if path.suffix.lower() != ".json" and _DIFFSINGER_KEYS & set(data):
+        return "diffsinger-config"
+    return None
+
+
+def _has_dir(folder: Path, *names: str) -> bool:
+    return any((folder / n).is_dir() for n in names)
+
+
+def _folder_kind(folder: Path) -> str | None:
+    names = {p.name for p in folder.iterdir()}
+    if "sliced_audios" in names and (_has_dir(folder, "v1_extracted", "v2_extracted", "f0")
+                                     or "filelist.txt" in names):
+        return None if folder.name == "mute" else "applio-model"
+    if "train.log" in names and (any(n.startswith("logs_s2_") for n in names) or "config.json" in names):
+        return "gpt-sovits"
+    if "config.json" in names and "trainer_0_log.txt" in names:
+        return "coqui-run"
+    saved = folder / "config.yaml"
+    if saved.is_file() and ("work_dir" in (read_mapping(saved) or {}) or any(folder.glob("model_ckpt_steps_*.ckpt"))):
+        return "diffsinger-experiment"
+    exts = audio_extensions()
+    if any(p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".") for p in folder.iterdir()):
+        return "audio"
+    return None
+
+
+def recognise(path: str | Path) -> str | None:
+    """The kind of ``path`` (see the module docstring), or None."""
+    path = Path(path)
+    if path.is_file():
+        return _file_kind(path)
+    if path.is_dir():
+        return _folder_kind(path)
+    return None
+
+
+def find(path: str | Path, depth: int = MAX_DEPTH) -> list[tuple[Path, str]]:
+    """``[(path, kind)]``: ``path`` itself when recognised, else what its sub-folders and files hold (sorted,
+    hidden ones skipped, a recognised folder not searched further)."""
+    path = Path(path)
+    kind = recognise(path)
+    if kind or not path.is_dir() or depth == 0 or path.name == "mute":
+        return [(path, kind)] if kind else []
+    out: list[tuple[Path, str]] = []
+    for child in sorted(path.iterdir()):
+        if not child.name.startswith(".") and not child.is_symlink():
+            out += find(child, depth - 1)
+    return out

@@ -1,0 +1,66 @@
+"""Run the doctor: find what each path holds (:mod:`.kinds`) and run that kind's checks, into one
+:class:`~.report.DoctorReport`. ``tts-nb doctor`` and notebook 08 call :func:`run_doctor`.
+
+A path that does not exist is a usage error; a path where nothing is recognised becomes an ``unknown`` target;
+a check that fails on a file it cannot read becomes an error finding naming the file, and the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import UsageError
+from .check_applio import check_applio
+from .check_audio import AUDIO_PRESETS, check_audio
+from .check_coqui import check_coqui
+from .check_dia import check_dia
+from .check_diffsinger import base_files, check_diffsinger_config, check_diffsinger_experiment
+from .check_sovits import check_sovits
+from .kinds import KINDS, find
+from .report import DoctorReport, Target
+
+
+def discover(paths: list[str | os.PathLike]) -> list[Target]:
+    """One target per recognised path under each given PATH (``unknown`` when none). DiffSinger configs that
+    another found config merges in (its ``base_config`` files) are bases, not configs to train: left out."""
+    targets: list[Target] = []
+    for given in paths:
+        p = Path(given)
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or folder")
+        found = find(p)
+        targets += [Target(path, kind, str(given)) for path, kind in found] or [
+            Target(p, "unknown", str(given), notes=[f"not recognised: no {', '.join(KINDS)} found here"])]
+    bases = {b for t in targets if t.kind == "diffsinger-config" for b in base_files(t.path.absolute())}
+    return [t for t in targets if not (t.kind == "diffsinger-config" and t.path.absolute() in bases)]
+
+
+def run_doctor(paths: list[str | os.PathLike], gpu_gib: float | None = None,
+               audio_preset: str = "none") -> DoctorReport:
+    """Check every path; see the module docstring. ``gpu_gib`` overrides a Dia config's card size,
+    ``audio_preset="gpt-sovits"`` holds audio folders to the 32 kHz mono int16 clips GPT-SoVITS trains on."""
+    if audio_preset not in AUDIO_PRESETS:
+        raise UsageError(f"audio preset {audio_preset!r}: use one of {', '.join(AUDIO_PRESETS)}")
+    if gpu_gib is not None and not gpu_gib > 0:
+        raise UsageError(f"--gpu-gib {gpu_gib}: give the card's memory in GiB (above 0)")
+    targets = discover(paths)
+    experiments = [t.path.absolute() for t in targets if t.kind == "diffsinger-experiment"]
+    checks = {
+        "audio": lambda t: check_audio(t, audio_preset),
+        "gpt-sovits": check_sovits,
+        "diffsinger-config": lambda t: check_diffsinger_config(t, experiments),
+        "diffsinger-experiment": check_diffsinger_experiment,
+        "coqui-run": check_coqui,
+        "applio-model": check_applio,
+        "dia-config": lambda t: check_dia(t, gpu_gib),
+    }
+    for t in targets:
+        if t.kind in checks:
+            try:
+                checks[t.kind](t)
+            except (OSError, UnicodeDecodeError) as e:
+                where = Path(e.filename) if getattr(e, "filename", None) else t.path
+                t.add("error", f"cannot read: {getattr(e, 'strerror', None) or e}", where, "check the file and "
+                      "its permissions")
+    return DoctorReport(targets)
