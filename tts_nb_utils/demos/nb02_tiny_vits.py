@@ -226,7 +226,7 @@ def validation_loss(model: TinyVits, content: torch.Tensor, y: torch.Tensor, see
             model.to(dtype)
 
 
-def _upstream_logger(log_dir: Path, name: str) -> logging.Logger:
+def upstream_logger(log_dir: Path, name: str) -> logging.Logger:
     """A logger writing ``train.log`` in ``utils.get_logger``'s format (``utils.py:309-321`` at ``48b1a01``)."""
     logger = logging.getLogger(f"tts_nb.nb02.{name}.{id(log_dir)}")
     logger.setLevel(logging.INFO)
@@ -323,7 +323,7 @@ def train_tiny_vits(
     use_scaler = grad_scaler if grad_scaler is not None else amp_dtype == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     guard = NanGuard(model, opt, scaler=scaler, **guard_options) if guard_options is not None else None
-    logger = _upstream_logger(log_dir, name) if log_dir is not None else None
+    logger = upstream_logger(log_dir, name) if log_dir is not None else None
     gen = torch.Generator().manual_seed(seed + first_epoch)
     losses, parts, scales, first = [], [], [], None
     global_step = (first_epoch - 1) * steps_per_epoch

@@ -30,7 +30,7 @@ from ..dataprep.presets import GPT_SOVITS_SR, write_wav_int16
 from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..runner.paths import data_dir
 from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, format_sovits_log, sovits_lr
-from .nb02_tiny_vits import _upstream_logger, save_checkpoint
+from .nb02_tiny_vits import save_checkpoint, upstream_logger
 from .nb06_rvc.embedder import embedder_files
 from .nb06_rvc.extract_fixed import extract
 from .nb06_rvc.pipeline import extract_pitch, generate_filelist, make_clips, make_mute
@@ -74,7 +74,7 @@ def _s2_config(exp_dir: Path, fp16: bool) -> dict:
 def _sovits_log(exp_dir: Path, epochs: int, nan_from: int, seed: int) -> None:
     """``train.log`` as ``utils.get_logger`` writes it, one loss line per epoch, NaN from ``nan_from`` on."""
     rng = np.random.default_rng(seed)
-    logger = _upstream_logger(exp_dir, exp_dir.name)
+    logger = upstream_logger(exp_dir, exp_dir.name)
     for epoch in range(1, epochs + 1):
         losses = [float("nan") if epoch >= nan_from and k != 4 else float(v)
                   for k, v in enumerate(rng.uniform(0.5, 30, 6))]

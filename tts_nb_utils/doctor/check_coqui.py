@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..schedules.plan import lr_plan
 from ..schedules.trace import ScheduleConfigError
-from ..upstream.coqui import _ANSI, read_coqui_lr_log
+from ..upstream.coqui import read_coqui_lr_log, read_log_text
 from .kinds import read_mapping
 from .report import Target
 
@@ -28,7 +28,7 @@ _PLANNED_STEPS = 200_000  # optimizer steps traced at most (a few seconds); a lo
 
 def batches_per_epoch(log: Path) -> int | None:
     """``len(train_loader)`` from the log's ``STEP: i/N`` lines (N + 1), or None when none was printed."""
-    text = _ANSI.sub("", log.read_text(encoding="utf-8", errors="replace"))
+    text = read_log_text(log)
     found = [int(m.group(1)) for m in _STEP.finditer(text)]
     return max(found) + 1 if found else None
 

@@ -18,6 +18,11 @@ from importlib import metadata
 from pathlib import Path
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def read_log_text(path: Path) -> str:
+    """A Coqui trainer log without its terminal colour codes (the file keeps the console's ANSI escapes)."""
+    return _ANSI.sub("", path.read_text(encoding="utf-8", errors="replace"))
 _GLOBAL = re.compile(r"GLOBAL_STEP:\s*(\d+)")
 _LR = re.compile(r"\|\s*>\s*(current_lr(?:_\d+)?):\s*([-+0-9.eE]+)")
 
@@ -38,7 +43,7 @@ def read_coqui_lr_log(path: str | Path, key: str = "current_lr") -> list[tuple[i
         raise FileNotFoundError(f"Coqui trainer log {path} not found: it is trainer_0_log.txt in the run folder")
     out: list[tuple[int, float]] = []
     step: int | None = None
-    for line in _ANSI.sub("", path.read_text(encoding="utf-8", errors="replace")).splitlines():
+    for line in read_log_text(path).splitlines():
         if (m := _GLOBAL.search(line)) is not None:
             step = int(m.group(1))
         elif step is not None and (m := _LR.search(line)) is not None and m.group(1) == key:
