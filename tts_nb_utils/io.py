@@ -70,6 +70,13 @@ def stale_parts(dest: str | os.PathLike) -> list[Path]:
     return sorted(dest.parent.glob(f".{glob_escape(dest.stem)}.*.part{glob_escape(dest.suffix)}"))
 
 
+def stale_parts_under(folder: str | os.PathLike) -> list[Path]:
+    """Every temporary file :func:`atomic_path` left anywhere under ``folder`` (a killed run's leftovers), for
+    a command that owns the whole folder and starts again."""
+    folder = Path(folder)
+    return sorted(folder.rglob(".*.part*")) if folder.is_dir() else []
+
+
 def glob_escape(text: str) -> str:
     """``text`` with glob's special characters escaped, for a pattern that must match it literally."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)

@@ -40,7 +40,7 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
-    from ..diagnose.checkpoints import checkpoint_files, latest_clean, scan_checkpoint
+    from ..diagnose.checkpoints import checkpoint_files, latest_clean, newer_than, scan_checkpoint
     from ..io import atomic_write_json
 
     files = checkpoint_files(args.paths)
@@ -56,7 +56,7 @@ def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
         print(f"{len(bad)} of {len(reports)} checkpoint(s) hold NaN/Inf or cannot be read.")
     if resume:
         names = " + ".join(r.path.name for r in resume)
-        later = [r for r in reports if r.step is not None and resume[0].step is not None and r.step > resume[0].step]
+        later = newer_than(reports, resume)
         print(f"latest clean checkpoint to resume from: {names}")
         if later:
             print("  s2_train.py resumes from the highest-numbered G_/D_ pair: move the later ones out of the folder "

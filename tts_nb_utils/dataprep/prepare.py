@@ -21,7 +21,14 @@ import soxr
 
 from ..audio import save_audio
 from ..audio.files import read_audio_file
-from ..io import atomic_write_json, atomic_write_text, list_audio_files, refuse_overlap, show_progress
+from ..io import (
+    atomic_write_json,
+    atomic_write_text,
+    list_audio_files,
+    refuse_overlap,
+    show_progress,
+    stale_parts_under,
+)
 from .denoise import denoise
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk, normalize_loudness
 from .report import build_report, write_report
@@ -167,7 +174,7 @@ def prepare_folder(
     files = list_audio_files(in_dir)
     refuse_overlap(in_dir, out_dir)
     vcfg = replace(cfg.validation, sample_rate=cfg.sample_rate)
-    for stale in out_dir.rglob(".*.part*") if out_dir.is_dir() else []:  # temp files of a run that was killed
+    for stale in stale_parts_under(out_dir):  # temp files of a run that was killed
         stale.unlink(missing_ok=True)
     fingerprint = json.dumps(cfg.as_dict(), sort_keys=True, default=str)
     source_rows, entries, drops, status = [], [], [], []

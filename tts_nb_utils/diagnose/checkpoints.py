@@ -168,3 +168,11 @@ def latest_clean(reports: list[CheckpointReport]) -> list[CheckpointReport]:
         return []
     clean = [r for r in reports if r.clean]
     return clean[-1:]
+
+
+def newer_than(reports: list[CheckpointReport], clean: list[CheckpointReport]) -> list[CheckpointReport]:
+    """The checkpoints numbered after the clean ones (:func:`latest_clean`): what to move out of the folder so
+    that ``s2_train.py``, which resumes from the highest number, resumes from the clean pair."""
+    if not clean or clean[0].step is None:
+        return []
+    return [r for r in reports if r.step is not None and r.step > clean[0].step]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..diagnose.checkpoints import checkpoint_files, latest_clean, scan_checkpoint
+from ..diagnose.checkpoints import checkpoint_files, latest_clean, newer_than, scan_checkpoint
 from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, SovitsLogScan, scan_sovits_log, sovits_lr
 from .kinds import read_mapping
 from .report import Target
@@ -105,7 +105,6 @@ def _resume_fix(reports, resume_step) -> str:
     clean = latest_clean(reports)
     if not clean:
         return "no clean checkpoint: move them all out and start again from the pretrained weights"
-    later = sorted({r.path.name for r in reports if r.step is not None and clean[0].step is not None
-                    and r.step > clean[0].step})
+    later = sorted({r.path.name for r in newer_than(reports, clean)})
     move = f"move {', '.join(later)} out of the folder so that " if later else ""
     return f"{move}s2_train.py resumes from {' + '.join(r.path.name for r in clean)} (the latest clean pair)"

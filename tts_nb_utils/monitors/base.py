@@ -122,6 +122,7 @@ class MonitorSet(Monitor):
     def __init__(self, *monitors: Monitor) -> None:
         super().__init__("record")
         self.monitors = list(monitors)
+        self._skipped = False  # whether the current step's update was skipped
 
     def on_train_start(self, model=None, optimizer=None, schedulers=(), dataset_size=None) -> None:
         for m in self.monitors:
@@ -136,7 +137,7 @@ class MonitorSet(Monitor):
         return not self._skipped
 
     def after_optimizer_step(self, step: int, loss: torch.Tensor | float | None = None) -> None:
-        if getattr(self, "_skipped", False):
+        if self._skipped:
             return
         for m in self.monitors:
             m.after_optimizer_step(step, loss)

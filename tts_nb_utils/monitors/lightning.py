@@ -37,8 +37,8 @@ class MonitorCallback(Callback):
             raise ValueError("MonitorCallback needs at least one monitor, e.g. MonitorCallback(NanGuard())")
         super().__init__()
         self.monitors = list(monitors)
-        self.monitor = monitors[0] if len(monitors) == 1 else MonitorSet(*monitors)
         self._driver = MonitorSet(*monitors)
+        self.monitor = monitors[0] if len(monitors) == 1 else self._driver
         self._loss: torch.Tensor | None = None
         self._stepped = False
         self._wrapped: tuple[Any, Any] | None = None

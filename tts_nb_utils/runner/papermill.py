@@ -121,9 +121,13 @@ def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def split_parameters(paths: list[Path], parameters: dict[str, Any]) -> dict[Path, dict[str, Any]]:
-    """Give each notebook the parameters it declares; a name no selected notebook declares is a UsageError."""
-    declared = {p: notebook_parameters(p) if read_problem(p) is None else {} for p in paths}
+def split_parameters(
+    paths: list[Path], parameters: dict[str, Any], problems: dict[Path, str | None] | None = None
+) -> dict[Path, dict[str, Any]]:
+    """Give each notebook the parameters it declares; a name no selected notebook declares is a UsageError.
+    ``problems``: :func:`read_problem` of each path when the caller has it (an unreadable notebook declares none)."""
+    problems = problems if problems is not None else {p: read_problem(p) for p in paths}
+    declared = {p: notebook_parameters(p) if problems[p] is None else {} for p in paths}
     unknown = [k for k in parameters if not any(k in d for d in declared.values())]
     if unknown:
         lines = [f"  {p.name}: {', '.join(d) or '(no parameters)'}" for p, d in declared.items()]
@@ -238,43 +242,48 @@ def _language(path: Path) -> str:
     return meta.get("kernelspec", {}).get("language") or meta.get("language_info", {}).get("name") or "python"
 
 
-def _failed_cell(output_nb: Path) -> tuple[int | None, int | None, str]:
-    """Find the failing cell of an executed copy from papermill's per-cell status metadata.
+CellRef = tuple[int | None, int | None, str]  # (index in the source notebook, in the executed copy, first line)
 
-    Returns (index in the source notebook, index in the executed copy, first line of its source).
-    """
+
+def _user_cells(output_nb: Path) -> Iterator[tuple[CellRef, Any]]:
+    """The cells of an executed copy that are the user's (not papermill's parameter or error cells), with where
+    each stands in the source notebook and in the copy. Yields nothing for a copy that cannot be read."""
     try:
         nb = nbformat.read(str(output_nb), as_version=4)
-    except Exception:  # noqa: BLE001
-        return None, None, ""
-    source_index, last_started = 0, None
+    except Exception:  # noqa: BLE001 - a copy cut short by a dead kernel: no cell to name
+        return
+    source_index = 0
     for i, cell in enumerate(nb.cells):
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags or "papermill-error-cell-tag" in tags:
-            continue  # cells papermill added: not in the user's notebook
-        status = cell.get("metadata", {}).get("papermill", {}).get("status")
+            continue
         src = cell.get("source", "").strip().splitlines()
-        if status in ("failed", "running"):
-            return source_index, i, (src[0] if src else "")
-        if cell.get("cell_type") == "code" and cell.get("execution_count") is not None:
-            last_started = (source_index, i, src[0] if src else "")  # a timeout or a dead kernel: the last started
+        yield (source_index, i, src[0] if src else ""), cell
         source_index += 1
+
+
+def _status(cell: Any) -> str | None:
+    return cell.get("metadata", {}).get("papermill", {}).get("status")
+
+
+def _failed_cell(output_nb: Path) -> CellRef:
+    """The cell papermill marked failed or running; for a timeout or a dead kernel, whose statuses say nothing,
+    the last code cell that started (has an execution count)."""
+    last_started = None
+    for ref, cell in _user_cells(output_nb):
+        if _status(cell) in ("failed", "running"):
+            return ref
+        if cell.get("cell_type") == "code" and cell.get("execution_count") is not None:
+            last_started = ref
     return last_started or (None, None, "")
 
 
-def _unfinished_cell(output_nb: Path) -> tuple[int | None, int | None, str]:
+def _unfinished_cell(output_nb: Path) -> CellRef:
     """The first code cell that did not complete in an executed copy papermill reported as a success (a cell that
     called ``sys.exit()`` stops the run quietly), or ``(None, None, "")`` when every cell ran."""
-    nb = nbformat.read(str(output_nb), as_version=4)
-    source_index = 0
-    for i, cell in enumerate(nb.cells):
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            continue
-        status = cell.get("metadata", {}).get("papermill", {}).get("status")
-        if cell.cell_type == "code" and status not in (None, "completed"):
-            src = cell.source.strip().splitlines()
-            return source_index, i, (src[0] if src else "")
-        source_index += 1
+    for ref, cell in _user_cells(output_nb):
+        if cell.get("cell_type") == "code" and _status(cell) not in (None, "completed"):
+            return ref
     return None, None, ""
 
 
@@ -371,13 +380,14 @@ def run_notebooks(
     ``parameters`` go to every notebook that declares them (UsageError if none does).
     """
     out_dir = Path(out_dir)
-    per_notebook = split_parameters(paths, parameters or {})
+    problems = {p: read_problem(p) for p in paths}
+    per_notebook = split_parameters(paths, parameters or {}, problems)
     kernel_name = kernel_name or default_kernel()
     results: list[NotebookResult] = []
     for i, path in enumerate(paths, 1):
         if echo:
             print(f"[{i}/{len(paths)}] {path.name} ...", flush=True)
-        problem = read_problem(path)
+        problem = problems[path]
         if problem is not None:  # reported in its row, and the other notebooks still run
             result = NotebookResult(notebook=path.name, source=str(path), output="", status="failed", seconds=0.0,
                                     parameters={}, error=_error(None, None, "", "NotebookReadError", problem))
