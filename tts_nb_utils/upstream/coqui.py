@@ -78,6 +78,13 @@ def coqui_optimizer_steps_per_epoch(batches_per_epoch: int, grad_accum: int) -> 
     return len(coqui_update_batches(batches_per_epoch, grad_accum))
 
 
+def coqui_optimizer_step_of_batch(global_batch: int, batches_per_epoch: int, grad_accum: int) -> int:
+    """The 0-based optimizer step whose accumulation group holds batch ``global_batch`` (the log's
+    ``GLOBAL_STEP``): the step whose LR that batch logs (:func:`coqui_steps_optimizer`'s groups)."""
+    epoch, batch = divmod(global_batch, batches_per_epoch)
+    return epoch * -(-batches_per_epoch // grad_accum) + batch // grad_accum
+
+
 def coqui_first_batches(batches_per_epoch: int, grad_accum: int, epochs: int) -> list[int]:
     """For each optimizer step of the run (0-based), the global batch index (Coqui's ``GLOBAL_STEP``) of the
     first batch of its accumulation group: where the LR that step uses first appears in the trainer's log."""
