@@ -138,7 +138,7 @@ def format_lr_plan(plan: LRPlan, max_lines: int = 30, detail: bool = False) -> s
            else "after every optimizer step (scheduler_after_epoch=False)")
     accum = f", {plan.grad_accum} batches per step" if plan.grad_accum > 1 else ""
     lines = [f"{tr.epochs} epochs x {plan.batches_per_epoch} batches = {tr.total_steps} optimizer steps "
-             f"({tr.steps_per_epoch} per epoch{accum}); scheduler stepped {how}."]
+             f"({tr.steps_per_epoch} per epoch{accum});", f"scheduler stepped {how}."]
     rows = _rows(plan)
     head = f"{'global_step':>11}  {'opt_step':>8}  {'epoch':>6}  lr"
     if plan.intended is not None:

@@ -107,8 +107,10 @@ def coqui_tts_run_size(clips: int, batch_size: int, grad_accum: int, epochs: int
                        eval_split_max_size: int | None = 256, eval_split_size: float = 0.01) -> RunSize:
     """The optimizer steps of a coqui-tts run on ``clips`` clips: ``load_tts_samples``' eval split (coqui-tts
     ``TTS/tts/datasets/__init__.py:33-39`` at v0.27.2: ``min(eval_split_max_size, int(clips * eval_split_size))``
-    clips held out), ``drop_last=False`` batches, then the trainer's accumulation groups. An upper bound when
-    the dataset also drops over-long clips (XTTS: ``max_wav_length``, ``max_text_length``)."""
+    clips held out), ``drop_last=False`` batches, then the trainer's accumulation groups. Exact for XTTS too:
+    its training ``XTTSDataset`` counts every sample (``__len__``, ``TTS/tts/layers/xtts/trainer/dataset.py:202-205``
+    at v0.27.2) and serves another one in place of an over-long or unreadable clip (lines 150-184); only the
+    eval samples are filtered (81-98)."""
     if eval_split_size > 1:
         held_out = int(eval_split_size)
     else:
@@ -124,6 +126,20 @@ def coqui_tts_run_size(clips: int, batch_size: int, grad_accum: int, epochs: int
 
 
 # ------------------------------------------------------------------------------------ per-epoch stepping
+
+#: coqui-tts releases and the coqui-tts-trainer range each requires (``Requires-Dist`` in each wheel's METADATA,
+#: read from the wheels on PyPI), with the newest trainer release in that range.
+COQUI_TTS_TRAINER_PINS = {
+    "0.26.0": (">=0.2.0,<0.3.0", "0.2.3"),
+    "0.27.0": (">=0.3.0,<0.4.0", "0.3.3"),
+    "0.27.2": (">=0.3.0,<0.4.0", "0.3.3"),
+    "0.28.0": (">=0.4.0,<0.5.0", "0.4.0"),
+}
+
+#: GlowTTSConfig's optimiser defaults in coqui-tts 0.28.0 (``TTS/tts/configs/glow_tts_config.py:148-151`` in the
+#: wheel; FastPitch, FastSpeech, FastSpeech2, SpeedySpeech and Tacotron share the NoamLR warm-up with their own
+#: ``lr``); ``scheduler_after_epoch`` is left at TrainerConfig's True (``trainer/config.py:186-189`` at 0.4.0).
+GLOWTTS_DEFAULTS = {"lr": 1e-3, "lr_scheduler": "NoamLR", "lr_scheduler_params": {"warmup_steps": 4000}}
 
 
 @dataclass(frozen=True)
@@ -178,3 +194,15 @@ def coqui_epoch_stepping(version: str, optimizers: int = 1, model_optimize: bool
                              "to 0.4.0, which never steps a single optimizer's per-epoch scheduler): verify with "
                              "an LR watch or notebook 04's probe")
     return EpochStepping(version, True, f"coqui-tts-trainer {version} steps the scheduler once after each epoch")
+
+
+def coqui_stepping_table() -> str:
+    """Markdown: each coqui-tts release of :data:`COQUI_TTS_TRAINER_PINS`, the trainer range it requires, and
+    whether that range's newest trainer steps a per-epoch scheduler (one optimizer, two, own ``optimize()``)."""
+    cases = (("one optimizer", 1, False), ("two optimizers", 2, False), ("own `optimize()`", 1, True))
+    rows = ["| coqui-tts | requires trainer | newest | " + " | ".join(c[0] for c in cases) + " |",
+            "|---" * (3 + len(cases)) + "|"]
+    for tts, (spec, newest) in COQUI_TTS_TRAINER_PINS.items():
+        cells = ["steps" if coqui_epoch_stepping(newest, k, own).steps else "**never**" for _, k, own in cases]
+        rows.append(f"| {tts} | `{spec}` | {newest} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
