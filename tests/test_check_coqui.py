@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("trainer")
 
-from tts_nb_utils.demos.nb04_toy_model import TinyGanModel, train_coqui  # noqa: E402
+from tts_nb_utils.demos.nb04_toy_model import TinyCoquiModel, TinyGanModel, train_coqui  # noqa: E402
 from tts_nb_utils.doctor.run import run_doctor  # noqa: E402
 from tts_nb_utils.monitors.coqui import coqui_epoch_step_callbacks  # noqa: E402
 from tts_nb_utils.upstream.coqui import coqui_epoch_stepping, installed_trainer_version  # noqa: E402
@@ -92,3 +92,22 @@ def test_milestones_beyond_the_run_are_a_warning_naming_the_scheduler(tmp_path):
     warnings = [f.what for f in target.findings if f.severity == "warning"]
     assert _errors(target) == [] and len(warnings) == 1 and warnings[0].startswith("MultiStepLR")
     assert "beyond the run" in warnings[0]
+
+
+class _DataDepInit(TinyCoquiModel):
+    """Returns no outputs for its first 3 training batches, as GlowTTS does during data-dependent init."""
+
+    calls = 0
+
+    def train_step(self, batch, criterion, optimizer_idx=None):
+        self.calls += 1
+        return (None, None) if self.calls <= 3 else super().train_step(batch, criterion, optimizer_idx)
+
+
+def test_batches_the_model_skips_are_not_a_false_alarm(tmp_path):
+    target = _run(tmp_path, "skips", model_cls=_DataDepInit, lr_scheduler="StepwiseGradualLR",
+                  lr_scheduler_params=GRADUAL, scheduler_after_epoch=False)
+    assert target.findings == [], target.findings
+    notes = " ".join(target.notes)
+    assert "skipped 3 batch(es)" in notes and "follow the plan" in notes
+    assert "grad_accum_steps 1: inferred from the log" in notes

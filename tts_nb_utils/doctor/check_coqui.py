@@ -22,7 +22,7 @@ from typing import Any
 
 from ..schedules.plan import LRPlan, lr_plan
 from ..schedules.trace import ScheduleConfigError
-from ..upstream.coqui import coqui_optimizer_step_of_batch, read_coqui_lr_log, read_log_text
+from ..upstream.coqui import coqui_optimizer_step_of_batch, read_coqui_lr_log, read_coqui_skips, read_log_text
 from .kinds import read_mapping
 from .report import Target
 
@@ -94,6 +94,11 @@ def _check_one(target: Target, log: Path, s: _Schedule, batches: int, epochs: in
         return
     where = f"config.json#{s.key}"
     logged = read_coqui_lr_log(log, s.log_key)
+    skips = read_coqui_skips(log)
+    if skips and not after:  # skipped batches step no per-step scheduler: count only the batches that trained
+        logged = [(g - skips.get(g, 0), lr) for g, lr in logged]
+        target.notes.append(f"{s.name}: the model skipped {max(skips.values())} batch(es) (train_step() returned "
+                            "None): the per-step plan is compared on the batches that trained")
     try:
         base = lr_plan(s.name, s.params, float(lr), batches, epochs, after, optimizers=optimizers)
     except ScheduleConfigError as e:

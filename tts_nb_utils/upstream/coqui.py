@@ -52,6 +52,26 @@ def read_coqui_lr_log(path: str | Path, key: str = "current_lr") -> list[tuple[i
     return out
 
 
+_SKIPPED = "Skipping training step"
+
+
+def read_coqui_skips(path: str | Path) -> dict[int, int]:
+    """For each ``GLOBAL_STEP`` printed in a Coqui trainer log, how many earlier batches the trainer skipped.
+
+    A model whose ``train_step()`` returns no outputs (GlowTTS during its data-dependent initialisation) makes
+    the trainer log `` [!] `train_step()` retuned `None` outputs. Skipping training step.`` after that batch
+    (``trainer/trainer.py:1070-1074`` at v0.4.0): such a batch steps neither the optimizer nor a per-step
+    scheduler, yet ``GLOBAL_STEP`` still counts it. Empty when nothing was skipped."""
+    out: dict[int, int] = {}
+    skipped = 0
+    for line in read_log_text(Path(path)).splitlines():
+        if (m := _GLOBAL.search(line)) is not None:
+            out[int(m.group(1))] = skipped
+        elif _SKIPPED in line:
+            skipped += 1
+    return out if skipped else {}
+
+
 # ---------------------------------------------------------------------------------- gradient accumulation
 
 
