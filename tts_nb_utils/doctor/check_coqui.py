@@ -10,6 +10,8 @@ The batches per epoch come from the log's ``STEP: i/N`` lines (the console logge
 ``grad_accum_steps`` is a ``TrainerArgs`` field that ``config.json`` does not hold: for a per-step schedule it is
 inferred from the log (the values that put each logged LR at its ``GLOBAL_STEP``); a per-epoch schedule moves
 at epoch boundaries whatever the accumulation, and two optimizers cannot accumulate (``trainer.py:960-962``).
+Batches the model skipped (``train_step()`` returned None, e.g. GlowTTS' data-dependent init) step no scheduler:
+the per-step comparison counts only the batches that trained.
 """
 
 from __future__ import annotations
