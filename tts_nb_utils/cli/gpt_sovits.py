@@ -40,37 +40,33 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
-    from ..diagnose.checkpoints import checkpoint_files, latest_clean, newer_than, scan_checkpoint
+    from ..diagnose.checkpoints import checkpoint_files, scan_checkpoints
+    from ..diagnose.resume import experiments
     from ..io import atomic_write_json
 
     files = checkpoint_files(args.paths)
     if not files:
         raise UsageError(f"no checkpoint files ({', '.join(('.pth', '.pt', '.ckpt'))}) in {' '.join(args.paths)}")
-    reports = [scan_checkpoint(f, trust=args.trust) for f in files]
-    root = Path(os.path.commonpath([str(f.parent) for f in files]))
-    for r in reports:
-        print(r.format(root))
+    reports = scan_checkpoints(files, trust=args.trust)
+    given = [Path(p) for p in args.paths]
+    root = Path(os.path.commonpath([str(p if p.is_dir() else p.parent) for p in given]))
+    verdicts = experiments(reports)
+    for v in verdicts:
+        print(v.format(root))
     bad = [r for r in reports if not r.clean]
-    resume = latest_clean(reports)
-    if bad:
-        print(f"{len(bad)} of {len(reports)} checkpoint(s) hold NaN/Inf or cannot be read.")
-    if resume:
-        names = " + ".join(r.path.name for r in resume)
-        later = newer_than(reports, resume)
-        print(f"latest clean checkpoint to resume from: {names}")
-        if later:
-            print("  s2_train.py resumes from the highest-numbered G_/D_ pair: move the later ones out of the folder "
-                  f"({', '.join(r.path.name for r in later)})")
-    elif bad:
-        print("no clean checkpoint: start again from the pretrained weights (or an earlier copy)")
+    failing = [v for v in verdicts if not v.ok]
+    print(f"{len(reports)} checkpoint(s) in {len(verdicts)} folder(s): {len(bad)} hold NaN/Inf or cannot be read; "
+          f"{len(failing)} folder(s) would not resume cleanly.")
     if args.json:
-        atomic_write_json(args.json, {
+        atomic_write_json(args.json, {"experiments": [{
+            "folder": str(v.folder), "ok": v.ok, "advice": v.advice,
+            "problems": [{"severity": s, "text": t, "where": str(w)} for s, t, w in v.problems],
+            "resume_from": [str(r.path) for r in v.resume], "move_out": [str(r.path) for r in v.move],
             "checkpoints": [{"path": str(r.path), "kind": r.kind, "step": r.step, "epoch": r.epoch,
-                             "tensors": r.tensors, "clean": r.clean, "error": r.error,
-                             "bad": [vars(b) for b in r.bad]} for r in reports],
-            "resume_from": [str(r.path) for r in resume],
-        })
-    return 1 if bad else 0
+                             "tensors": r.tensors, "clean": r.clean, "error": r.error, "missing": r.missing,
+                             "about": r.about, "bad": [vars(b) for b in r.bad]} for r in v.reports],
+        } for v in verdicts]})
+    return 1 if bad or failing else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
