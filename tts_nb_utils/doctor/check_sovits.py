@@ -78,13 +78,16 @@ def _check_log(target: Target, scan: SovitsLogScan, fp16: bool, lr0: float, deca
         target.add("warning", f"a loss line that does not decode: {message}", f"train.log:{n}")
     first = scan.first_nonfinite
     if first is not None:
-        data = scan.data_nan or not fp16
-        severity = "error" if scan.pattern in ("persistent", "single") and (fp16 or data) else "warning"
+        severity = "error" if scan.pattern in ("persistent", "single") and (fp16 or scan.data_nan) else "warning"
         how = {"intermittent": "finite lines follow (GradScaler skipped those steps)",
                "persistent": "every line since is NaN", "single": "the last line"}[scan.pattern]
-        why = "; kl_ssl is NaN too: the SSL features of a clip are NaN" if scan.data_nan else \
-            ("; fp16_run is off, so fp16 is not the cause" if not fp16 else "")
-        fix = DATA_FIX if data else "fp16_run false (or bf16), then resume from the latest clean checkpoint"
+        why = "; kl_ssl is NaN too: the SSL features of a clip are NaN" if scan.data_nan else ""
+        if scan.data_nan:
+            fix = DATA_FIX
+        elif fp16:
+            fix = "fp16_run false (or bf16), then resume from the latest clean checkpoint"
+        else:  # the config says fp32 now; the lines may come from an earlier fp16 run
+            fix = f"if these lines were written with fp16_run false, fp16 is not the cause: {DATA_FIX}"
         target.add(severity, f"NaN/Inf loss from epoch {first.best_epoch}, step {first.global_step} "
                    f"({', '.join(first.nonfinite)}); {how}{why}", f"train.log:{first.line_number}", fix)
     offsets = sorted({e.lr_offset for e in scan.entries if e.lr_offset})

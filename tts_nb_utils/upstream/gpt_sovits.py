@@ -84,8 +84,8 @@ class SovitsLogEntry:
             where = f"epoch {self.logged_epoch}, step {self.global_step}"
         elif self.epoch is not None:
             low, high = self.epoch_range
-            also = f"; {low}-{high} if it was resumed" if low < high else ""
-            where = f"epoch {self.epoch} if the run was never resumed{also}, step {self.global_step}"
+            also = f" ({low}-{high} if the run was ever resumed)" if low < high else ""
+            where = f"epoch {self.epoch}{also}, step {self.global_step}"
         else:
             where = f"epoch ? (lr fits {self.epoch_exact:.2f}), step {self.global_step}"
         losses = ", ".join(f"{k}={v:.4g}" for k, v in self.losses.items())
@@ -273,8 +273,9 @@ def scan_sovits_log(path: str | os.PathLike, lr0: float = S2_LEARNING_RATE,
             continue
         if (lm := _LOADED.search(line)) and Path(lm.group(1)).name.startswith("G_"):
             scan.resumes.append((i, lm.group(1), int(lm.group(2))))
-        commas = line.count(",")
-        if not _LIST.search(line.strip()) or (commas < 6 and commas != 2):
+        listed = _LIST.search(line.strip())
+        commas = listed.group(1).count(",") if listed else 0  # asctime has a comma of its own
+        if not listed or (commas < 6 and commas != 2):
             continue
         try:
             entry = decode_sovits_log(line, lr0, lr_decay)
