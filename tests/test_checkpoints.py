@@ -13,7 +13,12 @@ import torch
 
 from tests.sovits_files import save_checkpoint, save_run, savee, tiny_net
 from tts_nb_utils.cli import main
-from tts_nb_utils.diagnose.checkpoints import checkpoint_files, latest_clean, scan_checkpoint, scan_checkpoints
+from tts_nb_utils.diagnose.checkpoints import (
+    checkpoint_files,
+    latest_clean,
+    scan_checkpoint,
+    scan_checkpoints,
+)
 from tts_nb_utils.diagnose.resume import experiments
 from tts_nb_utils.diagnose.safe_load import load_checkpoint_safely, sovits_header
 

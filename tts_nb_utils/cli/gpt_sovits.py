@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from pathlib import Path
 
 from ..errors import UsageError
@@ -27,7 +28,7 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
             print(f"line {e.line_number}: {e}")
         for n, msg in scan.problems:
             print(f"line {n}: could not decode: {msg}")
-        print(scan.summary())
+        print(_wrap(scan.summary()))
         return 1 if scan.first_nonfinite or scan.problems else 0
     if "[" not in target:
         raise UsageError(f"{target!r} is neither a file nor a loss line like '[nan, nan, ..., 200, 9.99e-05]'")
@@ -35,8 +36,13 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
         entry = decode_sovits_log(target, args.lr0, args.lr_decay)
     except SovitsLogError as e:
         raise UsageError(str(e)) from None
-    print(entry)
+    print(_wrap(str(entry)))
     return 0 if entry.finite else 1
+
+
+def _wrap(text: str, width: int = 118) -> str:
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False)
+                     for line in text.splitlines())
 
 
 def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:

@@ -203,6 +203,8 @@ class RunResult:
     guard: object | None = None
     start_step: int = 0
     log_dir: Path | None = None
+    resumed_from: Path | None = None
+    lrs: list[float] = field(default_factory=list)
 
     @property
     def trained(self) -> bool:
@@ -244,18 +246,39 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
                     "learning_rate": lr0}, tmp)
 
 
-def _resume(log_dir: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Load the highest-numbered ``G_*.pth`` as ``s2_train.py:206-221`` does (``utils.load_checkpoint``,
-    ``utils.py:23-60``: the optimizer state, learning rate included, is restored unless it was saved as None);
-    returns the epoch to start from."""
-    found = sorted(log_dir.glob("G_*.pth"), key=lambda f: int("".join(filter(str.isdigit, f.name)))) if log_dir else []
-    if not found:
-        return 1
-    data = torch.load(found[-1], map_location="cpu", weights_only=True)
-    model.load_state_dict(data["model"])
+SAVE_LATEST_STEP = 233333333333  #: the step in the file names when "save only the latest" is on (s2_train.py:536-556)
+
+
+def _latest(log_dir: Path, pattern: str) -> Path:
+    """``utils.latest_checkpoint_path`` (``utils.py:112-117``): by the digits in the name; IndexError if none."""
+    return sorted(log_dir.glob(pattern), key=lambda f: int("".join(filter(str.isdigit, str(f)))))[-1]
+
+
+def _load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, logger: logging.Logger | None) -> int:
+    """``utils.load_checkpoint`` (``utils.py:23-60``): a missing key raises; ``optimizer: None`` is skipped."""
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    epoch = data["iteration"]
     if data["optimizer"] is not None:
         optimizer.load_state_dict(data["optimizer"])
-    return int(data["iteration"]) + 1
+    model.load_state_dict(data["model"])
+    if logger is not None:
+        logger.info(f"Loaded checkpoint '{path}' (iteration {epoch})")
+    return int(epoch)
+
+
+def _resume(log_dir: Path | None, nets: tuple[nn.Module, nn.Module], optims: tuple, logger) -> tuple[int, Path | None]:
+    """``s2_train.py:206-263``: load the latest ``D_*.pth`` then ``G_*.pth``; if anything fails, its bare except
+    starts at epoch 1 from the pretrained weights (here: the fresh initial weights, logged as upstream logs them).
+    Returns the epoch to start from and the ``G_`` file resumed from (None for a pretrained start)."""
+    g, d = nets
+    try:
+        _load(_latest(log_dir, "D_*.pth"), d, optims[1], logger)
+        g_path = _latest(log_dir, "G_*.pth")
+        return _load(g_path, g, optims[0], logger) + 1, g_path
+    except Exception:  # noqa: BLE001 - upstream's bare except, on purpose: this is the trap being shown
+        if logger is not None:
+            logger.info("loaded pretrained (the initial weights of this miniature)")
+        return 1, None
 
 
 def _train_step(model: TinyVits, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, guard: Any,
@@ -292,6 +315,7 @@ def train_tiny_vits(
     cfg: TinyVitsConfig = TinyVitsConfig(),
     log_dir: str | Path | None = None,
     log_every: int = 5,
+    save_latest: bool = False,
 ) -> RunResult:
     """Train TinyVits the way GPT-SoVITS's ``s2_train.py`` trains SoVITS (``48b1a01``): AdamW (betas 0.8/0.99,
     eps 1e-9, ``s2_train.py:172-197``), the forward under autocast when ``precision`` is 16-bit mixed and the
@@ -299,8 +323,11 @@ def train_tiny_vits(
     (``:444-449``), ``ExponentialLR`` per epoch. ``precision="half"`` casts model and data to float16 instead
     (not what upstream does). ``guard_options``: a NanGuard's keywords (it also watches the scaler).
 
-    With ``log_dir``, ``train.log`` gets upstream's lines every ``log_every`` steps and ``G_<global_step>.pth`` is
-    saved after every epoch; a later call with the same ``log_dir`` resumes from the latest one, as upstream does."""
+    With ``log_dir``, ``train.log`` gets upstream's lines every ``log_every`` steps and ``G_<global_step>.pth`` and
+    ``D_<global_step>.pth`` are saved after every epoch (``save_latest``: always as ``G_/D_233333333333.pth``, the
+    WebUI default); a later call with the same ``log_dir`` resumes as upstream does (:func:`_resume`). This model
+    has no discriminator: ``D_`` holds a small untrained stand-in and its AdamW state, so that the files and the
+    resume rules are upstream's."""
     from ..monitors.nan_guard import NanGuard
     from ..upstream.gpt_sovits import format_sovits_log
 
@@ -312,24 +339,29 @@ def train_tiny_vits(
     if half:
         model.half()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
+    disc = nn.Conv1d(1, 4, 15, stride=4).to(device)
+    disc_opt = torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
     log_dir = Path(log_dir) if log_dir is not None else None
-    first_epoch = _resume(log_dir, model, opt)
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)  # as utils.get_logger does (utils.py:315-316)
+    logger = upstream_logger(log_dir, name) if log_dir is not None else None
+    first_epoch, resumed_from = _resume(log_dir, (model, disc), (opt, disc_opt), logger) if log_dir else (1, None)
     val_start = validation_loss(model, *val)  # of the weights this run starts from (resumed ones included)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999875)
     with warnings.catch_warnings():  # upstream steps before any optimizer step too; torch warns about that
         warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
-        for _ in range(first_epoch):  # stepped epoch_str times before training (s2_train.py:276-281)
+        for _ in range(first_epoch):  # stepped epoch_str times before training (s2_train.py:268-281)
             sched.step()
     use_scaler = grad_scaler if grad_scaler is not None else amp_dtype == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     guard = NanGuard(model, opt, scaler=scaler, **guard_options) if guard_options is not None else None
-    logger = upstream_logger(log_dir, name) if log_dir is not None else None
-    gen = torch.Generator().manual_seed(seed + first_epoch)
-    losses, parts, scales, first = [], [], [], None
+    order = batch_order(len(clips), batch_size, epochs * steps_per_epoch, seed + first_epoch)
+    losses, parts, scales, lrs, first = [], [], [], [], None
     global_step = (first_epoch - 1) * steps_per_epoch
     for epoch in range(first_epoch, first_epoch + epochs):
         for batch_idx in range(steps_per_epoch):
-            idx = torch.randperm(len(clips), generator=gen)[:batch_size].to(device)
+            idx = order[len(losses)].to(device)
+            lrs.append(opt.param_groups[0]["lr"])
             dtype = torch.float16 if half else torch.float32
             out = _train_step(model, opt, scaler, guard, content[idx].to(dtype), clips[idx].to(dtype), amp_dtype)
             losses.append(float(out["total"].detach()))
@@ -342,18 +374,65 @@ def train_tiny_vits(
                 for line in format_sovits_log(parts[-1], global_step, opt.param_groups[0]["lr"], epoch, progress).split("\n"):
                     logger.info(line)
             global_step += 1
+        if log_dir is not None:  # saved inside train_and_evaluate (s2_train.py:514-556), before the scheduler steps
+            step_name = SAVE_LATEST_STEP if save_latest else global_step
+            save_checkpoint(log_dir / f"G_{step_name}.pth", model, opt, epoch, lr)
+            save_checkpoint(log_dir / f"D_{step_name}.pth", disc, disc_opt, epoch, lr)
         with warnings.catch_warnings():  # every step of the epoch may have been skipped by the scaler
             warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
-            sched.step()
-        if log_dir is not None:
-            save_checkpoint(log_dir / f"G_{global_step}.pth", model, opt, epoch, lr)
+            sched.step()  # after train_and_evaluate (s2_train.py:285-315)
     if logger is not None:
         for h in list(logger.handlers):
             logger.removeHandler(h)
             h.close()
-    result = RunResult(name, losses, parts, scales, first, val_start, validation_loss(model, *val), lr, model, guard,
-                       (first_epoch - 1) * steps_per_epoch, log_dir)
-    return result
+    return RunResult(name, losses, parts, scales, first, val_start, validation_loss(model, *val), lr, model, guard,
+                     (first_epoch - 1) * steps_per_epoch, log_dir, resumed_from, lrs)
+
+
+def batch_order(n_clips: int, batch_size: int, steps: int, seed: int) -> list[torch.Tensor]:
+    """The clip indices of each training step (a fresh random permutation per step, cut to ``batch_size``), as
+    :func:`train_tiny_vits` draws them: a run's batches are known before it starts."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randperm(n_clips, generator=gen)[:batch_size] for _ in range(steps)]
+
+
+def clip_peaks(model: TinyVits, clips: torch.Tensor, content: torch.Tensor) -> np.ndarray:
+    """The largest ``|value|`` of the activation that ``activation_gain`` scales, per clip, in float32 at gain 1:
+    what a gain ``g`` turns into ``g * peak``, and fp16 turns into Inf above 65504. A batch's peak is the largest
+    of its clips' peaks."""
+    peaks: list[float] = []
+    handle = model.enc_q[0].register_forward_hook(lambda m, i, o: peaks.extend(o.detach().abs().amax(dim=(1, 2)).tolist()))
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            model(content.float(), clips.float())
+    finally:
+        handle.remove()
+    return np.array(peaks)
+
+
+def with_loud_clip(clips: np.ndarray, index: int, db: float) -> np.ndarray:
+    """A copy of ``clips`` ``[n, samples]`` where clip ``index`` is ``db`` louder than the loudest other clip (by
+    peak); when that would pass 0.99 full scale, the other clips are turned down instead."""
+    out = clips.copy()
+    others = np.abs(np.delete(out, index, axis=0)).max()
+    target = others * 10 ** (db / 20)
+    out[index] *= target / np.abs(out[index]).max()
+    return out * min(1.0, 0.99 / target)
+
+
+def intermittent_clip(n_clips: int, batch_size: int, steps: int, seed: int, log_every: int) -> int:
+    """The clip whose presence in the logged batches of a run (:func:`batch_order`, steps ``0, log_every, ...``)
+    makes the log intermittent: present in a logged batch, absent in a later one, present in about half. The
+    notebook makes that clip the loud one, so that NaN lines come and go in ``train.log`` for any seed. ``seed``:
+    the run's, which starts fresh at epoch 1 (:func:`train_tiny_vits` draws with ``seed + first_epoch``)."""
+    logged = batch_order(n_clips, batch_size, steps, seed + 1)[::log_every]
+
+    def score(i: int) -> tuple[bool, float]:
+        present = [bool((b == i).any()) for b in logged]
+        first = present.index(True) if any(present) else len(present)
+        return (not any(present[first:]) or all(present[first:])), abs(sum(present) / len(present) - 0.5)
+
+    return min(range(n_clips), key=score)
 
 
 def activation_peaks(model: TinyVits, clips: torch.Tensor, content: torch.Tensor, batches: int = 50,
@@ -374,14 +453,20 @@ def activation_peaks(model: TinyVits, clips: torch.Tensor, content: torch.Tensor
     return np.array(peaks)
 
 
-def resume_copy_without_optimizer(checkpoint: Path, log_dir: Path) -> Path:
-    """Copy a ``G_*.pth`` into a fresh ``log_dir`` with ``optimizer`` set to None: ``utils.load_checkpoint`` then
-    skips the optimizer state (``utils.py:28``), so AdamW restarts at the config's learning rate. The original
-    file is only read."""
-    data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    data["optimizer"] = None
+def copy_checkpoints(files: list[Path], log_dir: Path, optimizer: str = "keep") -> Path:
+    """Copy checkpoints into a fresh ``log_dir`` for a resume; ``optimizer``: ``"keep"`` the saved state,
+    ``"none"`` stores None (``utils.load_checkpoint`` then skips it, ``utils.py:28``, so AdamW starts at the
+    config's learning rate), ``"delete"`` removes the key (``utils.py:26-28`` then raises, and ``s2_train.py``
+    restarts from the pretrained weights). The originals are only read. Returns ``log_dir``."""
+    if optimizer not in ("keep", "none", "delete"):
+        raise ValueError(f"optimizer={optimizer!r}: use 'keep', 'none' or 'delete'")
     log_dir.mkdir(parents=True, exist_ok=True)
-    dest = log_dir / checkpoint.name
-    with atomic_path(dest) as tmp:
-        torch.save(data, tmp)
-    return dest
+    for f in files:
+        data = torch.load(f, map_location="cpu", weights_only=True)
+        if optimizer == "none":
+            data["optimizer"] = None
+        elif optimizer == "delete":
+            del data["optimizer"]
+        with atomic_path(log_dir / f.name) as tmp:
+            torch.save(data, tmp)
+    return log_dir

@@ -12,6 +12,7 @@ once that pair holds NaN there is no clean pair left to go back to.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,14 +35,16 @@ class ExperimentVerdict:
     def ok(self) -> bool:
         return not any(sev == "error" for sev, _, _ in self.problems)
 
-    def format(self, root: Path | None = None) -> str:
+    def format(self, root: Path | None = None, width: int = 118) -> str:
+        """The folder (relative to ``root``), one line per file, the problems and the advice, wrapped."""
         lines = [f"{relative_name(self.folder, root) if self.folder != root else '.'}/ "
                  f"({len(self.reports)} file(s))"]
         lines += [f"  {r.format(self.folder)}" for r in self.reports]
         lines += [f"  {sev.upper()}: {text}" for sev, text, _ in self.problems]
         if self.advice:
             lines.append(f"  -> {self.advice}")
-        return "\n".join(lines)
+        return "\n".join(textwrap.fill(line, width, subsequent_indent="      ", break_on_hyphens=False)
+                         for line in lines)
 
 
 def experiments(reports: list[CheckpointReport]) -> list[ExperimentVerdict]:
