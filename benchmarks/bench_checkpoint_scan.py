@@ -1,7 +1,8 @@
 """Checkpoint scans (``tts-nb scan-checkpoints``, the doctor; issue 29 item 5): the scan as it was (``torch.load``
 into memory, torch's default threads, ``isfinite(t).all()`` on every tensor) against the scan now
 (:func:`tts_nb_utils.diagnose.checkpoints.scan_checkpoints`: memory-mapped load, the notebooks' thread policy, the
-one-reduction ``isfinite(t.sum())`` first), side by side in one run, on a quiet machine and with two busy processes.
+one-reduction ``isfinite(t.sum())`` first), and each change alone, side by side in one run, on a quiet machine and
+with two busy processes. Ratios are against "before" in the same row.
 
 The files: GPT-SoVITS ``G_``/``D_`` pairs as ``utils.save_checkpoint`` writes them (weights plus both AdamW
 moments), about 3 x 4 M float32 values each. Run: ``.venv/bin/python benchmarks/bench_checkpoint_scan.py``.
@@ -44,15 +45,21 @@ def make_files(folder: Path) -> list[Path]:
     return checkpoint_files([folder])
 
 
-def scan_before(files: list[Path]) -> int:
-    """The previous scan: a full load, every tensor checked element by element, torch's default threads."""
+def scan_plain(files: list[Path], mmap: bool = False, sum_first: bool = False) -> int:
+    """The previous scan (a full load, every tensor checked element by element), with one change at a time."""
     bad = 0
 
-    def walk(obj):
+    def check(t: torch.Tensor) -> None:
         nonlocal bad
+        if sum_first and bool(torch.isfinite(t.sum(dtype=torch.float64))):
+            return
+        if not bool(torch.isfinite(t).all()):
+            bad += 1
+
+    def walk(obj):
         if isinstance(obj, torch.Tensor):
-            if obj.is_floating_point() and not bool(torch.isfinite(obj).all()):
-                bad += 1
+            if obj.is_floating_point():
+                check(obj)
         elif isinstance(obj, dict):
             for v in obj.values():
                 walk(v)
@@ -61,8 +68,13 @@ def scan_before(files: list[Path]) -> int:
                 walk(v)
 
     for f in files:
-        walk(torch.load(f, map_location="cpu", weights_only=True))
+        walk(torch.load(f, map_location="cpu", weights_only=True, mmap=mmap))
     return bad
+
+
+def _one_thread(files: list[Path]) -> int:
+    torch.set_num_threads(1)
+    return scan_plain(files)
 
 
 def scan_now(files: list[Path]) -> int:
@@ -85,23 +97,26 @@ def main() -> None:
         mib = sum(f.stat().st_size for f in files) / 2**20
         print(f"{os.cpu_count()} CPU(s), torch default threads {default}; {len(files)} files, {mib:.0f} MiB; "
               f"best of {REPEATS}")
-        assert scan_before(files) == scan_now(files) == 0
+        assert scan_plain(files) == scan_now(files) == 0
+        variants = {"before": scan_plain, "+ mmap": lambda f: scan_plain(f, mmap=True),
+                    "+ sum first": lambda f: scan_plain(f, sum_first=True), "+ 1 thread": _one_thread,
+                    "now (all three)": scan_now}
         for label, n_busy in (("quiet", 0), ("2 busy processes", 2)):
             stop = mp.Event()
             procs = [mp.Process(target=_busy, args=(stop,), daemon=True) for _ in range(n_busy)]
             for p in procs:
                 p.start()
             try:
-                torch.set_num_threads(default)
-                before = best(scan_before, files)
-                now = best(scan_now, files)
+                times = {}
+                for name, fn in variants.items():
+                    torch.set_num_threads(default)  # scan_now sets its own policy and restores this
+                    times[name] = best(fn, files)
             finally:
                 stop.set()
                 for p in procs:
                     p.join()
-            print(f"  {label:<18} before {before:6.2f} s ({mib / before:5.0f} MiB/s), now {now:6.2f} s "
-                  f"({mib / now:5.0f} MiB/s): x{before / now:.2f} faster")
-
+            base = times["before"]
+            print(f"  {label}: " + ", ".join(f"{n} {t:.2f} s (x{base / t:.1f})" for n, t in times.items()))
 
 if __name__ == "__main__":
     main()

@@ -46,7 +46,7 @@ def test_scan_names_the_nan_file_and_tensors_and_the_pair_to_resume_from(logs_s2
 def test_cli_one_verdict_with_relative_paths_exit_codes_and_json(logs_s2, tmp_path, capsys):
     out_json = tmp_path / "scan.json"
     assert main(["scan-checkpoints", str(logs_s2), "--json", str(out_json)]) == 1
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # lines are wrapped at 118 characters
     assert "G_120.pth [gpt-sovits-G step 120 epoch 6]: NaN/Inf in" in out and str(tmp_path) not in out
     assert "s2_train.py resumes from G_120.pth, which holds NaN/Inf" in out
     assert "move D_120.pth, G_120.pth out of the folder; s2_train.py then resumes from G_80.pth + D_80.pth" in out
@@ -69,7 +69,7 @@ def test_two_experiments_get_their_own_verdicts(tmp_path, capsys):
     assert [r.path.name for r in verdicts["alice"].move] == ["D_40.pth", "G_40.pth"]
     assert [r.path.name for r in verdicts["bob"].resume] == ["G_20.pth", "D_20.pth"] and not verdicts["bob"].move
     assert main(["scan-checkpoints", str(tmp_path / "logs")]) == 1
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # lines are wrapped at 118 characters
     assert "alice/logs_s2_v2/ (4 file(s))" in out and "bob/logs_s2_v2/ (4 file(s))" in out
     bob = out[out.index("bob/"):]
     assert "D_40.pth" not in bob and "nothing to do" in bob
@@ -121,7 +121,7 @@ def test_exported_weights_are_read_without_running_code(tmp_path, capsys, versio
     assert "float16" in r.about and "no enc_q" in r.about and "not a resume point" in r.about
     assert (header or "v1/v2") in r.about
     assert main(["scan-checkpoints", str(path.parent)]) == 1
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # lines are wrapped at 118 characters
     assert "UNREADABLE" not in out and "pretrained" not in out and "\x1b" not in out
 
 
@@ -137,7 +137,7 @@ def test_pickled_code_is_refused_and_not_run(tmp_path, capsys):
     r = scan_checkpoint(path)
     assert not marker.exists() and r.error and "nothing was run" in r.error and "posix.mkdir" in r.error
     assert main(["scan-checkpoints", str(path)]) == 1
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # lines are wrapped at 118 characters
     assert "UNREADABLE" in out and "\x1b" not in out and not marker.exists()
 
 

@@ -93,13 +93,18 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser(
         "scan-checkpoints",
-        help="find NaN/Inf in checkpoints (GPT-SoVITS G_/D_*.pth, Lightning .ckpt, state dicts) and the latest clean one",
-        description="Read every checkpoint named, or under the folders named (e.g. logs_s2_v2), and list each file "
-        "and tensor (weights and optimizer state) holding NaN or Inf, and the latest clean checkpoint to resume from. "
-        "Files are only read. Exit 0 when all are clean, 1 when any holds NaN/Inf or cannot be read, 2 for usage errors.",
+        help="find NaN/Inf in checkpoints (GPT-SoVITS G_/D_ and exported weights, Lightning .ckpt, state dicts) "
+        "and what each experiment resumes from",
+        description="Read every checkpoint named, or under the folders named (e.g. logs/ or logs/<exp>/logs_s2_v2), "
+        "without running pickled code, and list each file and tensor (weights and optimizer state) holding NaN or "
+        "Inf. Then, per folder, what GPT-SoVITS's s2_train.py resumes from next (the latest D_ and G_), whether that "
+        "works (NaN, a missing D_ or optimizer key: a silent restart from the pretrained weights) and what to do. "
+        "Exported weights (SoVITS_weights_*) are for inference, not resume points. Files are only read. Exit 0 when "
+        "all are clean and every folder resumes cleanly, 1 otherwise, 2 for usage errors.",
     )
     c.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
     c.add_argument("--json", metavar="FILE", help="also write the findings as JSON")
     c.add_argument("--trust", action="store_true",
-                   help="allow pickled objects when loading (only for files you made yourself)")
+                   help="load with torch's full unpickler, which runs any code the file holds (only for files you "
+                   "made yourself)")
     c.set_defaults(func=_cmd_scan_checkpoints)

@@ -38,6 +38,7 @@ from ..audio.mel import MelConfig, mel_spectrogram
 from ..device import AUTOCAST_PRECISIONS, autocast_dtype, canonical_precision
 from ..io import atomic_path
 from ..schedules.trace import ORDER_WARNING_TEXT as ORDER_WARNING
+from .nb02_resume import SAVE_LATEST_STEP, resume
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ def validation_loss(model: TinyVits, content: torch.Tensor, y: torch.Tensor, see
 
 def upstream_logger(log_dir: Path, name: str) -> logging.Logger:
     """A logger writing ``train.log`` in ``utils.get_logger``'s format (``utils.py:309-321`` at ``48b1a01``)."""
+    log_dir.mkdir(parents=True, exist_ok=True)  # as utils.get_logger does (utils.py:315-316)
     logger = logging.getLogger(f"tts_nb.nb02.{name}.{id(log_dir)}")
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -244,41 +246,6 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     with atomic_path(path) as tmp:
         torch.save({"model": model.state_dict(), "iteration": epoch, "optimizer": optimizer.state_dict(),
                     "learning_rate": lr0}, tmp)
-
-
-SAVE_LATEST_STEP = 233333333333  #: the step in the file names when "save only the latest" is on (s2_train.py:536-556)
-
-
-def _latest(log_dir: Path, pattern: str) -> Path:
-    """``utils.latest_checkpoint_path`` (``utils.py:112-117``): by the digits in the name; IndexError if none."""
-    return sorted(log_dir.glob(pattern), key=lambda f: int("".join(filter(str.isdigit, str(f)))))[-1]
-
-
-def _load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, logger: logging.Logger | None) -> int:
-    """``utils.load_checkpoint`` (``utils.py:23-60``): a missing key raises; ``optimizer: None`` is skipped."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    epoch = data["iteration"]
-    if data["optimizer"] is not None:
-        optimizer.load_state_dict(data["optimizer"])
-    model.load_state_dict(data["model"])
-    if logger is not None:
-        logger.info(f"Loaded checkpoint '{path}' (iteration {epoch})")
-    return int(epoch)
-
-
-def _resume(log_dir: Path | None, nets: tuple[nn.Module, nn.Module], optims: tuple, logger) -> tuple[int, Path | None]:
-    """``s2_train.py:206-263``: load the latest ``D_*.pth`` then ``G_*.pth``; if anything fails, its bare except
-    starts at epoch 1 from the pretrained weights (here: the fresh initial weights, logged as upstream logs them).
-    Returns the epoch to start from and the ``G_`` file resumed from (None for a pretrained start)."""
-    g, d = nets
-    try:
-        _load(_latest(log_dir, "D_*.pth"), d, optims[1], logger)
-        g_path = _latest(log_dir, "G_*.pth")
-        return _load(g_path, g, optims[0], logger) + 1, g_path
-    except Exception:  # noqa: BLE001 - upstream's bare except, on purpose: this is the trap being shown
-        if logger is not None:
-            logger.info("loaded pretrained (the initial weights of this miniature)")
-        return 1, None
 
 
 def _train_step(model: TinyVits, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, guard: Any,
@@ -325,9 +292,9 @@ def train_tiny_vits(
 
     With ``log_dir``, ``train.log`` gets upstream's lines every ``log_every`` steps and ``G_<global_step>.pth`` and
     ``D_<global_step>.pth`` are saved after every epoch (``save_latest``: always as ``G_/D_233333333333.pth``, the
-    WebUI default); a later call with the same ``log_dir`` resumes as upstream does (:func:`_resume`). This model
+    WebUI default); a later call with the same ``log_dir`` resumes as upstream does (:func:`.nb02_resume.resume`). This model
     has no discriminator: ``D_`` holds a small untrained stand-in and its AdamW state, so that the files and the
-    resume rules are upstream's."""
+    resume rules are upstream's (:mod:`.nb02_resume`)."""
     from ..monitors.nan_guard import NanGuard
     from ..upstream.gpt_sovits import format_sovits_log
 
@@ -342,10 +309,8 @@ def train_tiny_vits(
     disc = nn.Conv1d(1, 4, 15, stride=4).to(device)
     disc_opt = torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
     log_dir = Path(log_dir) if log_dir is not None else None
-    if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)  # as utils.get_logger does (utils.py:315-316)
     logger = upstream_logger(log_dir, name) if log_dir is not None else None
-    first_epoch, resumed_from = _resume(log_dir, (model, disc), (opt, disc_opt), logger) if log_dir else (1, None)
+    first_epoch, resumed_from = resume(log_dir, (model, disc), (opt, disc_opt), logger) if log_dir else (1, None)
     val_start = validation_loss(model, *val)  # of the weights this run starts from (resumed ones included)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999875)
     with warnings.catch_warnings():  # upstream steps before any optimizer step too; torch warns about that
@@ -375,18 +340,20 @@ def train_tiny_vits(
                     logger.info(line)
             global_step += 1
         if log_dir is not None:  # saved inside train_and_evaluate (s2_train.py:514-556), before the scheduler steps
-            step_name = SAVE_LATEST_STEP if save_latest else global_step
-            save_checkpoint(log_dir / f"G_{step_name}.pth", model, opt, epoch, lr)
-            save_checkpoint(log_dir / f"D_{step_name}.pth", disc, disc_opt, epoch, lr)
+            for part, net, o in (("G", model, opt), ("D", disc, disc_opt)):
+                save_checkpoint(log_dir / f"{part}_{SAVE_LATEST_STEP if save_latest else global_step}.pth", net, o, epoch, lr)
         with warnings.catch_warnings():  # every step of the epoch may have been skipped by the scaler
             warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
             sched.step()  # after train_and_evaluate (s2_train.py:285-315)
-    if logger is not None:
-        for h in list(logger.handlers):
-            logger.removeHandler(h)
-            h.close()
+    _close(logger)
     return RunResult(name, losses, parts, scales, first, val_start, validation_loss(model, *val), lr, model, guard,
                      (first_epoch - 1) * steps_per_epoch, log_dir, resumed_from, lrs)
+
+
+def _close(logger: logging.Logger | None) -> None:
+    for h in list(logger.handlers) if logger is not None else []:
+        logger.removeHandler(h)
+        h.close()
 
 
 def batch_order(n_clips: int, batch_size: int, steps: int, seed: int) -> list[torch.Tensor]:
@@ -394,79 +361,3 @@ def batch_order(n_clips: int, batch_size: int, steps: int, seed: int) -> list[to
     :func:`train_tiny_vits` draws them: a run's batches are known before it starts."""
     gen = torch.Generator().manual_seed(seed)
     return [torch.randperm(n_clips, generator=gen)[:batch_size] for _ in range(steps)]
-
-
-def clip_peaks(model: TinyVits, clips: torch.Tensor, content: torch.Tensor) -> np.ndarray:
-    """The largest ``|value|`` of the activation that ``activation_gain`` scales, per clip, in float32 at gain 1:
-    what a gain ``g`` turns into ``g * peak``, and fp16 turns into Inf above 65504. A batch's peak is the largest
-    of its clips' peaks."""
-    peaks: list[float] = []
-    handle = model.enc_q[0].register_forward_hook(lambda m, i, o: peaks.extend(o.detach().abs().amax(dim=(1, 2)).tolist()))
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            model(content.float(), clips.float())
-    finally:
-        handle.remove()
-    return np.array(peaks)
-
-
-def with_loud_clip(clips: np.ndarray, index: int, db: float) -> np.ndarray:
-    """A copy of ``clips`` ``[n, samples]`` where clip ``index`` is ``db`` louder than the loudest other clip (by
-    peak); when that would pass 0.99 full scale, the other clips are turned down instead."""
-    out = clips.copy()
-    others = np.abs(np.delete(out, index, axis=0)).max()
-    target = others * 10 ** (db / 20)
-    out[index] *= target / np.abs(out[index]).max()
-    return out * min(1.0, 0.99 / target)
-
-
-def intermittent_clip(n_clips: int, batch_size: int, steps: int, seed: int, log_every: int) -> int:
-    """The clip whose presence in the logged batches of a run (:func:`batch_order`, steps ``0, log_every, ...``)
-    makes the log intermittent: present in a logged batch, absent in a later one, present in about half. The
-    notebook makes that clip the loud one, so that NaN lines come and go in ``train.log`` for any seed. ``seed``:
-    the run's, which starts fresh at epoch 1 (:func:`train_tiny_vits` draws with ``seed + first_epoch``)."""
-    logged = batch_order(n_clips, batch_size, steps, seed + 1)[::log_every]
-
-    def score(i: int) -> tuple[bool, float]:
-        present = [bool((b == i).any()) for b in logged]
-        first = present.index(True) if any(present) else len(present)
-        return (not any(present[first:]) or all(present[first:])), abs(sum(present) / len(present) - 0.5)
-
-    return min(range(n_clips), key=score)
-
-
-def activation_peaks(model: TinyVits, clips: torch.Tensor, content: torch.Tensor, batches: int = 50,
-                     batch_size: int = 4, seed: int = 0) -> np.ndarray:
-    """The largest ``|value|`` of the activation that ``activation_gain`` scales, per random batch, in float32
-    at gain 1: what a gain ``g`` turns into ``g * peak``, and fp16 turns into Inf above 65504."""
-    peaks: list[float] = []
-    handle = model.enc_q[0].register_forward_hook(lambda m, i, o: peaks.append(float(o.detach().abs().max())))
-    gen = torch.Generator().manual_seed(seed)
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for _ in range(batches):
-                idx = torch.randperm(len(clips), generator=gen)[:batch_size].to(clips.device)
-                model(content[idx].float(), clips[idx].float())
-    finally:
-        handle.remove()
-    return np.array(peaks)
-
-
-def copy_checkpoints(files: list[Path], log_dir: Path, optimizer: str = "keep") -> Path:
-    """Copy checkpoints into a fresh ``log_dir`` for a resume; ``optimizer``: ``"keep"`` the saved state,
-    ``"none"`` stores None (``utils.load_checkpoint`` then skips it, ``utils.py:28``, so AdamW starts at the
-    config's learning rate), ``"delete"`` removes the key (``utils.py:26-28`` then raises, and ``s2_train.py``
-    restarts from the pretrained weights). The originals are only read. Returns ``log_dir``."""
-    if optimizer not in ("keep", "none", "delete"):
-        raise ValueError(f"optimizer={optimizer!r}: use 'keep', 'none' or 'delete'")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        data = torch.load(f, map_location="cpu", weights_only=True)
-        if optimizer == "none":
-            data["optimizer"] = None
-        elif optimizer == "delete":
-            del data["optimizer"]
-        with atomic_path(log_dir / f.name) as tmp:
-            torch.save(data, tmp)
-    return log_dir
