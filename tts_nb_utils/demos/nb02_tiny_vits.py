@@ -265,6 +265,28 @@ def _train_step(model: TinyVits, opt: torch.optim.Optimizer, scaler: torch.amp.G
     return out
 
 
+def _nets(cfg: TinyVitsConfig, device: torch.device, lr: float, half: bool, seed: int) -> tuple:
+    """The generator, its AdamW (``s2_train.py:172-198``), the stand-in discriminator and its AdamW."""
+    torch.manual_seed(seed)
+    model = TinyVits(cfg).to(device)
+    if half:
+        model.half()
+    disc = nn.Conv1d(1, 4, 15, stride=4).to(device)
+    return (model, torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9),
+            disc, torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9))
+
+
+def _scheduler(opt: torch.optim.Optimizer, first_epoch: int) -> torch.optim.lr_scheduler.ExponentialLR:
+    """``ExponentialLR(last_epoch=-1)`` stepped ``epoch_str`` times before training (``s2_train.py:268-281``): after
+    a resume it starts from the restored, already decayed LR."""
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999875, last_epoch=-1)
+    with warnings.catch_warnings():  # upstream steps before any optimizer step too; torch warns about that
+        warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
+        for _ in range(first_epoch):
+            sched.step()
+    return sched
+
+
 def train_tiny_vits(
     clips: torch.Tensor,
     content: torch.Tensor,
@@ -301,22 +323,12 @@ def train_tiny_vits(
     device = clips.device
     half = precision == "half"
     amp_dtype = None if half else autocast_dtype(canonical_precision(precision, AUTOCAST_PRECISIONS))
-    torch.manual_seed(seed)
-    model = TinyVits(cfg).to(device)
-    if half:
-        model.half()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
-    disc = nn.Conv1d(1, 4, 15, stride=4).to(device)
-    disc_opt = torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
+    model, opt, disc, disc_opt = _nets(cfg, device, lr, half, seed)
     log_dir = Path(log_dir) if log_dir is not None else None
     logger = upstream_logger(log_dir, name) if log_dir is not None else None
     first_epoch, resumed_from = resume(log_dir, (model, disc), (opt, disc_opt), logger) if log_dir else (1, None)
     val_start = validation_loss(model, *val)  # of the weights this run starts from (resumed ones included)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999875)
-    with warnings.catch_warnings():  # upstream steps before any optimizer step too; torch warns about that
-        warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
-        for _ in range(first_epoch):  # stepped epoch_str times before training (s2_train.py:268-281)
-            sched.step()
+    sched = _scheduler(opt, first_epoch)
     use_scaler = grad_scaler if grad_scaler is not None else amp_dtype == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     guard = NanGuard(model, opt, scaler=scaler, **guard_options) if guard_options is not None else None
