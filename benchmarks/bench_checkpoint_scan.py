@@ -10,7 +10,6 @@ moments), about 3 x 4 M float32 values each. Run: ``.venv/bin/python benchmarks/
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -20,16 +19,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_threads import busy_processes  # noqa: E402  (this folder is on the path when run as a script)
+
 from tts_nb_utils.diagnose.checkpoints import checkpoint_files, scan_checkpoints  # noqa: E402
 
 PAIRS = 3
 REPEATS = 3
-
-
-def _busy(stop) -> None:
-    x = 0
-    while not stop.is_set():
-        x += 1
 
 
 def make_files(folder: Path) -> list[Path]:
@@ -102,19 +97,11 @@ def main() -> None:
                     "+ sum first": lambda f: scan_plain(f, sum_first=True), "+ 1 thread": _one_thread,
                     "now (all three)": scan_now}
         for label, n_busy in (("quiet", 0), ("2 busy processes", 2)):
-            stop = mp.Event()
-            procs = [mp.Process(target=_busy, args=(stop,), daemon=True) for _ in range(n_busy)]
-            for p in procs:
-                p.start()
-            try:
-                times = {}
+            times = {}
+            with busy_processes(n_busy):
                 for name, fn in variants.items():
                     torch.set_num_threads(default)  # scan_now sets its own policy and restores this
                     times[name] = best(fn, files)
-            finally:
-                stop.set()
-                for p in procs:
-                    p.join()
             base = times["before"]
             print(f"  {label}: " + ", ".join(f"{n} {t:.2f} s (x{base / t:.1f})" for n, t in times.items()))
 
