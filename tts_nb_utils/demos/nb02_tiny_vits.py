@@ -307,16 +307,17 @@ def train_tiny_vits(
     save_latest: bool = False,
 ) -> RunResult:
     """Train TinyVits the way GPT-SoVITS's ``s2_train.py`` trains SoVITS (``48b1a01``): AdamW (betas 0.8/0.99,
-    eps 1e-9, ``s2_train.py:172-197``), the forward under autocast when ``precision`` is 16-bit mixed and the
-    losses in float32 (``:433-442``), ``GradScaler(enabled=fp16_run)`` (``:282``) with unscale and no clipping
-    (``:444-449``), ``ExponentialLR`` per epoch. ``precision="half"`` casts model and data to float16 instead
-    (not what upstream does). ``guard_options``: a NanGuard's keywords (it also watches the scaler).
+    eps 1e-9, ``s2_train.py:172-198``; the text encoder's groups at 0.4 times the LR are not modelled), the forward
+    under autocast when ``precision`` is 16-bit mixed and the losses in float32 (``:433-442``),
+    ``GradScaler(enabled=fp16_run)`` (``:282``) with unscale and no clipping (``:444-449``), ``ExponentialLR`` per
+    epoch. ``precision="half"`` casts model and data to float16 instead (not what upstream does).
+    ``guard_options``: a NanGuard's keywords (it also watches the scaler).
 
     With ``log_dir``, ``train.log`` gets upstream's lines every ``log_every`` steps and ``G_<global_step>.pth`` and
     ``D_<global_step>.pth`` are saved after every epoch (``save_latest``: always as ``G_/D_233333333333.pth``, the
-    WebUI default); a later call with the same ``log_dir`` resumes as upstream does (:func:`.nb02_resume.resume`). This model
-    has no discriminator: ``D_`` holds a small untrained stand-in and its AdamW state, so that the files and the
-    resume rules are upstream's (:mod:`.nb02_resume`)."""
+    WebUI default); a later call with the same ``log_dir`` resumes as upstream does
+    (:func:`.nb02_resume.resume`). This model has no discriminator: ``D_`` holds a small untrained stand-in and its
+    AdamW state, so that the files and the resume rules are upstream's."""
     from ..monitors.nan_guard import NanGuard
     from ..upstream.gpt_sovits import format_sovits_log
 
