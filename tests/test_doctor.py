@@ -64,7 +64,7 @@ def test_each_path_given_is_checked_and_unknown_folders_are_reported_not_guessed
     report = run_doctor([root / "audio", root / "diffsinger" / "my_variance.yaml", tmp_path / "notes"])
     assert [t.kind for t in report.targets] == ["audio", "diffsinger-config", "unknown"]
     assert report.exit_code == 1
-    assert run_doctor([tmp_path / "notes"]).exit_code == 0
+    assert run_doctor([tmp_path / "notes"]).exit_code == 1  # nothing checked is no all-clear
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """``tts-nb validate``, ``tts-nb denoise``, ``tts-nb slice`` and ``tts-nb prepare``: thin argparse wrappers over
-the dataprep functions that notebook 01 calls. Exit codes: 0 done, 1 problems found (``--fail-on`` codes,
-failed files, clips that fail validation), 2 usage errors.
+the dataprep functions that notebook 01 calls. Exit codes follow the one rule (``tts_nb_utils.cli``): 1 for a
+file with an error-level code (``validate``; ``--fail-on`` chooses the codes instead, ``--strict`` adds the
+warnings), a file that failed, or clips that fail validation; 2 for usage errors and refused output paths.
 """
 
 from __future__ import annotations
@@ -11,9 +12,20 @@ import sys
 
 from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
-from ..dataprep.validate import CODES, ValidationConfig
+from ..dataprep.validate import CODES, ERROR_CODES, ValidationConfig
 from ..errors import UsageError
-from ._common import add_dataclass_options, dataclass_from_args, dbfs, positive_int, unit_interval
+from ._common import (
+    add_dataclass_options,
+    add_strict,
+    check_outputs,
+    dataclass_from_args,
+    dbfs,
+    findings_exit,
+    list_field,
+    positive_int,
+    sample_rate,
+    unit_interval,
+)
 
 
 def _validation_args(p: argparse.ArgumentParser) -> None:
@@ -44,9 +56,18 @@ def _codes(text: str | None) -> list[str]:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from ..dataprep.validate import format_table, report_dict, validate_folder, write_csv, write_json
+    from ..dataprep.validate import (
+        ERROR_CODES,
+        describe,
+        format_table,
+        report_dict,
+        validate_folder,
+        write_csv,
+        write_json,
+    )
 
     fail_on = _codes(args.fail_on)
+    check_outputs([args.dir], json=args.json, csv=args.csv)
     cfg = dataclass_from_args(ValidationConfig, args)
     rows = validate_folder(args.dir, cfg, jobs=args.jobs, progress=not args.quiet)
     if args.json:
@@ -58,24 +79,37 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         s = report_dict(rows)["summary"]
         found = ", ".join(f"{k}: {v}" for k, v in s["by_code"].items() if v) or "none"
         print(f"{s['files']} file(s), {s['ok']} ok, {s['with_issues']} with issues ({found})")
-    hits = sorted({c for r in rows for c in r.issues if c in fail_on})
-    if hits:
-        print(f"tts-nb validate: found --fail-on code(s): {', '.join(hits)}", file=sys.stderr)
-        return 1
-    return 0
+        for r in rows:
+            for line in describe(r, cfg):
+                print(f"  {line}")
+    if fail_on:
+        hits = sorted({c for r in rows for c in r.issues if c in fail_on})
+        if hits:
+            print(f"tts-nb validate: found --fail-on code(s): {', '.join(hits)}", file=sys.stderr)
+        return 1 if hits else 0
+    errors = sum(any(c in ERROR_CODES for c in r.issues) for r in rows)
+    warnings = sum(any(c not in ERROR_CODES for c in r.issues) for r in rows)
+    return findings_exit(errors, warnings, args.strict)
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..audio.files import AudioReadError
     from ..dataprep.denoise import denoise_file, denoise_folder
 
     src = Path(args.input)
     options = {"prop_decrease": args.prop_decrease}
     if src.is_file():
-        denoise_file(src, args.output, stationary=args.stationary, **options)
+        check_outputs([src], output=args.output)
+        try:
+            denoise_file(src, args.output, stationary=args.stationary, **options)
+        except AudioReadError as e:  # the one input cannot be read: a usage error, as for any command
+            raise UsageError(str(e)) from None
         print(f"wrote {args.output}")
         return 0
+    if not src.is_dir():
+        raise UsageError(f"{src}: no such file or folder")
     results = denoise_folder(src, args.output, stationary=args.stationary, overwrite=args.overwrite,
                              progress=not args.quiet, **options)
     failed = [r for r in results if r.status == "failed"]
@@ -99,7 +133,9 @@ def _print_result(result) -> int:
 
 def _cmd_slice(args: argparse.Namespace) -> int:
     from ..dataprep.presets import SliceJob, slice_to_folder
+    from ..io import remove_dead_parts_under
 
+    remove_dead_parts_under(args.output)  # what a killed run left
     job = SliceJob(preset=args.preset, slicer=_slicer_config(args), max_=args.max, alpha=args.alpha,
                    decoder=args.decoder, speaker=args.speaker, language=args.language)
     result = slice_to_folder(args.input, args.output, job, progress=not args.quiet)
@@ -136,8 +172,10 @@ def _denoise_args(p: argparse.ArgumentParser) -> None:
 def register_cli(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser(
         "validate", help="check every audio file in a folder: one row per file with issue codes",
-        description="Validate recordings (recursive). Codes: " + ", ".join(CODES) + ". Exit 0 when the run "
-        "completes (even with issues), 1 when a --fail-on code is found, 2 for usage errors.",
+        description="Validate recordings (recursive). Codes: " + ", ".join(CODES) + ". Errors: "
+        + ", ".join(ERROR_CODES) + "; the others are warnings. Each finding is printed in words with the "
+        "value measured, the threshold and the fix. Exit 1 when a file has an error (or a --fail-on code, "
+        "when given; warnings too with --strict).",
     )
     v.add_argument("dir", metavar="DIR")
     _validation_args(v)
@@ -145,6 +183,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
     v.add_argument("--jobs", type=positive_int, default=1, help="processes to use")
     v.add_argument("--fail-on", metavar="CODE,...", help="exit 1 when any file has one of these codes")
+    add_strict(v)
     v.add_argument("-q", "--quiet", action="store_true", help="no table, no progress bar")
     v.set_defaults(func=_cmd_validate)
 
@@ -173,8 +212,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="gpt-sovits mix: share of the peak-normalised chunk")
     s.add_argument("--decoder", choices=("auto", "ffmpeg", "fallback"), default="auto",
                    help="gpt-sovits: ffmpeg when on PATH (auto), or the NumPy reproduction of its decode")
-    s.add_argument("--speaker", help="speaker field of the .list (default: OUT's folder name)")
-    s.add_argument("--language", default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
+    s.add_argument("--speaker", type=list_field, help="speaker field of the .list (default: OUT's folder name)")
+    s.add_argument("--language", type=list_field, default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_slice)
 

@@ -14,7 +14,7 @@ from ..upstream.gpt_sovits import (
     decode_sovits_log,
     scan_sovits_log,
 )
-from ._common import open_fraction, positive_float
+from ._common import check_outputs, open_fraction, positive_float
 
 
 def _cmd_sovits_log(args: argparse.Namespace) -> int:
@@ -41,13 +41,19 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
 
 def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
     from ..diagnose.checkpoints import checkpoint_files, latest_clean, newer_than, scan_checkpoint
-    from ..io import atomic_write_json
+    from ..io import atomic_write_json, walk_files
 
+    check_outputs(args.paths, json=args.json)
     files = checkpoint_files(args.paths)
-    if not files:
+    # a folder that cannot be listed may hold the NaN checkpoint: a finding, never an all-clear
+    unreadable = [(d, why) for p in args.paths if Path(p).is_dir() for d, why in walk_files(p)[1]
+                  if not any(part.startswith(".") for part in d.relative_to(p).parts)]
+    for d, why in unreadable:
+        print(f"{d}: UNREADABLE folder ({why}): its checkpoints were not checked; fix its permissions")
+    if not files and not unreadable:
         raise UsageError(f"no checkpoint files ({', '.join(('.pth', '.pt', '.ckpt'))}) in {' '.join(args.paths)}")
     reports = [scan_checkpoint(f, trust=args.trust) for f in files]
-    root = Path(os.path.commonpath([str(f.parent) for f in files]))
+    root = Path(os.path.commonpath([str(f.parent) for f in files])) if files else None
     for r in reports:
         print(r.format(root))
     bad = [r for r in reports if not r.clean]
@@ -69,8 +75,9 @@ def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
                              "tensors": r.tensors, "clean": r.clean, "error": r.error,
                              "bad": [vars(b) for b in r.bad]} for r in reports],
             "resume_from": [str(r.path) for r in resume],
+            "unreadable_folders": [{"path": str(d), "error": why} for d, why in unreadable],
         })
-    return 1 if bad else 0
+    return 1 if bad or unreadable else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +101,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         help="find NaN/Inf in checkpoints (GPT-SoVITS G_/D_*.pth, Lightning .ckpt, state dicts) and the latest clean one",
         description="Read every checkpoint named, or under the folders named (e.g. logs_s2_v2), and list each file "
         "and tensor (weights and optimizer state) holding NaN or Inf, and the latest clean checkpoint to resume from. "
-        "Files are only read. Exit 0 when all are clean, 1 when any holds NaN/Inf or cannot be read, 2 for usage errors.",
+        "Files are only read. Exit 1 when any holds NaN/Inf, or a file or folder cannot be read.",
     )
     c.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
     c.add_argument("--json", metavar="FILE", help="also write the findings as JSON")
