@@ -120,18 +120,18 @@ def check_outputs(inputs: list, **outputs: str | None) -> None:
     """Refuse (OutputPathError, exit 2) before any work each output file that is an input, lies inside an input
     folder, or is not a regular file (a folder, a device such as /dev/null, a pipe, a link).
 
-    ``outputs`` maps the option as users type it (``json="--json"`` style: the keyword's underscores become
-    dashes) to the path given, None when not given. ``inputs`` are the files and folders the command reads."""
+    ``outputs`` maps each option to the path given (None when not given): ``json=`` is shown as ``--json``
+    (underscores become dashes), an upper-case keyword (``OUT=``) as the positional argument it names. ``inputs`` are the files and folders the command reads."""
     from ..io import OutputPathError, check_output_file
 
-    given = [(f"--{k.replace('_', '-')}", v) for k, v in outputs.items() if v is not None]
+    given = [(k if k.isupper() else f"--{k.replace('_', '-')}", v) for k, v in outputs.items() if v is not None]
     for option, path in given:
         dest = check_output_file(path, option).absolute()
         for src in inputs:
             src_abs = Path(src).absolute()
             same = dest == src_abs or (dest.exists() and src_abs.exists() and os.path.samefile(dest, src_abs))
             if same:
-                raise OutputPathError(f"{option} {path} is an input: it would be overwritten; write the report "
+                raise OutputPathError(f"{option} {path} is an input: it would be overwritten; write it "
                                       "somewhere else")
             if src_abs.is_dir() and (dest.is_relative_to(src_abs) or dest.resolve().is_relative_to(src_abs.resolve())):
                 raise OutputPathError(f"{option} {path} is inside the input folder {src}: write it outside the "

@@ -101,7 +101,7 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     src = Path(args.input)
     options = {"prop_decrease": args.prop_decrease}
     if src.is_file():
-        check_outputs([src], output=args.output)
+        check_outputs([src], OUT=args.output)
         try:
             denoise_file(src, args.output, stationary=args.stationary, **options)
         except AudioReadError as e:  # the one input cannot be read: a usage error, as for any command
@@ -138,16 +138,47 @@ def _cmd_slice(args: argparse.Namespace) -> int:
     remove_dead_parts_under(args.output)  # what a killed run left
     job = SliceJob(preset=args.preset, slicer=_slicer_config(args), max_=args.max, alpha=args.alpha,
                    decoder=args.decoder, speaker=args.speaker, language=args.language)
-    result = slice_to_folder(args.input, args.output, job, progress=not args.quiet)
+    try:
+        result = slice_to_folder(args.input, args.output, job, progress=not args.quiet)
+    except SlicerConfigError as e:  # a value that only fails once converted (upstream's int() of each setting)
+        raise UsageError(f"{e} (GPT-SoVITS's slice_audio.py passes int() of each setting)") from None
     for f in result.failed:
         print(f"failed: {f['source']}: {f['reason']}", file=sys.stderr)
     for x in result.left_out:
         print(f"left out: {x['name']}: {x['reason']}", file=sys.stderr)
+    silent = _no_clips(args.input, result)
+    for name, why in silent:
+        print(f"left out: {name}: no clip: {why}, below the --threshold of {args.threshold_db:g} dB", file=sys.stderr)
     if result.texts_not_applied:
         print(f"transcripts not used (the source gave several clips): {', '.join(result.texts_not_applied)}",
               file=sys.stderr)
     print(f"{len(result.clips)} clip(s) ({args.preset}, decoder: {result.decoder or '-'}); list: {result.list_path}")
-    return 1 if result.failed else 0
+    return findings_exit(len(result.failed), len(silent) + len(result.left_out), args.strict)
+
+
+def _no_clips(input_: str, result) -> list[tuple[str, str]]:
+    """Sources that gave no clip and no other message (a silent take), with their peak in words."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..audio.files import read_audio_file
+    from ..io import list_audio_files
+
+    src = Path(input_)
+    named = {c["source"] for c in result.clips} | {f["source"] for f in result.failed}
+    named |= {x["source"] for x in result.left_out}
+    out = []
+    for path in [src] if src.is_file() else list_audio_files(src, recursive=False):
+        if path.name in named:
+            continue
+        try:
+            peak = float(np.max(np.abs(read_audio_file(path, dtype="float32")[0]), initial=0.0))
+            why = "silent (digital zero)" if peak == 0 else f"peak {20 * np.log10(peak):.1f} dBFS"
+        except Exception:  # noqa: BLE001 - the slicer decoded it; our reader need not
+            why = "no part loud enough"
+        out.append((path.name, why))
+    return out
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
@@ -160,7 +191,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         normalize=not args.no_normalize, loudness_lufs=args.lufs, max_=args.max, alpha=args.alpha,
         validation=dataclass_from_args(ValidationConfig, args),
     )
-    result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
+    try:
+        result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
+    except SlicerConfigError as e:
+        raise UsageError(str(e)) from None
     return _print_result(result)
 
 
@@ -214,6 +248,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="gpt-sovits: ffmpeg when on PATH (auto), or the NumPy reproduction of its decode")
     s.add_argument("--speaker", type=list_field, help="speaker field of the .list (default: OUT's folder name)")
     s.add_argument("--language", type=list_field, default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
+    add_strict(s)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_slice)
 

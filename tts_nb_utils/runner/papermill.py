@@ -136,7 +136,7 @@ def split_parameters(
             "Parameters by notebook:\n" + "\n".join(lines)
         )
     return {
-        p: {k: check_parameter(p, k, v, d[k]["default"]) for k, v in parameters.items() if k in d}
+        p: {k: check_parameter(p, k, v, d[k]["default"], d[k]["type"]) for k, v in parameters.items() if k in d}
         for p, d in declared.items()
     }
 
@@ -158,14 +158,23 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def check_parameter(notebook: Path, name: str, value: Any, default_src: str | None) -> Any:
+#: Types a parameter whose default is None declares with an annotation (``CONFIG: str = None  # help``, the
+#: form papermill's ``inspect_notebook`` reads), as :func:`_kind` names them; None itself is always accepted.
+DECLARED_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict"}
+
+
+def check_parameter(notebook: Path, name: str, value: Any, default_src: str | None,
+                    declared: str | None = None) -> Any:
     """``value`` if it fits the type of the parameter's default in ``notebook`` (int, float, bool, str, list,
-    nested list), converted where that is lossless (an int for a float, a number for a str). Raises
+    nested list), converted where that is lossless (an int for a float, a number for a str). A parameter whose
+    default is None is checked against its ``declared`` annotation (:data:`DECLARED_TYPES`). Raises
     UsageError naming the parameter, the value, the type expected and the notebook, before any kernel starts."""
     try:
         default = ast.literal_eval(default_src) if default_src is not None else None
     except (ValueError, SyntaxError):
         return value  # a default that is not a literal (papermill allows any expression): nothing to check
+    if default is None and value is not None and declared in DECLARED_TYPES:
+        return _check_declared(notebook, name, value, DECLARED_TYPES[declared])
     want, got = _kind(default), _kind(value)
     if default is None or want == got or (want == "list" and got.startswith("list")) or (
         want == "nested list" and got == "list" and not value
@@ -185,6 +194,16 @@ def check_parameter(notebook: Path, name: str, value: Any, default_src: str | No
         f"parameter {name}={value!r} ({got}) does not fit {notebook.name}: its default {default_src} is "
         f"{article} {want}; give {examples.get(want, 'a value of that type')}{quote}"
     )
+
+
+def _check_declared(notebook: Path, name: str, value: Any, want: str) -> Any:
+    got = _kind(value)
+    if got == want or (want == "list" and got.startswith("list")) or (want == "float" and got == "int"):
+        return float(value) if want == "float" else value
+    if want == "str" and got in ("int", "float"):  # -p NAME 42 for a text parameter: the text "42"
+        return str(value)
+    raise UsageError(f"parameter {name}={value!r} ({got}) does not fit {notebook.name}: it is declared {want} "
+                     f"(default None); give {'a path or text' if want == 'str' else f'a {want}'} or None")
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -439,7 +458,8 @@ def format_parameters(path: Path) -> str:
     params = notebook_parameters(path)
     if not params:
         return "    (no parameters cell)"
-    assignments = {k: f"{k} = {v['default']}" for k, v in params.items()}
+    assignments = {k: f"{k}: {v['type']} = None" if v["default"] == "None" and v["type"] in DECLARED_TYPES
+                   else f"{k} = {v['default']}" for k, v in params.items()}
     width = max(len(a) for a in assignments.values())
     return "\n".join(
         f"    {assignments[k]:<{width}}  # {v['help']}".rstrip(" #") for k, v in params.items()
