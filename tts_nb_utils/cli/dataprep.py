@@ -127,7 +127,7 @@ def _print_result(result) -> int:
         if st["status"] != "used":
             print(f"  {st['source']}: {st['status']} ({st['reason']})")
     print(f"manifest: {result.manifest}\nreport:   {result.report}")
-    failed = any(st["status"] == "failed" for st in result.source_status)
+    failed = any(st["status"] in ("failed", "skipped") for st in result.source_status)  # skipped: error codes
     return 0 if result.ok and not failed else 1
 
 
@@ -254,7 +254,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("prepare", help="validate, denoise, slice, normalise, resample and validate a folder",
                        description="The whole pipeline into OUT (clips/, manifest.jsonl, report.json, report.md). "
-                       "Resumes a killed run. Exit 1 when a clip fails validation or a source failed.")
+                       "Resumes a killed run. Exit 1 when a clip fails validation, or a source failed or was skipped "
+                       "(unreadable, empty, NaN or silent).")
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT")
     _validation_args(p)

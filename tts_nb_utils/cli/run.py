@@ -58,14 +58,25 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 
 def _cmd_strip(args: argparse.Namespace) -> int:
-    from ..runner.papermill import strip_outputs, strip_text
+    from ..runner.papermill import read_problem, strip_outputs, strip_text
 
     if args.notebooks == ["-"]:  # a git clean filter: notebook on stdin, stripped notebook on stdout
-        sys.stdout.write(strip_text(sys.stdin.read()))
+        text = sys.stdin.read()
+        try:
+            stripped = strip_text(text)
+        except Exception as e:  # noqa: BLE001 - nbformat and json raise many types for a file that is no notebook
+            raise UsageError(f"stdin is not a notebook ({type(e).__name__}); pass the .ipynb text") from None
+        sys.stdout.write(stripped)
         return 0
-    for path in args.notebooks:
+    bad = 0
+    for path in args.notebooks:  # a bad file is named and the others are still stripped
+        problem = read_problem(path)
+        if problem:
+            bad += 1
+            print(f"tts-nb strip: error: {path}: {problem}", file=sys.stderr)
+            continue
         print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path}")
-    return 0
+    return 2 if bad else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
