@@ -107,7 +107,7 @@ def add_dataclass_options(group: argparse._ActionsContainer, cls: type) -> None:
 #: every comparison silently), counts at least 1. Ranges that depend on the meaning are the config's to check.
 _PARSERS: dict[type, Any] = {float: finite_float, int: positive_int}
 #: Options whose range a type alone does not give (a sample rate of 1 Hz is an int, but not a rate).
-_OPTION_PARSERS: dict[str, Any] = {"--sample-rate": lambda text: sample_rate(text)}
+_OPTION_PARSERS: dict[str, Any] = {"--sample-rate": lambda text: sample_rate(text), "--threshold": dbfs}
 
 
 def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:

@@ -373,19 +373,20 @@ def describe(row: FileReport, cfg: ValidationConfig = ValidationConfig()) -> lis
         "unreadable": lambda: f"cannot be decoded ({row.error}): convert it to WAV or FLAC, or remove it",
         "empty": lambda: "holds no samples: remove it",
         "non_finite": lambda: "holds NaN or Inf samples: re-export it from the source",
-        "silent": lambda: f"peak {m.peak_dbfs:g} dBFS, below {cfg.silent_peak_dbfs:g} dBFS: the file is silent; "
-                          "re-record or remove it",
+        "silent": lambda: ("every sample is 0 (digital silence)" if m.peak_dbfs <= -240 else
+                           f"peak {m.peak_dbfs:.1f} dBFS, below {cfg.silent_peak_dbfs:g} dBFS")
+                          + ": the file is silent; re-record or remove it",
         "wrong_sample_rate": lambda: f"{row.sample_rate} Hz, expected {cfg.sample_rate} Hz: resample it "
                                      "(tts-nb prepare --sample-rate)",
         "not_mono": lambda: f"{row.channels} channels, expected 1: mix down to mono",
         "too_short": lambda: f"{row.duration_s:g} s, shorter than {cfg.min_duration_s:g} s: join or remove it",
         "too_long": lambda: f"{row.duration_s:g} s, longer than {cfg.max_duration_s:g} s: slice it (tts-nb slice)",
-        "too_quiet": lambda: f"active level {m.active_rms_dbfs:g} dBFS, below {cfg.quiet_rms_dbfs:g} dBFS: "
+        "too_quiet": lambda: f"active level {m.active_rms_dbfs:.1f} dBFS, below {cfg.quiet_rms_dbfs:g} dBFS: "
                              "raise the gain (tts-nb prepare levels takes)",
         "clipping": lambda: f"{m.clipped_fraction:.2%} of samples at full scale, limit {cfg.clip_fraction:.2%}: "
                             "re-record with less gain",
         "dc_offset": lambda: f"mean {m.dc_offset:g} of full scale, above {cfg.dc_offset:g}: apply a high-pass filter",
-        "low_snr": lambda: f"signal-to-noise about {m.snr_db:g} dB, below {cfg.min_snr_db:g} dB: denoise it "
+        "low_snr": lambda: f"signal-to-noise about {m.snr_db:.1f} dB, below {cfg.min_snr_db:g} dB: denoise it "
                            "(tts-nb denoise) or re-record",
         "long_silence": lambda: f"silence {m.leading_silence_s:g} s at the start, {m.trailing_silence_s:g} s at the "
                                 f"end (limit {cfg.max_edge_silence_s:g} s), longest pause {m.longest_pause_s:g} s "
