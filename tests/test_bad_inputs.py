@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from tts_nb_utils import io
 from tts_nb_utils.cli import main
 from tts_nb_utils.demos import nb08_broken_project as bp
-from tts_nb_utils.io import OutputPathError, atomic_path, atomic_write_text, check_output_file
+from tts_nb_utils.io import OutputPathError, atomic_write_text, check_output_file
 from tts_nb_utils.runner.papermill import check_parameter, discover, notebook_parameters
 
 from .conftest import ROOT
@@ -208,6 +208,20 @@ def test_one_unreadable_folder_does_not_stop_the_doctor(tmp_path, capsys, unread
     unreadable(tmp_path / "p" / "locked")
     code, out, _ = _run(capsys, "doctor", tmp_path / "p")
     assert code == 1 and "locked`: unreadable" in out and "clip_silent.wav" in out
+
+
+def test_an_unreadable_subfolder_is_a_finding_in_validate_and_check_features(tmp_path, capsys, unreadable):
+    _tone(tmp_path / "in" / "a.wav")
+    _tone(tmp_path / "in" / "takes" / "b.wav")
+    (tmp_path / "feats" / "takes").mkdir(parents=True)
+    np.save(tmp_path / "feats" / "a.npy", np.ones((20, 768), np.float32))
+    unreadable(tmp_path / "in" / "takes")
+    code, out, _ = _run(capsys, "validate", tmp_path / "in", "-q")
+    assert code == 1 and "takes: UNREADABLE folder" in out
+    assert main(["validate", str(tmp_path / "in"), "-q", "--fail-on", "unreadable"]) == 1
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "check-features", tmp_path / "in", tmp_path / "feats")
+    assert code == 1 and "takes: UNREADABLE folder" in out
 
 
 def test_a_folder_where_nothing_is_recognised_is_no_all_clear(tmp_path, capsys):

@@ -2,7 +2,12 @@
 
 * Atomic output: write to a temporary file in the destination folder, then rename. A run killed half-way
   leaves either the old file or nothing, never a half-written one, so a rerun can resume by skipping outputs
-  that exist.
+  that exist; the temporaries a killed writer left are removed by the next write (their name holds the pid).
+  The rename never goes over a device, a pipe or a link (``check_output_file``), and an OS error names the
+  output, never the temporary name.
+* ``walk_files``: every file under a folder and the sub-folders that could not be listed, so that a tool
+  reports them instead of judging the rest as if they were not there; ``not_a_file`` says in words why a
+  path is no readable file (missing, a folder, a device).
 * ``parse_bool``: command-line and environment strings to bool; anything unrecognised is an error, never
   truthy (notebook 06: Applio's ``bool("False")`` is True).
 * ``list_audio_files``: the audio files under a folder, the one lister the data tools and stage checks use.
@@ -23,12 +28,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-
-
-class OutputPathError(UsageError):
-    """An output path that must not be written: a folder, a device, a pipe or a link (the rename of an atomic
-    write would replace it with a regular file), or a place the OS refuses."""
+from .errors import OutputPathError, UsageError
 
 
 def not_a_file(path: str | os.PathLike) -> str:

@@ -177,3 +177,16 @@ def list_field(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r}: give text without '|' or line breaks (they split a .list "
                                          "line into fields)")
     return text
+
+
+# -- unreadable folders ---------------------------------------------------------------------------------------
+def unreadable_folders(paths: list, what: str = "files") -> list[tuple[Path, str]]:
+    """Print and return each folder under the folders in ``paths`` that cannot be listed (hidden ones skipped):
+    a finding at error level, since what it holds was not judged. ``what`` names its contents in the line."""
+    from ..io import walk_files
+
+    found = [(d, why) for p in paths if Path(p).is_dir() for d, why in walk_files(p)[1]
+             if not any(part.startswith(".") for part in d.relative_to(p).parts)]
+    for d, why in found:
+        print(f"{d}: UNREADABLE folder ({why}): its {what} were not checked; fix its permissions (chmod u+rx)")
+    return found

@@ -9,7 +9,7 @@ from ..diagnose.embedders import check_embedders, read_manifest
 from ..diagnose.features import check_features
 from ..errors import UsageError
 from ..io import audio_extensions
-from ._common import check_outputs, file_extension, positive_int
+from ._common import file_extension, positive_int, unreadable_folders
 
 
 def _cmd_check_features(args: argparse.Namespace) -> int:
@@ -21,7 +21,8 @@ def _cmd_check_features(args: argparse.Namespace) -> int:
             f"no audio files ({', '.join(args.audio_ext)}) in {args.audio_dir}; is this the right folder?"
         )
     print(report.format(limit=args.limit))
-    return 0 if report.ok else 1
+    unreadable = unreadable_folders([args.audio_dir, args.feature_dir])
+    return 0 if report.ok and not unreadable else 1
 
 
 def _cmd_check_embedders(args: argparse.Namespace) -> int:

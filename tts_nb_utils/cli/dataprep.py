@@ -23,8 +23,8 @@ from ._common import (
     findings_exit,
     list_field,
     positive_int,
-    sample_rate,
     unit_interval,
+    unreadable_folders,
 )
 
 
@@ -82,12 +82,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for r in rows:
             for line in describe(r, cfg):
                 print(f"  {line}")
+    unreadable = unreadable_folders([args.dir], "audio files")  # a finding, as an unreadable file is
     if fail_on:
-        hits = sorted({c for r in rows for c in r.issues if c in fail_on})
+        hits = sorted({c for r in rows for c in r.issues if c in fail_on} | ({"unreadable"} & set(fail_on)
+                      if unreadable else set()))
         if hits:
             print(f"tts-nb validate: found --fail-on code(s): {', '.join(hits)}", file=sys.stderr)
         return 1 if hits else 0
-    errors = sum(any(c in ERROR_CODES for c in r.issues) for r in rows)
+    errors = sum(any(c in ERROR_CODES for c in r.issues) for r in rows) + len(unreadable)
     warnings = sum(any(c not in ERROR_CODES for c in r.issues) for r in rows)
     return findings_exit(errors, warnings, args.strict)
 

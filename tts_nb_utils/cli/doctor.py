@@ -4,6 +4,7 @@ what each PATH holds; a thin layer over :func:`tts_nb_utils.doctor.run.run_docto
 from __future__ import annotations
 
 import argparse
+
 from ._common import add_strict, check_outputs, findings_exit, positive_float
 
 

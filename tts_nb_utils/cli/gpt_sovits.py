@@ -14,7 +14,7 @@ from ..upstream.gpt_sovits import (
     decode_sovits_log,
     scan_sovits_log,
 )
-from ._common import check_outputs, open_fraction, positive_float
+from ._common import check_outputs, open_fraction, positive_float, unreadable_folders
 
 
 def _cmd_sovits_log(args: argparse.Namespace) -> int:
@@ -41,15 +41,11 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
 
 def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
     from ..diagnose.checkpoints import checkpoint_files, latest_clean, newer_than, scan_checkpoint
-    from ..io import atomic_write_json, walk_files
+    from ..io import atomic_write_json
 
     check_outputs(args.paths, json=args.json)
     files = checkpoint_files(args.paths)
-    # a folder that cannot be listed may hold the NaN checkpoint: a finding, never an all-clear
-    unreadable = [(d, why) for p in args.paths if Path(p).is_dir() for d, why in walk_files(p)[1]
-                  if not any(part.startswith(".") for part in d.relative_to(p).parts)]
-    for d, why in unreadable:
-        print(f"{d}: UNREADABLE folder ({why}): its checkpoints were not checked; fix its permissions")
+    unreadable = unreadable_folders(args.paths, "checkpoints")  # it may hold the NaN one: never an all-clear
     if not files and not unreadable:
         raise UsageError(f"no checkpoint files ({', '.join(('.pth', '.pt', '.ckpt'))}) in {' '.join(args.paths)}")
     reports = [scan_checkpoint(f, trust=args.trust) for f in files]
