@@ -418,15 +418,22 @@ def test_notebook_parameters_with_a_none_default_declare_their_type():
         for name, p in notebook_parameters(path).items():
             if p["default"] == "None":
                 assert p["type"] in ("str", "int", "float", "bool", "list", "dict"), (
-                    f"{path.name}: {name} = None declares no type: write `{name}: str = None  # help`")
+                    f"{path.name}: {name} = None declares no type: write `{name} = None  # str: help`")
 
 
 def test_a_value_that_does_not_fit_a_declared_type_is_refused_before_the_kernel(make_notebook, tmp_path, capsys):
-    nb = make_notebook("t.ipynb", "N: int = None  # a count\nCONFIG: str = None  # a path\n", "assert N is None")
+    nb = make_notebook("t.ipynb", "N = None  # int: a count\nCONFIG = None  # str: a path\n", "assert N is None")
     assert check_parameter(nb, "N", 3, "None", "int") == 3
     assert check_parameter(nb, "CONFIG", 42, "None", "str") == "42"
     assert check_parameter(nb, "CONFIG", None, "None", "str") is None
     code = main(["run", str(nb), "-p", "N", "abc", "--out", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2 and "declared int" in err and not (tmp_path / "runs").exists()
-    assert main(["list", str(nb)]) == 0 and "N: int = None" in capsys.readouterr().out
+    assert main(["list", str(nb)]) == 0 and "# int: a count" in capsys.readouterr().out
+
+
+def test_run_never_writes_an_executed_copy_over_its_notebook(make_notebook, capsys):
+    nb = make_notebook("t.ipynb", "SEED = 0  # seed", "x = 1")
+    text = nb.read_text()
+    code = main(["run", str(nb), "--out", str(nb.parent)])
+    assert code == 2 and "is an input" in capsys.readouterr().err and nb.read_text() == text

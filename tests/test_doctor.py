@@ -44,7 +44,7 @@ def test_one_call_reports_bad_audio_all_off_config_and_nan_checkpoint_then_clean
                      "gpt_sovits/logs/my_voice": "gpt-sovits"}  # the two base configs are bases, not reported
     assert all(p["given"] == str(root) for p in report["paths"])
     errors = {k: [f for f in _findings(report, k) if f["severity"] == "error"] for k in kinds.values()}
-    assert errors["audio"][0]["where"] == "clip_silent.wav"
+    assert [f["where"] for f in errors["audio"]] == ["clip_loud.wav", "clip_silent.wav"]  # clipping is an error too
     assert errors["diffsinger-config"][0]["where"].startswith("my_variance.yaml:11#predict_")
     nan = [f["where"] for f in errors["gpt-sovits"]]
     assert "logs_s2_v2/G_200.pth" in nan and "logs_s2_v2/D_200.pth" in nan and "train.log:6" in nan

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from ._common import positive_float
+from ._common import check_outputs, positive_float
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -19,6 +19,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not paths:
         raise UsageError("no notebooks found to run")
     params = _parse_params(args.param)
+    for p in paths:  # an executed copy is written to --out/<name>: never over the notebook itself
+        check_outputs([p], out=str(Path(args.out) / p.name))
+    check_outputs([], out=str(Path(args.out) / "report.json"))
     results = run_notebooks(paths, args.out, params, kernel_name=args.kernel, timeout=args.timeout)
     print()
     print(format_summary(results))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -116,9 +117,23 @@ def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
             nbformat.write(nb, str(copy))
             params = pm.inspect_notebook(str(copy))
     return {
-        name: {"default": info.get("default"), "type": info.get("inferred_type_name"), "help": info.get("help", "")}
+        name: {"default": info.get("default"), "type": _declared(info), "help": info.get("help", "")}
         for name, info in params.items()
     }
+
+
+#: ``NAME = None  # str: help`` or ``NAME: str = None  # help``: the type a parameter whose default is None takes.
+_DECLARED = re.compile(r"^\(?(str|int|float|bool|list|dict)\)?:\s")
+
+
+def _declared(info: dict[str, Any]) -> str | None:
+    """The parameter's type: papermill's (from an annotation or the default), or, for a None default, the type
+    its help comment starts with (``# str: ...``)."""
+    inferred = info.get("inferred_type_name")
+    if info.get("default") == "None" and inferred in (None, "None"):
+        m = _DECLARED.match(info.get("help") or "")
+        return m.group(1) if m else inferred
+    return inferred
 
 
 def split_parameters(
@@ -158,8 +173,8 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-#: Types a parameter whose default is None declares with an annotation (``CONFIG: str = None  # help``, the
-#: form papermill's ``inspect_notebook`` reads), as :func:`_kind` names them; None itself is always accepted.
+#: Types a parameter whose default is None declares, at the start of its help comment (``CONFIG = None  # str:
+#: your config``) or as an annotation, as :func:`_kind` names them; None itself is always accepted.
 DECLARED_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict"}
 
 
@@ -458,8 +473,7 @@ def format_parameters(path: Path) -> str:
     params = notebook_parameters(path)
     if not params:
         return "    (no parameters cell)"
-    assignments = {k: f"{k}: {v['type']} = None" if v["default"] == "None" and v["type"] in DECLARED_TYPES
-                   else f"{k} = {v['default']}" for k, v in params.items()}
+    assignments = {k: f"{k} = {v['default']}" for k, v in params.items()}
     width = max(len(a) for a in assignments.values())
     return "\n".join(
         f"    {assignments[k]:<{width}}  # {v['help']}".rstrip(" #") for k, v in params.items()
