@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tts_nb_utils import io
-from tts_nb_utils.cli import main
+from tts_nb_utils.cli import build_parser, main
 from tts_nb_utils.demos import nb08_broken_project as bp
 from tts_nb_utils.io import OutputPathError, atomic_write_text, check_output_file
 from tts_nb_utils.runner.papermill import check_parameter, discover, notebook_parameters
@@ -437,3 +437,25 @@ def test_run_never_writes_an_executed_copy_over_its_notebook(make_notebook, caps
     text = nb.read_text()
     code = main(["run", str(nb), "--out", str(nb.parent)])
     assert code == 2 and "is an input" in capsys.readouterr().err and nb.read_text() == text
+
+
+def _typed_options():
+    """(command, option) for every option that takes a number: parsed by a type, never by bare int/float."""
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.option_strings and action.type is not None and action.nargs != 0:
+                yield command, action.option_strings[-1], action.type
+
+
+@pytest.mark.parametrize("command, option, parse", list(_typed_options()), ids=lambda x: getattr(x, "__name__", x))
+def test_every_numeric_option_refuses_nan_inf_and_text_before_work(capsys, command, option, parse):
+    assert parse not in (int, float), f"{command} {option}: bare {parse.__name__} accepts nan/inf or any size"
+    numeric = getattr(parse, "__module__", "") == "tts_nb_utils.cli._common" and parse.__name__ not in (
+        "bool_arg", "file_extension", "list_field")
+    if not numeric:
+        return
+    for value in ("nan", "inf", "-inf", "1e999", "abc"):  # each refused while parsing: no work starts
+        code = main([command, f"{option}={value}"])
+        err = capsys.readouterr().err
+        assert code == 2 and "argument " in err and option in err, (command, option, value, err)

@@ -190,3 +190,8 @@ def unreadable_folders(paths: list, what: str = "files") -> list[tuple[Path, str
     for d, why in found:
         print(f"{d}: UNREADABLE folder ({why}): its {what} were not checked; fix its permissions (chmod u+rx)")
     return found
+
+
+def jobs(text: str) -> int:
+    """``type=`` for ``--jobs``: processes to use, a whole number from 1 to 1024."""
+    return _number(text, int, "a number of processes from 1 to 1024", lambda v: 1 <= v <= 1024)

@@ -21,8 +21,8 @@ from ._common import (
     dataclass_from_args,
     dbfs,
     findings_exit,
+    jobs,
     list_field,
-    positive_int,
     unit_interval,
     unreadable_folders,
 )
@@ -217,7 +217,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     _validation_args(v)
     v.add_argument("--json", metavar="PATH", help="write the rows and a summary as JSON")
     v.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
-    v.add_argument("--jobs", type=positive_int, default=1, help="processes to use")
+    v.add_argument("--jobs", type=jobs, default=1, help="processes to use")
     v.add_argument("--fail-on", metavar="CODE,...", help="exit 1 when any file has one of these codes")
     add_strict(v)
     v.add_argument("-q", "--quiet", action="store_true", help="no table, no progress bar")
