@@ -122,7 +122,8 @@ def test_killed_run_resumes_to_the_same_result(corpus, tmp_path):
 
 def test_cli_validate_exit_codes_and_json_shape(corpus, tmp_path, capsys):
     out_json, out_csv = tmp_path / "v.json", tmp_path / "v.csv"
-    assert main(["validate", str(corpus), "--json", str(out_json), "--csv", str(out_csv), "-q"]) == 0
+    # an unreadable and a silent file are errors under the one rule (issue 28): exit 1, reports still written
+    assert main(["validate", str(corpus), "--json", str(out_json), "--csv", str(out_csv), "-q"]) == 1
     doc = json.loads(out_json.read_text())
     assert set(doc) >= {"files", "summary"}
     row = next(f for f in doc["files"] if f["path"] == "broken.flac")
@@ -143,7 +144,8 @@ def test_cli_slice_prepare_denoise(corpus, tmp_path):
     assert main(["slice", str(corpus), str(tmp_path / "s"), "-q", "--decoder", "fallback"]) == 1  # broken.flac
     assert (tmp_path / "s" / "s.list").read_text().count("\n") >= 5
     assert main(["slice", str(corpus), str(tmp_path / "s2"), "--min-interval", "9000"]) == 2
-    assert main(["prepare", str(corpus), str(tmp_path / "p"), "--sample-rate", "16000", "-q"]) == 0
+    # broken.flac and the silent take are skipped sources: findings at error level (issue 28), exit 1
+    assert main(["prepare", str(corpus), str(tmp_path / "p"), "--sample-rate", "16000", "-q"]) == 1
     assert main(["denoise", str(corpus / "take1.flac"), str(tmp_path / "d" / "t1.flac")]) == 0
     assert main(["denoise", str(corpus), str(tmp_path / "d2"), "-q"]) == 1  # broken.flac failed
     assert main(["prepare", str(corpus), str(corpus / "out")]) == 2  # output inside the input

@@ -44,7 +44,7 @@ def test_one_call_reports_bad_audio_all_off_config_and_nan_checkpoint_then_clean
                      "gpt_sovits/logs/my_voice": "gpt-sovits"}  # the two base configs are bases, not reported
     assert all(p["given"] == str(root) for p in report["paths"])
     errors = {k: [f for f in _findings(report, k) if f["severity"] == "error"] for k in kinds.values()}
-    assert errors["audio"][0]["where"] == "clip_silent.wav"
+    assert [f["where"] for f in errors["audio"]] == ["clip_loud.wav", "clip_silent.wav"]  # clipping is an error too
     assert errors["diffsinger-config"][0]["where"].startswith("my_variance.yaml:11#predict_")
     nan = [f["where"] for f in errors["gpt-sovits"]]
     assert "logs_s2_v2/G_200.pth" in nan and "logs_s2_v2/D_200.pth" in nan and "train.log:6" in nan
@@ -64,7 +64,7 @@ def test_each_path_given_is_checked_and_unknown_folders_are_reported_not_guessed
     report = run_doctor([root / "audio", root / "diffsinger" / "my_variance.yaml", tmp_path / "notes"])
     assert [t.kind for t in report.targets] == ["audio", "diffsinger-config", "unknown"]
     assert report.exit_code == 1
-    assert run_doctor([tmp_path / "notes"]).exit_code == 0
+    assert run_doctor([tmp_path / "notes"]).exit_code == 1  # nothing checked is no all-clear
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):

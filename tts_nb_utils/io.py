@@ -2,7 +2,12 @@
 
 * Atomic output: write to a temporary file in the destination folder, then rename. A run killed half-way
   leaves either the old file or nothing, never a half-written one, so a rerun can resume by skipping outputs
-  that exist.
+  that exist; the temporaries a killed writer left are removed by the next write (their name holds the pid).
+  The rename never goes over a device, a pipe or a link (``check_output_file``), and an OS error names the
+  output, never the temporary name.
+* ``walk_files``: every file under a folder and the sub-folders that could not be listed, so that a tool
+  reports them instead of judging the rest as if they were not there; ``not_a_file`` says in words why a
+  path is no readable file (missing, a folder, a device).
 * ``parse_bool``: command-line and environment strings to bool; anything unrecognised is an error, never
   truthy (notebook 06: Applio's ``bool("False")`` is True).
 * ``list_audio_files``: the audio files under a folder, the one lister the data tools and stage checks use.
@@ -23,7 +28,32 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import OutputPathError, UsageError
+
+
+def not_a_file(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be read as a file, in words: "does not exist", "is a folder, not a file", "is not a
+    regular file (a device, pipe or socket)"; "" when it is a regular file. For messages that name the path."""
+    p = Path(path)
+    if str(path) == "":
+        return "is empty (no path given)"
+    if p.is_file():
+        return ""
+    if p.is_dir():
+        return "is a folder, not a file"
+    return "is not a regular file (a device, pipe or socket)" if p.exists() else "does not exist"
+
+
+def check_output_file(dest: str | os.PathLike, option: str = "output") -> Path:
+    """``dest`` as a Path when a regular file may be written there: it is missing or a regular file that is not a
+    link. Raises OutputPathError naming ``option`` otherwise (``/dev/null``, a fifo, a folder, a symlink)."""
+    dest = Path(dest)
+    if dest.is_symlink():
+        raise OutputPathError(f"{option} {dest} is a link: give the path of a regular file (the link is kept)")
+    if dest.exists() and not dest.is_file():
+        what = "a folder" if dest.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise OutputPathError(f"{option} {dest} is {what}: give the path of a regular file to write")
+    return dest
 
 
 @contextlib.contextmanager
@@ -31,22 +61,73 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path beside ``dest``; on success rename it onto ``dest``, on error delete it.
 
     ``suffix`` defaults to ``dest``'s own suffix, so writers that infer the format from the name
-    (soundfile, matplotlib) still work.
+    (soundfile, matplotlib) still work. ``dest`` must be missing or a regular file (:func:`check_output_file`):
+    the rename never goes over a device, a pipe or a link. An OS error names ``dest``, never the temporary
+    name; temporaries that a killed writer of ``dest`` left (its process is gone) are removed first.
     """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden name ending in ".part<suffix>": never mistaken for a finished output by a resuming run.
-    suffix = dest.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{suffix}", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the output ordinary permissions
+    dest = check_output_file(dest)
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_parts(dest)
+        # A hidden name ".<stem>.<pid>.<random>.part<suffix>": never mistaken for a finished output by a resuming
+        # run, and the pid tells a later run whether its writer is still alive.
+        suffix = dest.suffix if suffix is None else suffix
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.{os.getpid()}.", suffix=f".part{suffix}", dir=dest.parent)
+        os.close(fd)
+    except OSError as e:
+        raise _naming(e, dest) from None
+    tmp_path = Path(tmp)
+    try:
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the output ordinary permissions
         yield tmp_path
+        check_output_file(dest)  # it may have become a link or a fifo while we wrote
         os.replace(tmp_path, dest)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        raise _naming(e, dest) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _naming(e: OSError, dest: Path) -> OSError:
+    """``e`` with ``dest`` as its file name when it named our temporary file (users never saw that name)."""
+    if e.filename is None or ".part" in Path(str(e.filename)).name:
+        return type(e)(e.errno, e.strerror or str(e), str(dest))
+    return e
+
+
+def _writer_gone(part: Path) -> bool:
+    """Whether the process that created ``part`` (its pid is the field after the stem) no longer runs."""
+    fields = part.name.split(".")
+    pid = next((int(f) for f in fields[2:-2] if f.isdigit()), None)
+    if pid is None:  # a name from before pids were recorded: its writer is long gone
+        return True
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
+
+
+def remove_dead_parts(dest: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries beside ``dest`` whose writer process is gone (a killed run); returns them."""
+    gone = [p for p in stale_parts(dest) if _writer_gone(p)]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
+def remove_dead_parts_under(folder: str | os.PathLike) -> list[Path]:
+    """:func:`remove_dead_parts` for every temporary under ``folder``, for a command that writes there."""
+    gone = [p for p in stale_parts_under(folder) if _writer_gone(p)]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
 
 
 def refuse_overlap(src: str | os.PathLike, dst: str | os.PathLike) -> None:
@@ -135,8 +216,10 @@ def load_yaml(text: str, source: str = "the YAML") -> Any:
 
     class Loader(yaml.SafeLoader):
         depth = 0
+        aliases = False
 
         def compose_node(self, parent: Any, index: Any) -> Any:
+            Loader.aliases = Loader.aliases or self.check_event(yaml.AliasEvent)
             self.depth += 1
             if self.depth > YAML_MAX_DEPTH:
                 raise YAMLLimitError(f"{source} is nested more than {YAML_MAX_DEPTH} levels deep; a config never is")
@@ -151,10 +234,13 @@ def load_yaml(text: str, source: str = "the YAML") -> Any:
         node = stack.pop()
         count += 1
         if count > YAML_MAX_NODES:
-            raise YAMLLimitError(
-                f"{source} expands to more than {YAML_MAX_NODES:,} values through its aliases (&name / *name); "
-                "a config never does: remove the aliases"
-            )
+            if Loader.aliases:
+                raise YAMLLimitError(
+                    f"{source} expands to more than {YAML_MAX_NODES:,} values through its aliases (&name / *name); "
+                    "a config never does: remove the aliases"
+                )
+            raise YAMLLimitError(f"{source} holds more than {YAML_MAX_NODES:,} values; a config never does: "
+                                 "is this the right file?")
         if isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, list):
@@ -227,6 +313,21 @@ def list_files(folder: str | os.PathLike, extensions: Iterable[str] | None = Non
         if p.is_file() and (exts is None or p.suffix.lower() in exts)
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
+
+
+def walk_files(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(files, unreadable)`` under ``folder``, recursively, hidden ones included, both sorted: every regular
+    file, and each folder that could not be listed with the reason (``Permission denied``), so a caller reports
+    it as a finding instead of judging the rest as if it were not there. Links to folders are not followed."""
+    files: list[Path] = []
+    unreadable: list[tuple[Path, str]] = []
+
+    def onerror(e: OSError) -> None:
+        unreadable.append((Path(e.filename), e.strerror or str(e)))
+
+    for parent, _dirs, names in os.walk(folder, onerror=onerror):
+        files += [p for p in (Path(parent) / n for n in names) if p.is_file()]
+    return sorted(files), sorted(unreadable)
 
 
 def list_audio_files(folder: str | os.PathLike, extensions: Iterable[str] | None = None, recursive: bool = True) -> list[Path]:

@@ -52,6 +52,9 @@ def decode_ffmpeg(path: str | os.PathLike, sr: int) -> np.ndarray:
     if run.returncode != 0:
         last = (run.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
         raise DecodeError(f"{path}: ffmpeg cannot decode it ({last}); check the file")
+    if len(run.stdout) % 4:  # not f32le samples: a wrapper or another program answers to the name ffmpeg
+        raise DecodeError(f"{path}: the ffmpeg on PATH ({shutil.which('ffmpeg')}) wrote {len(run.stdout)} bytes, "
+                          "not 4-byte float samples; check that it is FFmpeg, or use --decoder fallback")
     return np.frombuffer(run.stdout, np.float32).copy()
 
 

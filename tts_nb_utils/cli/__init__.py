@@ -2,7 +2,10 @@
 
 This package is the only place that parses arguments. One module per command group, each with a
 ``register_cli(subparsers)`` function, listed in ``COMMAND_MODULES`` in notebook order; a handler returns the
-exit code (0 ok, 1 problems found, 2 usage errors: any ``UsageError`` a tool raises; 3 internal errors).
+exit code under the one rule every command follows (:data:`EXIT_CODES`, shown under each ``--help``): 0 no
+finding at error level, 1 findings at error level, 2 usage errors (any ``UsageError`` a tool raises, an input
+that cannot be read, a refused output path), 3 a bug in tts-nb. A reader that goes away (``tts-nb doctor | head``)
+ends the output quietly; the command still finishes and returns its code.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
@@ -28,17 +32,60 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+#: The exit-code rule of every command, printed under each ``--help`` and in the README.
+EXIT_CODES = (
+    "exit codes (every command): 0 no finding at error level (warnings alone give 0 unless --strict); "
+    "1 findings at error level; 2 usage error (bad option, missing or unreadable input, output path refused); "
+    "3 a bug in tts-nb (run again with --debug and report it)."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tts-nb",
         description="Notebooks that reproduce and fix real TTS training failures, and the tools behind them.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"tts-nb {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error (exit 3)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register_cli(sub)
+    for command in sub.choices.values():
+        command.epilog = EXIT_CODES
     return parser
+
+
+class _QuietPipe:
+    """``sys.stdout`` that turns a reader going away (EPIPE: ``tts-nb doctor | head``) into silence: later
+    writes go to /dev/null and the command finishes, so its exit code still follows the rule."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _gone(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())  # the interpreter's last flush lands there too
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
+            pass
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,14 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = args.debug or os.environ.get("TTS_NB_DEBUG", "") not in ("", "0")
+    stdout = sys.stdout
+    sys.stdout = _QuietPipe(stdout)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
     except UsageError as e:
         print(f"tts-nb {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # a write outside sys.stdout (a library's own handle) met the closed pipe
+        _QuietPipe(stdout)._gone()
+        return 0
     except OSError as e:  # a path that cannot be read or written: the user's to fix
         if debug:
             raise
@@ -78,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tts-nb {args.command}: internal error: {type(e).__name__}: {e}. This is a bug in tts-nb; run "
               f"again with --debug for the traceback and report it with the command line.", file=sys.stderr)
         return 3
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from ..diagnose.embedders import check_embedders, read_manifest
 from ..diagnose.features import check_features
 from ..errors import UsageError
 from ..io import audio_extensions
-from ._common import positive_int
+from ._common import file_extension, positive_int, unreadable_folders
 
 
 def _cmd_check_features(args: argparse.Namespace) -> int:
@@ -21,7 +21,8 @@ def _cmd_check_features(args: argparse.Namespace) -> int:
             f"no audio files ({', '.join(args.audio_ext)}) in {args.audio_dir}; is this the right folder?"
         )
     print(report.format(limit=args.limit))
-    return 0 if report.ok else 1
+    unreadable = unreadable_folders([args.audio_dir, args.feature_dir])
+    return 0 if report.ok and not unreadable else 1
 
 
 def _cmd_check_embedders(args: argparse.Namespace) -> int:
@@ -42,10 +43,10 @@ def _add_check_features(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("audio_dir", metavar="AUDIO_DIR")
     p.add_argument("feature_dir", metavar="FEATURE_DIR")
-    p.add_argument("--ext", default=".npy", help="feature file extension, may have dots: .npy, .wav.npy, .pt")
+    p.add_argument("--ext", type=file_extension, default=".npy", help="feature file extension, may have dots: .npy, .wav.npy, .pt")
     p.add_argument("--expect-dim", type=positive_int, metavar="N", help="the width every feature file must have")
     p.add_argument(
-        "--audio-ext", nargs="+", default=sorted(audio_extensions()), metavar="EXT", help="audio extensions to look for"
+        "--audio-ext", nargs="+", type=file_extension, default=sorted(audio_extensions()), metavar="EXT", help="audio extensions to look for"
     )
     p.add_argument("--flat", action="store_true", help="do not descend into subfolders")
     p.add_argument("--limit", type=positive_int, default=50, help="list at most this many files per problem")

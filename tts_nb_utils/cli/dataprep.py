@@ -1,6 +1,7 @@
 """``tts-nb validate``, ``tts-nb denoise``, ``tts-nb slice`` and ``tts-nb prepare``: thin argparse wrappers over
-the dataprep functions that notebook 01 calls. Exit codes: 0 done, 1 problems found (``--fail-on`` codes,
-failed files, clips that fail validation), 2 usage errors.
+the dataprep functions that notebook 01 calls. Exit codes follow the one rule (``tts_nb_utils.cli``): 1 for a
+file with an error-level code (``validate``; ``--fail-on`` chooses the codes instead, ``--strict`` adds the
+warnings), a file that failed, or clips that fail validation; 2 for usage errors and refused output paths.
 """
 
 from __future__ import annotations
@@ -11,9 +12,20 @@ import sys
 
 from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
-from ..dataprep.validate import CODES, ValidationConfig
+from ..dataprep.validate import CODES, ERROR_CODES, ValidationConfig
 from ..errors import UsageError
-from ._common import add_dataclass_options, dataclass_from_args, dbfs, positive_int, unit_interval
+from ._common import (
+    add_dataclass_options,
+    add_strict,
+    check_outputs,
+    dataclass_from_args,
+    dbfs,
+    findings_exit,
+    jobs,
+    list_field,
+    unit_interval,
+    unreadable_folders,
+)
 
 
 def _validation_args(p: argparse.ArgumentParser) -> None:
@@ -44,9 +56,18 @@ def _codes(text: str | None) -> list[str]:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from ..dataprep.validate import format_table, report_dict, validate_folder, write_csv, write_json
+    from ..dataprep.validate import (
+        ERROR_CODES,
+        describe,
+        format_table,
+        report_dict,
+        validate_folder,
+        write_csv,
+        write_json,
+    )
 
     fail_on = _codes(args.fail_on)
+    check_outputs([args.dir], json=args.json, csv=args.csv)
     cfg = dataclass_from_args(ValidationConfig, args)
     rows = validate_folder(args.dir, cfg, jobs=args.jobs, progress=not args.quiet)
     if args.json:
@@ -58,24 +79,39 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         s = report_dict(rows)["summary"]
         found = ", ".join(f"{k}: {v}" for k, v in s["by_code"].items() if v) or "none"
         print(f"{s['files']} file(s), {s['ok']} ok, {s['with_issues']} with issues ({found})")
-    hits = sorted({c for r in rows for c in r.issues if c in fail_on})
-    if hits:
-        print(f"tts-nb validate: found --fail-on code(s): {', '.join(hits)}", file=sys.stderr)
-        return 1
-    return 0
+        for r in rows:
+            for line in describe(r, cfg):
+                print(f"  {line}")
+    unreadable = unreadable_folders([args.dir], "audio files")  # a finding, as an unreadable file is
+    if fail_on:
+        hits = sorted({c for r in rows for c in r.issues if c in fail_on} | ({"unreadable"} & set(fail_on)
+                      if unreadable else set()))
+        if hits:
+            print(f"tts-nb validate: found --fail-on code(s): {', '.join(hits)}", file=sys.stderr)
+        return 1 if hits else 0
+    errors = sum(any(c in ERROR_CODES for c in r.issues) for r in rows) + len(unreadable)
+    warnings = sum(any(c not in ERROR_CODES for c in r.issues) for r in rows)
+    return findings_exit(errors, warnings, args.strict)
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..audio.files import AudioReadError
     from ..dataprep.denoise import denoise_file, denoise_folder
 
     src = Path(args.input)
     options = {"prop_decrease": args.prop_decrease}
     if src.is_file():
-        denoise_file(src, args.output, stationary=args.stationary, **options)
+        check_outputs([src], OUT=args.output)
+        try:
+            denoise_file(src, args.output, stationary=args.stationary, **options)
+        except AudioReadError as e:  # the one input cannot be read: a usage error, as for any command
+            raise UsageError(str(e)) from None
         print(f"wrote {args.output}")
         return 0
+    if not src.is_dir():
+        raise UsageError(f"{src}: no such file or folder")
     results = denoise_folder(src, args.output, stationary=args.stationary, overwrite=args.overwrite,
                              progress=not args.quiet, **options)
     failed = [r for r in results if r.status == "failed"]
@@ -93,25 +129,58 @@ def _print_result(result) -> int:
         if st["status"] != "used":
             print(f"  {st['source']}: {st['status']} ({st['reason']})")
     print(f"manifest: {result.manifest}\nreport:   {result.report}")
-    failed = any(st["status"] == "failed" for st in result.source_status)
+    failed = any(st["status"] in ("failed", "skipped") for st in result.source_status)  # skipped: error codes
     return 0 if result.ok and not failed else 1
 
 
 def _cmd_slice(args: argparse.Namespace) -> int:
     from ..dataprep.presets import SliceJob, slice_to_folder
+    from ..io import remove_dead_parts_under
 
+    remove_dead_parts_under(args.output)  # what a killed run left
     job = SliceJob(preset=args.preset, slicer=_slicer_config(args), max_=args.max, alpha=args.alpha,
                    decoder=args.decoder, speaker=args.speaker, language=args.language)
-    result = slice_to_folder(args.input, args.output, job, progress=not args.quiet)
+    try:
+        result = slice_to_folder(args.input, args.output, job, progress=not args.quiet)
+    except SlicerConfigError as e:  # a value that only fails once converted (upstream's int() of each setting)
+        raise UsageError(f"{e} (GPT-SoVITS's slice_audio.py passes int() of each setting)") from None
     for f in result.failed:
         print(f"failed: {f['source']}: {f['reason']}", file=sys.stderr)
     for x in result.left_out:
         print(f"left out: {x['name']}: {x['reason']}", file=sys.stderr)
+    silent = _no_clips(args.input, result)
+    for name, why in silent:
+        print(f"left out: {name}: no clip: {why}, below the --threshold of {args.threshold_db:g} dB", file=sys.stderr)
     if result.texts_not_applied:
         print(f"transcripts not used (the source gave several clips): {', '.join(result.texts_not_applied)}",
               file=sys.stderr)
     print(f"{len(result.clips)} clip(s) ({args.preset}, decoder: {result.decoder or '-'}); list: {result.list_path}")
-    return 1 if result.failed else 0
+    return findings_exit(len(result.failed), len(silent) + len(result.left_out), args.strict)
+
+
+def _no_clips(input_: str, result) -> list[tuple[str, str]]:
+    """Sources that gave no clip and no other message (a silent take), with their peak in words."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..audio.files import read_audio_file
+    from ..io import list_audio_files
+
+    src = Path(input_)
+    named = {c["source"] for c in result.clips} | {f["source"] for f in result.failed}
+    named |= {x["source"] for x in result.left_out}
+    out = []
+    for path in [src] if src.is_file() else list_audio_files(src, recursive=False):
+        if path.name in named:
+            continue
+        try:
+            peak = float(np.max(np.abs(read_audio_file(path, dtype="float32")[0]), initial=0.0))
+            why = "silent (digital zero)" if peak == 0 else f"peak {20 * np.log10(peak):.1f} dBFS"
+        except Exception:  # noqa: BLE001 - the slicer decoded it; our reader need not
+            why = "no part loud enough"
+        out.append((path.name, why))
+    return out
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
@@ -124,7 +193,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         normalize=not args.no_normalize, loudness_lufs=args.lufs, max_=args.max, alpha=args.alpha,
         validation=dataclass_from_args(ValidationConfig, args),
     )
-    result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
+    try:
+        result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
+    except SlicerConfigError as e:
+        raise UsageError(str(e)) from None
     return _print_result(result)
 
 
@@ -136,15 +208,18 @@ def _denoise_args(p: argparse.ArgumentParser) -> None:
 def register_cli(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser(
         "validate", help="check every audio file in a folder: one row per file with issue codes",
-        description="Validate recordings (recursive). Codes: " + ", ".join(CODES) + ". Exit 0 when the run "
-        "completes (even with issues), 1 when a --fail-on code is found, 2 for usage errors.",
+        description="Validate recordings (recursive). Codes: " + ", ".join(CODES) + ". Errors: "
+        + ", ".join(ERROR_CODES) + "; the others are warnings. Each finding is printed in words with the "
+        "value measured, the threshold and the fix. Exit 1 when a file has an error (or a --fail-on code, "
+        "when given; warnings too with --strict).",
     )
     v.add_argument("dir", metavar="DIR")
     _validation_args(v)
     v.add_argument("--json", metavar="PATH", help="write the rows and a summary as JSON")
     v.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
-    v.add_argument("--jobs", type=positive_int, default=1, help="processes to use")
+    v.add_argument("--jobs", type=jobs, default=1, help="processes to use")
     v.add_argument("--fail-on", metavar="CODE,...", help="exit 1 when any file has one of these codes")
+    add_strict(v)
     v.add_argument("-q", "--quiet", action="store_true", help="no table, no progress bar")
     v.set_defaults(func=_cmd_validate)
 
@@ -173,14 +248,16 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="gpt-sovits mix: share of the peak-normalised chunk")
     s.add_argument("--decoder", choices=("auto", "ffmpeg", "fallback"), default="auto",
                    help="gpt-sovits: ffmpeg when on PATH (auto), or the NumPy reproduction of its decode")
-    s.add_argument("--speaker", help="speaker field of the .list (default: OUT's folder name)")
-    s.add_argument("--language", default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
+    s.add_argument("--speaker", type=list_field, help="speaker field of the .list (default: OUT's folder name)")
+    s.add_argument("--language", type=list_field, default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
+    add_strict(s)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_slice)
 
     p = sub.add_parser("prepare", help="validate, denoise, slice, normalise, resample and validate a folder",
                        description="The whole pipeline into OUT (clips/, manifest.jsonl, report.json, report.md). "
-                       "Resumes a killed run. Exit 1 when a clip fails validation or a source failed.")
+                       "Resumes a killed run. Exit 1 when a clip fails validation, or a source failed or was skipped "
+                       "(unreadable, empty, NaN or silent).")
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT")
     _validation_args(p)

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..errors import UsageError
-from ._common import nonnegative_float, positive_float, positive_int
+from ._common import check_outputs, nonnegative_float, positive_float, positive_int, seed
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -30,6 +30,37 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0 if any(r.fits for r in rows) else 1
 
 
+def _load_init(load, args: argparse.Namespace):
+    """The model of ``--init``/``--init-config``; any failure to read them is a usage error naming both files."""
+    from ..dia.checkpoint import DiaCheckpointError
+    from ..io import not_a_file
+
+    for option, path in (("--init", args.init), ("--init-config", args.init_config)):
+        if not_a_file(path):
+            raise UsageError(f"{option} {path} {not_a_file(path)}")
+    try:
+        return load(args.init, args.init_config, grad_checkpointing=args.grad_checkpointing)
+    except DiaCheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch, safetensors and json each raise their own types for a bad file
+        why = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UsageError(f"--init {args.init} with --init-config {args.init_config} cannot be read as Dia weights "
+                         f"and their config.json ({why}); pass dia-v0_1.pth or model.safetensors and the "
+                         "config.json that came with them") from None
+
+
+def _precision(text: str) -> str:
+    """``type=`` for --precision: auto, a Lightning precision name or an alias (fp32, fp16, bf16)."""
+    from ..device import canonical_precision
+
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return canonical_precision(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
@@ -40,6 +71,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..dia.model import DiaConfig, DiaModel
     from ..dia.train import TrainConfig, TrainConfigError, _world, train
 
+    check_outputs([p for p in (args.init, args.init_config) if p], checkpoint=args.checkpoint)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = "cpu"
     if world > 1:
@@ -55,7 +87,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.init:
             if not args.init_config:
                 raise UsageError("--init needs --init-config: the config.json that came with the weights")
-            model = load_dia_checkpoint(args.init, args.init_config, grad_checkpointing=args.grad_checkpointing)
+            model = _load_init(load_dia_checkpoint, args)
         else:
             model = DiaModel(getattr(DiaConfig, args.preset)(), grad_checkpointing=args.grad_checkpointing)
         cfg = TrainConfig(steps=args.steps, micro_batch_size=args.micro_batch_size, grad_accum=args.grad_accum,
@@ -100,7 +132,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--grad-accum", type=positive_int, default=1)
     t.add_argument("--lr", type=positive_float, default=2e-3,
                    help="peak LR (default 2e-3 for a preset from scratch; use about 1e-5 with --init)")
-    t.add_argument("--precision", default="auto",
+    t.add_argument("--precision", type=_precision, default="auto",
                    help="auto (default), 32-true, 16-mixed, bf16-mixed or bf16-true; aliases fp32, fp16, bf16")
     t.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit"],
                    help="adamw (torch) or adamw8bit (bitsandbytes, the dia extra)")
@@ -112,5 +144,5 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--init-config", default=None, help="the config.json of --init")
     t.add_argument("--items", type=positive_int, default=8)
     t.add_argument("--checkpoint", default=None)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.set_defaults(func=_cmd_train)

@@ -11,6 +11,15 @@ from ..errors import UsageError
 from ..upstream.diffsinger import ConfigError
 from ..upstream.diffsinger_check import has_errors
 from ..upstream.diffsinger_run import check_run, format_report
+from ._common import add_strict, findings_exit
+
+
+def _hparams(text: str) -> str:
+    """``type=`` for ``--hparams``: comma-separated ``key=value`` items, each with a key."""
+    for item in text.split(","):
+        if item.strip() and (item.count("=") != 1 or not item.split("=")[0].strip()):
+            raise argparse.ArgumentTypeError(f"item {item!r} is not key=value (e.g. lambda_dur_loss=1.0)")
+    return text
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -22,7 +31,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as e:
         raise UsageError(str(e)) from None
     print(format_report(report))
-    return 1 if has_errors(report.problems) else 0
+    warnings = sum(p.severity == "warning" for p in report.problems)
+    return findings_exit(int(has_errors(report.problems)), warnings, args.strict)
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -31,8 +41,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         help="check a DiffSinger config (variance or acoustic) as training will read it",
         description="Load a DiffSinger YAML config with its base_config chain as utils/hparams.py does, apply "
         "the experiment's saved config and --hparams as a run would, and report what makes the loss empty or "
-        "useless, or the binary data stale. Exit 0: no errors (warnings allowed); 1: errors; 2: a file cannot "
-        "be read or an override parsed.",
+        "useless, or the binary data stale.",
     )
     p.add_argument("file", metavar="FILE", help="the YAML config to check (what you pass to --config)")
     p.add_argument(
@@ -43,7 +52,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exp-name", "--exp_name", dest="exp_name", default=None, metavar="NAME",
                    help="the experiment name you train with: its saved checkpoints/NAME/config.yaml is applied")
     p.add_argument("--reset", action="store_true", help="as train.py --reset: ignore the saved config")
-    p.add_argument("--hparams", default="", metavar="K=V,...", help="overrides, parsed as train.py parses them")
+    p.add_argument("--hparams", type=_hparams, default="", metavar="K=V,...", help="overrides, parsed as train.py parses them")
     p.add_argument("--binary-dir", default=None, metavar="DIR",
                    help="binary data folder to compare with the switches (default: binary_data_dir, if it exists)")
+    add_strict(p)
     p.set_defaults(func=_cmd_check_config)

@@ -4,23 +4,15 @@ what each PATH holds; a thin layer over :func:`tts_nb_utils.doctor.run.run_docto
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..errors import UsageError
-from ._common import positive_float
-
-
-def _output(path: str | None, option: str) -> None:
-    if path and Path(path).is_dir():
-        raise UsageError(f"{option} {path} is a folder: give a file name")
+from ._common import add_strict, check_outputs, findings_exit, positive_float
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from ..doctor.run import run_doctor
     from ..io import atomic_write_json, atomic_write_text
 
-    _output(args.json, "--json")
-    _output(args.md, "--md")
+    check_outputs(args.paths, json=args.json, md=args.md)
     report = run_doctor(args.paths, args.gpu_gib, args.audio_preset)
     markdown = report.markdown()
     print(markdown)
@@ -28,7 +20,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         atomic_write_json(args.json, report.as_json())
     if args.md:
         atomic_write_text(args.md, markdown + "\n")
-    return report.exit_code
+    return findings_exit(report.errors, report.counts()["warning"], args.strict)
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +31,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "config or checkpoints/<exp>, a Coqui run folder, an Applio logs/<model>, a Dia training config; a "
         "folder that is none of these is searched for them) and run the matching checks. Prints one Markdown "
         "report: per finding its severity, what, where (file and line or key), the fix and the notebook that "
-        "explains it. Exit 0: no errors (warnings allowed); 1: errors; 2: usage errors.",
+        "explains it. A path where nothing is recognised, or that cannot be read, is an error.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON (each PATH with the kind found)")
@@ -48,4 +40,5 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="the card a Dia config is planned for (default: its gpu_gib, else 24)")
     p.add_argument("--audio-preset", choices=("none", "gpt-sovits"), default="none",
                    help="gpt-sovits: audio folders must hold 32 kHz mono int16 clips, as slice_audio.py writes")
+    add_strict(p)
     p.set_defaults(func=_cmd_doctor)

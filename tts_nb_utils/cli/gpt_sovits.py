@@ -15,7 +15,7 @@ from ..upstream.gpt_sovits import (
     decode_sovits_log,
     scan_sovits_log,
 )
-from ._common import open_fraction, positive_float
+from ._common import check_outputs, open_fraction, positive_float, unreadable_folders
 
 
 def _cmd_sovits_log(args: argparse.Namespace) -> int:
@@ -50,8 +50,10 @@ def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
     from ..diagnose.resume import experiments
     from ..io import atomic_write_json
 
+    check_outputs(args.paths, json=args.json)
     files = checkpoint_files(args.paths)
-    if not files:
+    unreadable = unreadable_folders(args.paths, "checkpoints")  # it may hold the NaN one: never an all-clear
+    if not files and not unreadable:
         raise UsageError(f"no checkpoint files ({', '.join(('.pth', '.pt', '.ckpt'))}) in {' '.join(args.paths)}")
     reports = scan_checkpoints(files, trust=args.trust)
     given = [Path(p) for p in args.paths]
@@ -71,8 +73,8 @@ def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
             "checkpoints": [{"path": str(r.path), "kind": r.kind, "step": r.step, "epoch": r.epoch,
                              "tensors": r.tensors, "clean": r.clean, "error": r.error, "missing": r.missing,
                              "about": r.about, "bad": [vars(b) for b in r.bad]} for r in v.reports],
-        } for v in verdicts]})
-    return 1 if bad or failing else 0
+        } for v in verdicts], "unreadable_folders": [{"path": str(d), "error": why} for d, why in unreadable]})
+    return 1 if bad or failing or unreadable else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -100,7 +102,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "Inf. Then, per folder, what GPT-SoVITS's s2_train.py resumes from next (the latest D_ and G_), whether that "
         "works (NaN, a missing D_ or optimizer key: a silent restart from the pretrained weights) and what to do. "
         "Exported weights (SoVITS_weights_*) are for inference, not resume points. Files are only read. Exit 0 when "
-        "all are clean and every folder resumes cleanly, 1 otherwise, 2 for usage errors.",
+        "all are clean and every folder resumes cleanly, 1 otherwise (a file or folder that cannot be read "
+        "included), 2 for usage errors.",
     )
     c.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
     c.add_argument("--json", metavar="FILE", help="also write the findings as JSON")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..runner.sweep import DEFAULT_SEEDS
-from ._common import positive_float
+from ._common import check_outputs, positive_float
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -21,6 +21,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not paths:
         raise UsageError("no notebooks found to run")
     params = _parse_params(args.param)
+    for p in paths:  # an executed copy is written to --out/<name>: never over the notebook itself
+        check_outputs([p], out=str(Path(args.out) / p.name))
+    check_outputs([], out=str(Path(args.out) / "report.json"))
     results = run_notebooks(paths, args.out, params, kernel_name=args.kernel, timeout=args.timeout)
     print()
     print(format_summary(results))
@@ -40,6 +43,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if "SEED" in fixed:
         raise UsageError("give seeds with --seeds, not -p SEED")
     sets = [{**fixed, **_parse_set(text)} for text in args.set] if args.set else [fixed]
+    check_outputs([], out=str(Path(args.out) / "sweep.json"))
     sweeps = sweep_notebooks(paths, args.out, seeds, sets, kernel_name=args.kernel, timeout=args.timeout)
     print()
     print(format_sweep(sweeps))
@@ -101,14 +105,25 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
 
 def _cmd_strip(args: argparse.Namespace) -> int:
-    from ..runner.papermill import strip_outputs, strip_text
+    from ..runner.papermill import read_problem, strip_outputs, strip_text
 
     if args.notebooks == ["-"]:  # a git clean filter: notebook on stdin, stripped notebook on stdout
-        sys.stdout.write(strip_text(sys.stdin.read()))
+        text = sys.stdin.read()
+        try:
+            stripped = strip_text(text)
+        except Exception as e:  # noqa: BLE001 - nbformat and json raise many types for a file that is no notebook
+            raise UsageError(f"stdin is not a notebook ({type(e).__name__}); pass the .ipynb text") from None
+        sys.stdout.write(stripped)
         return 0
-    for path in args.notebooks:
+    bad = 0
+    for path in args.notebooks:  # a bad file is named and the others are still stripped
+        problem = read_problem(path)
+        if problem:
+            bad += 1
+            print(f"tts-nb strip: error: {path}: {problem}", file=sys.stderr)
+            continue
         print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path}")
-    return 0
+    return 2 if bad else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:

@@ -8,18 +8,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import textwrap
 
 from ..errors import UsageError
-from ._common import positive_float, positive_int
+from ._common import check_outputs, positive_float, positive_int
+
+
+def _no_constant(name: str):
+    """``parse_constant`` for --params: NaN and Infinity are not values a scheduler can use."""
+    raise UsageError(f"--params holds {name}: give finite numbers (a NaN milestone or gamma is never reached)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        _no_constant(text)
+    return value
 
 
 def _cmd_lr_plan(args: argparse.Namespace) -> int:
     from ..schedules.plan import INSTALLED, format_lr_plan, lr_plan
     from ..schedules.trace import ScheduleConfigError, plot_lr_traces
 
+    check_outputs([], plot=args.plot)
     try:
-        params = json.loads(args.params)
+        params = json.loads(args.params, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as e:
         raise UsageError(f"--params is not valid JSON ({e}): give an object such as '{{\"milestones\": [60, 80]}}'") from None
     if not isinstance(params, dict):

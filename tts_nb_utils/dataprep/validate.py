@@ -35,16 +35,16 @@ CODE_MEANINGS: dict[str, str] = {
     "unreadable": "cannot be decoded (the row carries the decoder's message)",
     "empty": "decodes to zero samples",
     "non_finite": "has NaN or Inf samples",
-    "silent": "peak below silent_peak_dbfs",
+    "silent": "peak below the silence level (--silent-peak)",
     "wrong_sample_rate": "sample rate differs from the target",
     "not_mono": "more than one channel",
-    "too_short": "shorter than min_duration_s",
-    "too_long": "longer than max_duration_s",
-    "too_quiet": "RMS of the active part below quiet_rms_dbfs",
-    "clipping": "at least clip_fraction of samples at or above clip_level of full scale",
-    "dc_offset": "absolute mean above dc_offset",
-    "low_snr": "estimated SNR below min_snr_db",
-    "long_silence": "leading/trailing silence above max_edge_silence_s or a pause above max_pause_s",
+    "too_short": "shorter than --min-duration",
+    "too_long": "longer than --max-duration",
+    "too_quiet": "level of the active part below --quiet-rms",
+    "clipping": "too many samples at full scale (--clip-fraction)",
+    "dc_offset": "the waveform is off centre (mean above --dc-offset)",
+    "low_snr": "estimated signal-to-noise ratio below --min-snr",
+    "long_silence": "silence at an end above --max-edge-silence or a pause above --max-pause",
 }
 
 
@@ -358,3 +358,50 @@ def format_table(rows: list[FileReport]) -> str:
             what += f" ({r.error[:80]})"
         lines.append(f"{r.path:<{width}}  {dur}  {r.sample_rate or '-':>6}  {r.channels or '-':>2}  {what}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------- findings in words
+
+#: Codes that make a file unusable for training (``tts-nb validate`` exits 1, the doctor reports an error): the
+#: fatal codes and clipping, which no tool can undo. The others are warnings: a resample, a slice, a gain or a
+#: denoise fixes them, or the take is long, quiet or noisy on purpose.
+ERROR_CODES: tuple[str, ...] = (*FATAL_CODES, "clipping")
+
+
+def explain(code: str, row: FileReport, cfg: ValidationConfig = ValidationConfig()) -> tuple[str, str]:
+    """``(what, fix)`` for one issue of ``row`` in plain words: the value measured, the threshold with its unit,
+    and what to do (``("peak -52.0 dBFS, below -45 dBFS: the file is silent", "re-record or remove it")``)."""
+    m = row.metrics
+    words = {
+        "unreadable": lambda: (f"cannot be decoded ({row.error})", "convert it to WAV or FLAC, or remove it"),
+        "empty": lambda: ("holds no samples", "remove it"),
+        "non_finite": lambda: ("holds NaN or Inf samples", "re-export it from the source"),
+        "silent": lambda: (("every sample is 0 (digital silence)" if m.peak_dbfs <= -240 else
+                            f"peak {m.peak_dbfs:.1f} dBFS, below {cfg.silent_peak_dbfs:g} dBFS") + ": the file is silent",
+                           "re-record or remove it"),
+        "wrong_sample_rate": lambda: (f"{row.sample_rate} Hz, expected {cfg.sample_rate} Hz",
+                                      "resample it (tts-nb prepare --sample-rate)"),
+        "not_mono": lambda: (f"{row.channels} channels, expected 1", "mix down to mono"),
+        "too_short": lambda: (f"{row.duration_s:g} s, shorter than {cfg.min_duration_s:g} s", "join or remove it"),
+        "too_long": lambda: (f"{row.duration_s:g} s, longer than {cfg.max_duration_s:g} s", "slice it (tts-nb slice)"),
+        "too_quiet": lambda: (f"active level {m.active_rms_dbfs:.1f} dBFS, below {cfg.quiet_rms_dbfs:g} dBFS",
+                              "raise the gain (tts-nb prepare levels takes)"),
+        "clipping": lambda: (f"{m.clipped_fraction:.2%} of samples at full scale, limit {cfg.clip_fraction:.2%}",
+                             "re-record with less gain"),
+        "dc_offset": lambda: (f"mean {m.dc_offset:g} of full scale, above {cfg.dc_offset:g}", "apply a high-pass filter"),
+        "low_snr": lambda: (f"signal-to-noise about {m.snr_db:.1f} dB, below {cfg.min_snr_db:g} dB",
+                            "denoise it (tts-nb denoise) or re-record"),
+        "long_silence": lambda: (f"silence {m.leading_silence_s:g} s at the start, {m.trailing_silence_s:g} s at the "
+                                 f"end (limit {cfg.max_edge_silence_s:g} s), longest pause {m.longest_pause_s:g} s "
+                                 f"(limit {cfg.max_pause_s:g} s)", "trim or slice it"),
+    }
+    return words[code]() if code in words else (CODE_MEANINGS.get(code, code), "")
+
+
+def describe(row: FileReport, cfg: ValidationConfig = ValidationConfig()) -> list[str]:
+    """One line per issue of ``row``: ``"error: a.wav: peak -52.0 dBFS, below -45 dBFS: ...; re-record or ..."``."""
+    out = []
+    for code in row.issues:
+        what, fix = explain(code, row, cfg)
+        out.append(f"{'error' if code in ERROR_CODES else 'warning'}: {row.path}: {what}" + (f"; {fix}" if fix else ""))
+    return out

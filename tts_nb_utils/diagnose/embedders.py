@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..download import sha256_file
 from ..errors import UsageError
+from ..io import walk_files
 
 #: ``name (1).pt``: what wget saves when ``name.pt`` exists.
 DUPLICATE = re.compile(r"^(?P<stem>.+) \((?P<n>\d+)\)(?P<ext>\.[^.]+)?$")
@@ -31,7 +32,8 @@ PARTIAL = (re.compile(r"^\..+\.part[^/]*$"), re.compile(r".+\.incomplete$"), re.
 
 @dataclass
 class Finding:
-    """One file in the folder and what is wrong with it (``kind``: duplicate, partial, size, sha256, missing)."""
+    """One file in the folder and what is wrong with it (``kind``: duplicate, partial, size, sha256, missing,
+    unreadable)."""
 
     path: str
     kind: str
@@ -66,8 +68,12 @@ def check_embedders(folder: str | Path, manifest: dict[str, dict] | None = None)
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"embedder folder {folder} does not exist (or is not a folder)")
-    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    files, unreadable = walk_files(folder)
+    names = [p.relative_to(folder).as_posix() for p in files]
     report = EmbedderReport(folder, len(names))
+    report.findings += [Finding(p.relative_to(folder).as_posix() or ".", "unreadable",
+                                f"folder cannot be read ({why}): its files were not checked; fix its permissions")
+                        for p, why in unreadable]
     present = set(names)
     for name in names:
         finding = _leftover(name, present)
@@ -105,7 +111,11 @@ def _against_manifest(folder: Path, name: str, expected: dict) -> list[Finding]:
     if expected.get("size") is not None and size != int(expected["size"]):
         return [Finding(name, "size", f"{size:,} bytes, the manifest says {int(expected['size']):,}: "
                         "cut short or another file; download it again")]
-    if expected.get("sha256") and sha256_file(path) != expected["sha256"].lower():
+    try:
+        digest = sha256_file(path) if expected.get("sha256") else None
+    except OSError as e:
+        return [Finding(name, "unreadable", f"cannot be read ({e.strerror or e}): fix its permissions")]
+    if digest is not None and digest != expected["sha256"].lower():
         return [Finding(name, "sha256", f"sha256 differs from the manifest's {expected['sha256'][:16]}...")]
     return []
 
@@ -138,4 +148,9 @@ def _entry(path: Path, name: str, value) -> dict:
         value = {"sha256": value}
     if not isinstance(value, dict) or not (value.get("sha256") or value.get("size") is not None):
         raise UsageError(f"manifest {path}: entry {name!r} needs a sha256 string or {{'sha256', 'size'}}")
+    sha, size = value.get("sha256"), value.get("size")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
+        raise UsageError(f"manifest {path}: entry {name!r}: sha256 {sha!r} is not 64 hexadecimal digits")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise UsageError(f"manifest {path}: entry {name!r}: size {size!r} is not a number of bytes (0 or more)")
     return {"sha256": value.get("sha256"), "size": value.get("size")}

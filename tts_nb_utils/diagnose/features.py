@@ -95,10 +95,18 @@ def _feature_files(folder: Path, ext: str, recursive: bool) -> list[Path]:
 def _check_one(folder: Path, rel: Path, report: FeatureReport) -> None:
     try:
         array = np.load(folder / rel, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as e:
-        report.unreadable.append((rel, str(e).splitlines()[0] if str(e) else type(e).__name__))
+    except Exception as e:  # noqa: BLE001 - 0-byte file (EOFError), bad header (ValueError), unreadable (OSError)
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        report.unreadable.append((rel, f"{why}; extract this file again"))
+        return
+    if not isinstance(array, np.ndarray):  # an .npz archive under an .npy name
+        array.close()
+        report.unreadable.append((rel, "an .npz archive, not one array; extract this file again"))
         return
     report.checked += 1
+    if array.size == 0:
+        report.unreadable.append((rel, f"empty, shape {tuple(array.shape)}: no frames; extract this file again"))
+        return
     if report.expect_dim is not None and (array.ndim == 0 or array.shape[-1] != report.expect_dim):
         report.wrong_dim.append((rel, tuple(array.shape)))
     if array.size and np.issubdtype(array.dtype, np.number):

@@ -2,8 +2,9 @@
 every file, one finding per issue code; with the ``gpt-sovits`` preset, also the format GPT-SoVITS's
 ``tools/slice_audio.py`` writes (32 kHz mono 16-bit WAV, :mod:`tts_nb_utils.dataprep.presets`).
 
-Fatal codes (unreadable, empty, non-finite, silent: a silent clip becomes NaN in GPT-SoVITS's mix) are errors;
-the others are warnings, since a take can be long, quiet or noisy on purpose. Notebook 01 explains each code.
+The error codes of ``tts-nb validate`` (unreadable, empty, non-finite, silent: a silent clip becomes NaN in
+GPT-SoVITS's mix; clipping, which nothing undoes) are errors; the others are warnings, since a take can be long,
+quiet or noisy on purpose. Each finding quotes the first file's measurement in words. Notebook 01 explains each code.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import defaultdict
 import soundfile as sf
 
 from ..dataprep.presets import GPT_SOVITS_SR
-from ..dataprep.validate import CODE_MEANINGS, FATAL_CODES, ValidationConfig, validate_folder
+from ..dataprep.validate import CODE_MEANINGS, ERROR_CODES, ValidationConfig, explain, validate_folder
 from .report import Target
 
 AUDIO_PRESETS = ("none", "gpt-sovits")
@@ -25,17 +26,20 @@ def check_audio(target: Target, preset: str = "none") -> None:
     cfg = ValidationConfig(sample_rate=GPT_SOVITS_SR if preset == "gpt-sovits" else None)
     rows = validate_folder(target.path, cfg, progress=False)
     by_code: dict[str, list[str]] = defaultdict(list)
+    example: dict[str, str] = {}  # the first file's measurement, in words
     for row in rows:
         for code in row.issues:
             by_code[code].append(row.path)
+            example.setdefault(code, f"{row.path}: {explain(code, row, cfg)[0]}")
     if preset == "gpt-sovits":
         for row in rows:
             if "unreadable" not in row.issues and _subtype(target.path / row.path) != "PCM_16":
                 by_code["not_int16"].append(row.path)
     for code, files in by_code.items():
         meaning = CODE_MEANINGS.get(code, "not 16-bit PCM WAV (slice_audio.py writes int16)")
+        meaning += f" ({example[code]})" if code in example else ""
         shown = ", ".join(files[:_SHOWN]) + (f" (+{len(files) - _SHOWN} more)" if len(files) > _SHOWN else "")
-        target.add("error" if code in FATAL_CODES else "warning", f"{len(files)} file(s) {code}: {meaning}",
+        target.add("error" if code in ERROR_CODES else "warning", f"{len(files)} file(s) {code}: {meaning}",
                    shown, _FIXES.get(code, "re-record or drop these files; tts-nb prepare fixes levels"))
     target.notes.append(f"{len(rows)} audio file(s) validated ({sum(r.ok for r in rows)} without issues)"
                         + (", against the gpt-sovits preset (32 kHz mono int16)" if preset == "gpt-sovits" else ""))

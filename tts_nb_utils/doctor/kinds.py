@@ -17,7 +17,8 @@ Each kind is the layout an upstream tool writes (checked at the commits named in
 - ``audio``: a folder with audio files directly in it.
 
 A folder that is none of these is searched (up to :data:`MAX_DEPTH` levels) for folders and files that are;
-a path where nothing is found is reported as ``unknown``, never guessed.
+a path where nothing is found is reported as ``unknown``, never guessed, and a folder that cannot be listed as
+``unreadable``.
 """
 
 from __future__ import annotations
@@ -96,11 +97,15 @@ def find(path: str | Path, depth: int = MAX_DEPTH) -> list[tuple[Path, str]]:
     """``[(path, kind)]``: ``path`` itself when recognised, else what its sub-folders and files hold (sorted,
     hidden ones skipped, a recognised folder not searched further)."""
     path = Path(path)
-    kind = recognise(path)
-    if kind or not path.is_dir() or depth == 0 or path.name == "mute":
+    try:
+        kind = recognise(path)
+        children = sorted(path.iterdir()) if not kind and path.is_dir() and depth and path.name != "mute" else []
+    except PermissionError:  # reported as its own target: the rest of the tree is still searched
+        return [(path, "unreadable")]
+    if kind or not children:
         return [(path, kind)] if kind else []
     out: list[tuple[Path, str]] = []
-    for child in sorted(path.iterdir()):
+    for child in children:
         if not child.name.startswith(".") and not child.is_symlink():
             out += find(child, depth - 1)
     return out

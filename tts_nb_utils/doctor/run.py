@@ -1,8 +1,9 @@
 """Run the doctor: find what each path holds (:mod:`.kinds`) and run that kind's checks, into one
 :class:`~.report.DoctorReport`. ``tts-nb doctor`` and notebook 08 call :func:`run_doctor`.
 
-A path that does not exist is a usage error; a path where nothing is recognised becomes an ``unknown`` target;
-a check that fails on a file it cannot read becomes an error finding naming the file, and the others go on.
+A path that does not exist is a usage error; a path where nothing is recognised becomes an ``unknown`` target
+and a folder that cannot be listed an ``unreadable`` one, each with an error finding (nothing was checked
+there, so the report is no all-clear) while the other paths are still judged; a check that fails on a file it cannot read becomes an error finding naming the file, and the others go on.
 """
 
 from __future__ import annotations
@@ -30,8 +31,15 @@ def discover(paths: list[str | os.PathLike]) -> list[Target]:
         if not p.exists():
             raise UsageError(f"{p}: no such file or folder")
         found = find(p)
-        targets += [Target(path, kind, str(given)) for path, kind in found] or [
-            Target(p, "unknown", str(given), notes=[f"not recognised: no {', '.join(KINDS)} found here"])]
+        new = [Target(path, kind, str(given)) for path, kind in found] or [Target(p, "unknown", str(given))]
+        for t in new:
+            if t.kind == "unknown":  # nothing was checked: never an all-clear
+                t.add("error", f"nothing to check: no {', '.join(KINDS)} found here", t.path,
+                      "give the folder of your project or data (tts-nb doctor --help lists what it recognises)")
+            elif t.kind == "unreadable":
+                t.add("error", "folder cannot be read (permission denied): what it holds was not checked",
+                      t.path, "fix its permissions (chmod u+rx) and run the doctor again")
+        targets += new
     bases = {b for t in targets if t.kind == "diffsinger-config" for b in base_files(t.path.absolute())}
     return [t for t in targets if not (t.kind == "diffsinger-config" and t.path.absolute() in bases)]
 

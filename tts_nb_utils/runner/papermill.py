@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -116,9 +117,23 @@ def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
             nbformat.write(nb, str(copy))
             params = pm.inspect_notebook(str(copy))
     return {
-        name: {"default": info.get("default"), "type": info.get("inferred_type_name"), "help": info.get("help", "")}
+        name: {"default": info.get("default"), "type": _declared(info), "help": info.get("help", "")}
         for name, info in params.items()
     }
+
+
+#: ``NAME = None  # str: help`` or ``NAME: str = None  # help``: the type a parameter whose default is None takes.
+_DECLARED = re.compile(r"^\(?(str|int|float|bool|list|dict)\)?:\s")
+
+
+def _declared(info: dict[str, Any]) -> str | None:
+    """The parameter's type: papermill's (from an annotation or the default), or, for a None default, the type
+    its help comment starts with (``# str: ...``)."""
+    inferred = info.get("inferred_type_name")
+    if info.get("default") == "None" and inferred in (None, "None"):
+        m = _DECLARED.match(info.get("help") or "")
+        return m.group(1) if m else inferred
+    return inferred
 
 
 def split_parameters(
@@ -136,7 +151,7 @@ def split_parameters(
             "Parameters by notebook:\n" + "\n".join(lines)
         )
     return {
-        p: {k: check_parameter(p, k, v, d[k]["default"]) for k, v in parameters.items() if k in d}
+        p: {k: check_parameter(p, k, v, d[k]["default"], d[k]["type"]) for k, v in parameters.items() if k in d}
         for p, d in declared.items()
     }
 
@@ -158,14 +173,23 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def check_parameter(notebook: Path, name: str, value: Any, default_src: str | None) -> Any:
+#: Types a parameter whose default is None declares, at the start of its help comment (``CONFIG = None  # str:
+#: your config``) or as an annotation, as :func:`_kind` names them; None itself is always accepted.
+DECLARED_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict"}
+
+
+def check_parameter(notebook: Path, name: str, value: Any, default_src: str | None,
+                    declared: str | None = None) -> Any:
     """``value`` if it fits the type of the parameter's default in ``notebook`` (int, float, bool, str, list,
-    nested list), converted where that is lossless (an int for a float, a number for a str). Raises
+    nested list), converted where that is lossless (an int for a float, a number for a str). A parameter whose
+    default is None is checked against its ``declared`` annotation (:data:`DECLARED_TYPES`). Raises
     UsageError naming the parameter, the value, the type expected and the notebook, before any kernel starts."""
     try:
         default = ast.literal_eval(default_src) if default_src is not None else None
     except (ValueError, SyntaxError):
         return value  # a default that is not a literal (papermill allows any expression): nothing to check
+    if default is None and value is not None and declared in DECLARED_TYPES:
+        return _check_declared(notebook, name, value, DECLARED_TYPES[declared])
     want, got = _kind(default), _kind(value)
     if default is None or want == got or (want == "list" and got.startswith("list")) or (
         want == "nested list" and got == "list" and not value
@@ -185,6 +209,16 @@ def check_parameter(notebook: Path, name: str, value: Any, default_src: str | No
         f"parameter {name}={value!r} ({got}) does not fit {notebook.name}: its default {default_src} is "
         f"{article} {want}; give {examples.get(want, 'a value of that type')}{quote}"
     )
+
+
+def _check_declared(notebook: Path, name: str, value: Any, want: str) -> Any:
+    got = _kind(value)
+    if got == want or (want == "list" and got.startswith("list")) or (want == "float" and got == "int"):
+        return float(value) if want == "float" else value
+    if want == "str" and got in ("int", "float"):  # -p NAME 42 for a text parameter: the text "42"
+        return str(value)
+    raise UsageError(f"parameter {name}={value!r} ({got}) does not fit {notebook.name}: it is declared {want} "
+                     f"(default None); give {'a path or text' if want == 'str' else f'a {want}'} or None")
 
 
 # ------------------------------------------------------------------------------------------------ running

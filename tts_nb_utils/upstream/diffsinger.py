@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from ..io import YAMLLimitError, load_yaml
+from ..io import YAMLLimitError, load_yaml, not_a_file
 
 #: The upstream commit every rule and line number here was checked against.
 UPSTREAM_COMMIT = "753b7cc"
@@ -200,7 +200,7 @@ def get_dotted(data: Mapping[str, Any], dotted: str, default: Any = None) -> Any
 def read_yaml_mapping(path: Path, where: str = "") -> dict[str, Any]:
     """One YAML file's top-level mapping; ConfigError (naming ``path``) when it is missing, empty or not one."""
     if not path.is_file():
-        raise ConfigNotFoundError(f"config file {path} does not exist{where}")
+        raise ConfigNotFoundError(f"config file {path} {not_a_file(path)}{where}")
     try:
         data = load_yaml(path.read_text(encoding="utf-8"), f"config {path}{where}")
     except (OSError, UnicodeDecodeError) as e:
@@ -224,6 +224,8 @@ def read_yaml_mapping(path: Path, where: str = "") -> dict[str, Any]:
 
 
 def _not_found_message(path: Path, included_from: Path, entry: str) -> str:
+    if not entry.strip():
+        return f"base_config of {included_from} has an empty entry {entry!r}: give a file name or remove the entry"
     if entry.startswith("."):
         how = f"entries beginning with '.' are relative to the folder of {included_from.name}"
     else:
@@ -231,7 +233,7 @@ def _not_found_message(path: Path, included_from: Path, entry: str) -> str:
             "entries not beginning with '.' are relative to the working directory (pass --root / root= "
             "for the DiffSinger checkout), or write './' to make it relative to the including file"
         )
-    return f"base config {path} does not exist (named in base_config of {included_from} as {entry!r}); {how}"
+    return f"base config {path} {not_a_file(path)} (named in base_config of {included_from} as {entry!r}); {how}"
 
 
 def _merge(dst: dict, dst_sources: dict[str, Path], src: Mapping, src_sources: Mapping[str, Path]) -> None:
@@ -281,6 +283,10 @@ def _upstream_name(path: Path, root: Path) -> str:
     return rel if "/" in rel else f"./{rel}"
 
 
+#: base_config files nested deeper than this are refused (a real chain is 2 or 3 deep).
+MAX_BASE_DEPTH = 100
+
+
 def load_config(
     path: str | os.PathLike, root: str | os.PathLike | None = None, *, dedupe_files: bool = False
 ) -> LoadedConfig:
@@ -308,6 +314,9 @@ def load_config(
                 f"base_config cycle: {cycle}; DiffSinger would load these forever (RecursionError). "
                 f"Remove {entry!r} from the base_config of {stack[-1]}"
             )
+        if len(stack) >= MAX_BASE_DEPTH:  # upstream recurses until Python's RecursionError
+            raise ConfigParseError(f"base_config chain of {top} is more than {MAX_BASE_DEPTH} files deep (at {file}); "
+                                   "DiffSinger would stop with a RecursionError. Merge the bases into fewer files")
         if included_from is not None and not file.is_file():
             raise ConfigNotFoundError(_not_found_message(file, included_from, entry or ""))
         raw = read_yaml_mapping(file)

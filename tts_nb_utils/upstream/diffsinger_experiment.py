@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io import not_a_file
 from .diffsinger import (
     ConfigError,
     LoadedConfig,
@@ -186,7 +187,7 @@ def binary_fields(binary_dir: str | os.PathLike) -> set[str]:
     meta = Path(binary_dir) / "train.meta"
     if not meta.is_file():
         raise ConfigError(
-            f"{meta} does not exist: {binary_dir} is not a binarized DiffSinger dataset (or binarizing did not "
+            f"{meta} {not_a_file(meta)}: {binary_dir} is not a binarized DiffSinger dataset (or binarizing did not "
             "finish). Run `python scripts/binarize.py --config YOUR_CONFIG` first."
         )
     try:

@@ -128,7 +128,8 @@ def _check_binary(loaded: LoadedConfig, binary_dir: Any, problems: list[Problem]
         binary_dir = base / str(configured)
     folder = Path(binary_dir)
     if not folder.is_dir():
-        raise ConfigError(f"binary folder {folder} does not exist; pass the binary_data_dir of your run")
+        what = "is a file, not a folder" if folder.is_file() else "does not exist"
+        raise ConfigError(f"binary folder {folder} {what}; pass the binary_data_dir of your run")
     problems += _binary_problems(loaded, folder, missing_fields(loaded, binary_fields(folder)))
 
 
