@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
 import nbformat
@@ -26,3 +28,20 @@ def make_notebook(tmp_path):
         return path
 
     return make
+
+
+def _reopen_closed_log_streams() -> None:
+    """The Coqui trainer's logger (``trainer.logger``) binds a StreamHandler to ``sys.stderr`` when it is first
+    imported; if that happens inside a test with ``capsys``, the stream is closed when the test ends and every later
+    trainer run fails writing to it (the trainer turns that into ``sys.exit(1)``). Point such handlers back at the
+    real stderr."""
+    for handler in logging.getLogger("trainer").handlers:
+        if type(handler) is logging.StreamHandler and getattr(handler.stream, "closed", False):
+            handler.stream = sys.__stderr__  # not setStream: it flushes the closed stream first
+
+
+@pytest.fixture(autouse=True)
+def _trainer_log_stream():
+    _reopen_closed_log_streams()
+    yield
+    _reopen_closed_log_streams()

@@ -17,7 +17,7 @@ from tts_nb_utils.runner.paths import data_dir
 from .conftest import ROOT
 
 COMMANDS = ("validate", "denoise", "slice", "prepare", "sovits-log", "scan-checkpoints", "check-config", "lr-plan",
-            "dia-plan", "dia-train", "check-features", "check-embedders", "doctor", "run", "list", "strip", "docs")
+            "dia-plan", "dia-train", "check-features", "check-embedders", "doctor", "run", "sweep", "list", "strip", "docs")
 
 
 def _tone(path, seconds=3.0, sr=32000, gap=(1.0, 1.3)):
@@ -47,7 +47,8 @@ def ws(tmp_path_factory):
     (w / "junk" / "b.wav").write_bytes(b"this is not audio")
     bp.make_sovits(w / "sovits")
     (w / "ckpt_clean").mkdir()
-    shutil.copy(w / "sovits" / "logs_s2_v2" / "G_100.pth", w / "ckpt_clean" / "G_100.pth")
+    for name in ("G_100.pth", "D_100.pth"):  # a pair: s2_train.py resumes from both
+        shutil.copy(w / "sovits" / "logs_s2_v2" / name, w / "ckpt_clean" / name)
     rng = np.random.default_rng(0)
     for folder in ("feat_audio", "feat_ok", "feat_zero"):
         (w / folder).mkdir()
@@ -86,7 +87,7 @@ def _cases(w, make_notebook):
         "scan-checkpoints": (["scan-checkpoints", w / "ckpt_clean"], ["scan-checkpoints", w / "sovits"], 1),
         "check-config": (["check-config", ds / "fixed_variance.yaml", "--root", ds],
                          ["check-config", ds / "template_variance.yaml", "--root", ds], 1),
-        "lr-plan": ([*lr, "--scheduler", "StepLR", "--params", '{"step_size": 8}'],
+        "lr-plan": ([*lr, "--per-step", "--scheduler", "StepLR", "--params", '{"step_size": 8}'],
                     [*lr, "--scheduler", "MultiStepLR", "--params", '{"milestones": [100000]}'], 1),
         "dia-plan": (["dia-plan"], ["dia-plan", "--gpu-gib", "4", "--reserve-gib", "3.9"], 1),
         "dia-train": (["dia-train", "--steps", "1", "--items", "2", "--micro-batch-size", "1", "--precision", "fp32"],
@@ -96,9 +97,13 @@ def _cases(w, make_notebook):
         "check-embedders": (["check-embedders", w / "emb"], ["check-embedders", w / "emb_dup"], 1),
         "doctor": (["doctor", w / "clean_audio"], ["doctor", w / "bad_audio"], 1),
         "run": (["run", ok_nb, "--out", w / "runs"], ["run", bad_nb, "--out", w / "runs_bad"], 1),
+        "sweep": (["sweep", ok_nb, "--seeds", "0,1", "--out", w / "sweep"],
+                  ["sweep", bad_nb, "--seeds", "3", "--out", w / "sweep_bad"], 1),
         "list": (["list", ok_nb], ["list", not_nb], 1),
         "strip": (["strip", ok_nb], ["strip", w / "takes" / "a.wav"], 2),
-        "docs": (["docs", "--from", w / "runs", "--out", w / "site"], ["docs", "--from", w / "empty_site", "--out", w / "site2"], 2),
+        # Named notebooks only: without names, docs brings every project notebook's executed copy up to date.
+        "docs": (["docs", ok_nb, "--from", w / "runs", "--out", w / "site"],
+                 ["docs", w / "nope.ipynb", "--from", w / "empty_site", "--out", w / "site2"], 2),
     }
 
 
@@ -122,8 +127,6 @@ def test_clean_input_exits_0_and_broken_input_exits_as_the_table_says(ws, make_n
     assert got == 0, f"{command} on a clean input: {got}\n{out.out[-2000:]}\n{out.err[-2000:]}"
     got = main([str(a) for a in broken])
     out = capsys.readouterr()
-    if command == "lr-plan" and got == 0:
-        pytest.xfail("lr-plan exits 1 when the LR never changes once issue 26 is merged (its exit logic is 26's)")
     assert got == code, f"{command} on a broken input: {got}\n{out.out[-2000:]}\n{out.err[-2000:]}"
     assert "Traceback" not in out.err and "internal error" not in out.err
 
