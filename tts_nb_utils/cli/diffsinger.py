@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from ..upstream.diffsinger import ConfigError
+from ..upstream.diffsinger import ConfigError, config_arg
 from ..upstream.diffsinger_check import has_errors
 from ..upstream.diffsinger_run import check_run, format_report
 
@@ -17,7 +17,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     try:
         report = check_run(
             args.file, root=args.root, exp_name=args.exp_name, reset=args.reset,
-            hparams=args.hparams, binary_dir=args.binary_dir,
+            hparams=args.hparams, binary_dir=args.binary_dir, config_name=config_arg(args.file, args.root),
         )
     except ConfigError as e:
         raise UsageError(str(e)) from None
