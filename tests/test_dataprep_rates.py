@@ -22,8 +22,8 @@ from tts_nb_utils.errors import UsageError
 
 # (kind, true SNR dB) -> (lowest, highest) error allowed: the measured range (audio/snr.py) plus 1 dB.
 ERROR_DB = {
-    ("speech", 20): (-2.6, 1.0), ("speech", 30): (-3.1, 1.0), ("speech", 50): (-4.0, 1.0),
-    ("singing", 10): (-2.9, 1.0), ("singing", 20): (-4.0, 1.0), ("singing", 30): (-6.2, 1.0),
+    ("speech", 20): (-2.6, 1.0), ("speech", 30): (-3.2, 1.0), ("speech", 50): (-4.5, 1.0),
+    ("singing", 10): (-3.0, 1.0), ("singing", 20): (-4.2, 1.0), ("singing", 30): (-6.4, 1.0),
     ("singing", 50): (-14.0, 1.0),
 }
 GENERATORS = {"speech": clean_speech, "singing": legato_singing}

@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import os
+import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
@@ -22,7 +23,7 @@ import soundfile as sf
 from ..audio.bandwidth import content_cutoff_hz
 from ..audio.loudness import integrated_loudness
 from ..audio.signal import EPS, SILENT_PEAK_DBFS, to_db
-from ..audio.snr import estimate_snr_db
+from ..audio.snr import estimate_snr_db, spectrogram
 from ..errors import UsageError
 from ..io import atomic_write_json, atomic_write_text, cli_field, list_audio_files, show_progress
 from .rates import flag_mixed_rates
@@ -228,10 +229,11 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
         issues.append("dc_offset")
     lufs = integrated_loudness(x2 if channels <= 5 else mono, sr)
     m.loudness_lufs = None if lufs is None else round(lufs, 2) if np.isfinite(lufs) else -240.0
-    m.snr_db = round(estimate_snr_db(mono, sr), 2)
+    power = spectrogram(mono, sr)  # one STFT for the noise floor and the band limit
+    m.snr_db = round(estimate_snr_db(mono, sr, power), 2)
     if m.snr_db < cfg.min_snr_db:
         issues.append("low_snr")
-    m.content_cutoff_hz = content_cutoff_hz(mono, sr)
+    m.content_cutoff_hz = content_cutoff_hz(mono, sr, power=power)
     if m.content_cutoff_hz is not None:
         issues.append("band_limited")
     lead, trail, pause = _silence_runs(centred_db, min(cfg.silence_dbfs, float(centred_db.max()) - 30.0))
@@ -258,7 +260,9 @@ def validate_file(path: str | os.PathLike, cfg: ValidationConfig = ValidationCon
             row.sample_rate, row.channels = int(f.samplerate), int(f.channels)
             data = f.read(dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001 - libsndfile raises several types for bad files
-        row.issues, row.error = ["unreadable"], f"{type(e).__name__}: {e}"
+        # libsndfile names the file object it was given ("<_io.BufferedReader name='/abs/path'>"): name the row's path
+        message = re.sub(r"<_io\.\w+ name=[^>]*>", rel, f"{type(e).__name__}: {e}")
+        row.issues, row.error = ["unreadable"], " ".join(message.split())
         return row
     row.duration_s = round(data.shape[0] / row.sample_rate, 4)
     row.issues, row.metrics = check_signal(data, row.sample_rate, cfg)
@@ -342,6 +346,18 @@ def format_table(rows: list[FileReport]) -> str:
         dur = f"{r.duration_s:8.2f}" if r.duration_s is not None else f"{'-':>8}"
         what = ", ".join(r.issues) or "ok"
         if r.error:
-            what += f" ({r.error[:80]})"
+            what += f" ({r.error})"
         lines.append(f"{r.path:<{width}}  {dur}  {r.sample_rate or '-':>6}  {r.channels or '-':>2}  {what}")
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[FileReport]) -> str:
+    """The rows as a Markdown table (notebooks): path, seconds, rate, channels, issues, and the decoder's message
+    whole for unreadable files."""
+    lines = ["| file | seconds | rate (Hz) | ch | issues | decoder says |", "|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        dur = f"{r.duration_s:.2f}" if r.duration_s is not None else "-"
+        error = (r.error or "").replace("|", "\\|")
+        lines.append(f"| {r.path} | {dur} | {r.sample_rate or '-'} | {r.channels or '-'} | "
+                     f"{', '.join(r.issues) or 'ok'} | {error} |")
     return "\n".join(lines)
