@@ -6,6 +6,7 @@ A thin layer over :func:`tts_nb_utils.upstream.diffsinger_run.check_run` and ``f
 from __future__ import annotations
 
 import argparse
+import shutil
 
 from ..errors import UsageError
 from ..upstream.diffsinger import ConfigError, config_arg
@@ -21,7 +22,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         )
     except ConfigError as e:
         raise UsageError(str(e)) from None
-    print(format_report(report))
+    print(format_report(report, width=min(shutil.get_terminal_size((100, 24)).columns, 120)))
     return 1 if has_errors(report.problems) else 0
 
 

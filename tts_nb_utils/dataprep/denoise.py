@@ -18,7 +18,6 @@ from ..audio import AudioReadError, save_audio
 from ..audio.files import read_audio_file
 from ..io import list_audio_files, refuse_overlap, show_progress
 
-
 #: Issue codes and what denoising does to them: it removes noise, it cannot restore what a take never had or lost.
 DENOISE_EFFECTS: dict[str, str] = {
     "low_snr": "fixed: the noise floor is gated away",

@@ -83,6 +83,6 @@ def output_rate(paths: list[str | os.PathLike], sample_rate: int | None = None, 
     if rate is None:
         return RateChoice(None, "no readable source")
     others = sorted({r for r in rates if r and r != rate})
-    mixed = f"; resampled from {', '.join(map(str, others))} Hz" if others else ""
+    mixed = f"; {', '.join(map(str, others))} Hz resampled" if others else ""
     return RateChoice(rate, f"{rate} Hz (the most common input rate: {n} of {sum(1 for r in rates if r)} "
-                      f"readable source(s){mixed})")
+                      f"sources{mixed})")

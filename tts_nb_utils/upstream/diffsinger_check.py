@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -441,9 +442,17 @@ def has_errors(problems: list[Problem]) -> bool:
     return any(p.is_error for p in problems)
 
 
-def format_problems(problems: list[Problem], base: str | Path | None = None) -> str:
-    """One line per problem (errors first; files relative to ``base``), then a count."""
+def wrap_lines(lines: list[str], width: int | None) -> str:
+    """``lines`` joined; with ``width``, each longer line wrapped there, continuation lines indented."""
+    if not width:
+        return "\n".join(lines)
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False,
+                                   break_long_words=False) for line in lines)
+
+
+def format_problems(problems: list[Problem], base: str | Path | None = None, width: int | None = None) -> str:
+    """One line per problem (errors first; files relative to ``base``), then a count; ``width``: wrap there."""
     errors = sum(p.is_error for p in problems)
     lines = [p.format(base) for p in sorted(problems, key=lambda p: (not p.is_error, p.key))]
     lines.append(f"{errors} error(s), {len(problems) - errors} warning(s)")
-    return "\n".join(lines)
+    return wrap_lines(lines, width)

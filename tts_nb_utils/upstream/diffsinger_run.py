@@ -29,7 +29,7 @@ from .diffsinger import (
     load_config,
     task_kind,
 )
-from .diffsinger_check import Problem, check_config, format_problems
+from .diffsinger_check import Problem, check_config, format_problems, wrap_lines
 from .diffsinger_experiment import (
     HPARAMS_SOURCE,
     Override,
@@ -156,8 +156,9 @@ def _check_binary(loaded: LoadedConfig, binary_dir: Any, problems: list[Problem]
     problems += _binary_problems(loaded, folder, missing_fields(loaded, binary_fields(folder)))
 
 
-def format_report(report: RunReport) -> str:
-    """The task, the merge chain (once), the loss terms, notes and problems; paths relative to the checkout."""
+def format_report(report: RunReport, width: int | None = None) -> str:
+    """The task, the merge chain (once), the loss terms, notes and problems; paths relative to the checkout;
+    ``width``: lines wrapped there (continuations indented)."""
     cfg, base = report.loaded, report.loaded.root
     task = cfg.data.get("task_cls")
     where = f", from {display_path(cfg.source('task_cls'), base)}" if cfg.source("task_cls") else ""
@@ -170,5 +171,4 @@ def format_report(report: RunReport) -> str:
     if report.kind in ("variance", "acoustic"):
         lines.append(f"loss terms: {', '.join(terms) if terms else '(none)'}")
     lines += [f"note: {n}" for n in report.notes]
-    lines.append(format_problems(report.problems, base))
-    return "\n".join(lines)
+    return wrap_lines(lines, width) + "\n" + format_problems(report.problems, base, width)
