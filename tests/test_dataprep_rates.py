@@ -120,3 +120,24 @@ def test_rate_rules(tmp_path):
     assert most_common_rate([None]) == (None, 0)
     with pytest.raises(UsageError, match="preset 'rvc'"):
         prepare_folder(tmp_path / "in", tmp_path / "out", PrepareConfig(preset="rvc"), progress=False)
+
+
+def test_denoise_verdicts_never_call_clipping_fixed():
+    from tts_nb_utils.dataprep.denoise import denoise_verdicts
+
+    lines = denoise_verdicts(["too_long", "clipping", "low_snr"], ["too_long"])
+    assert lines[0] == "too_long: still there"
+    assert lines[1].startswith("clipping: not repaired") and "fixed" not in lines[1]
+    assert lines[2].startswith("low_snr: fixed")
+    assert denoise_verdicts(["low_snr"], ["low_snr", "too_quiet"]) == [
+        "low_snr: still there (try stationary=True)", "too_quiet: new after denoising"]
+
+
+def test_unreadable_row_names_the_file_not_a_file_object(tmp_path):
+    from tts_nb_utils.dataprep.validate import format_table, markdown_table
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt junk")
+    (row,) = validate_folder(tmp_path, progress=False)
+    assert row.issues == ["unreadable"] and "sub/bad.wav" in row.error and "BufferedReader" not in row.error
+    assert "\n" not in row.error and row.error in format_table([row]) and row.error in markdown_table([row])

@@ -165,3 +165,13 @@ def test_null_settings_mapping_breaks_model_construction(checkout):
                      {"base_config": ["configs/acoustic.yaml"], "shallow_diffusion_args": None})
     (p,) = check_run(acoustic, root=checkout).problems
     assert p.is_error and p.key == "shallow_diffusion_args"
+
+
+def test_report_lines_wrap_at_the_width_asked(checkout):
+    from tts_nb_utils.upstream.diffsinger_run import format_report
+
+    mine = checkout / "configs" / "templates" / "config_variance.yaml"
+    report = check_run(mine, root=checkout)
+    assert max(map(len, format_report(report).splitlines())) > 300  # one line per problem by default
+    wrapped = format_report(report, width=100).splitlines()
+    assert max(map(len, wrapped)) <= 100 and any(line.startswith("    ") for line in wrapped)
