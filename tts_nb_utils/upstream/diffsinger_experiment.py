@@ -161,7 +161,7 @@ def apply_hparams(loaded: LoadedConfig, hparams_str: str) -> dict[str, Any]:
     values = parse_hparams(hparams_str, loaded.data)
     for key, value in values.items():
         loaded.data[key] = value
-        if key in flat_dotted_keys(loaded, values):
+        if key in flat_dotted_keys(values):
             continue  # not a path: its name must not shadow the nested key's source
         for stale in [k for k in loaded.sources if k == key or k.startswith(f"{key}.")]:
             del loaded.sources[stale]
@@ -169,7 +169,7 @@ def apply_hparams(loaded: LoadedConfig, hparams_str: str) -> dict[str, Any]:
     return values
 
 
-def flat_dotted_keys(loaded: LoadedConfig, values: Mapping[str, Any]) -> list[str]:
+def flat_dotted_keys(values: Mapping[str, Any]) -> list[str]:
     """The ``--hparams`` keys in ``values`` with a dot that upstream stores as new flat keys (none of the
     config's own top-level keys has a dot)."""
     return [k for k in values if "." in k]

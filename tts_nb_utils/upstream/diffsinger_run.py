@@ -132,7 +132,7 @@ def check_run(
             notes.append(f"no saved config at {display_path(saved, base)} (a first run saves one there)")
     if hparams:
         values = apply_hparams(loaded, hparams)
-        problems += [_flat_key_problem(loaded, k, values[k]) for k in flat_dotted_keys(loaded, values)]
+        problems += [_flat_key_problem(loaded, k, values[k]) for k in flat_dotted_keys(values)]
         changed = [o for o in changed if loaded.source(o.key) != HPARAMS_SOURCE]
     if changed and saved is not None:
         problems.append(_saved_problem(loaded, saved, exp_name or "", changed))
