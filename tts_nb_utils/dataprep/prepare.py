@@ -51,8 +51,8 @@ class PrepareConfig:
     """Settings of the pipeline (units in the names).
 
     sample_rate: rate of every clip; None: the ``preset``'s (``gpt-sovits``: 32 kHz), else the most common rate
-    of the sources (:func:`.rates.output_rate`), so a manifest never mixes rates. level_dbfs: gain each take so its active RMS is
-    this before slicing (the slicer's threshold is absolute, so a quiet take would be all "silence"); None skips.
+    of the sources (:func:`.rates.output_rate`), so a manifest never mixes rates. level_dbfs: gain each take so
+    its active RMS is this before slicing (the slicer's threshold is absolute, so a quiet take would be all "silence"); None skips.
     skip_codes: sources with these codes are not used. drop_clip_codes: clips cut from a part of the source with
     these problems are dropped (measured on the raw source: "clipping", "too_short", "too_long"). normalize: level
     each clip, with GPT-SoVITS's peak mix (``max_``, ``alpha``) or, when ``loudness_lufs`` is set, to that
