@@ -125,6 +125,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
 def _print_result(result) -> int:
     s = json.loads((result.out_dir / "report.json").read_text())["summary"]
     print(f"{s['clips']} clip(s), {s['clips_ok']} pass validation, {s['clip_seconds']:.1f} s; dropped: {s['dropped']}")
+    if s.get("sample_rate"):
+        print(f"sample rate of every clip: {s['sample_rate']}")
     for st in result.source_status:
         if st["status"] != "used":
             print(f"  {st['source']}: {st['status']} ({st['reason']})")
@@ -187,7 +189,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from ..dataprep.prepare import PrepareConfig, prepare_folder
 
     cfg = PrepareConfig(
-        sample_rate=args.sample_rate, denoise=not args.no_denoise, stationary=args.stationary,
+        sample_rate=args.sample_rate, preset=args.preset, denoise=not args.no_denoise, stationary=args.stationary,
         denoise_options={"prop_decrease": args.prop_decrease},
         level_dbfs=None if args.no_level else args.level, slicer=_slicer_config(args),
         normalize=not args.no_normalize, loudness_lufs=args.lufs, max_=args.max, alpha=args.alpha,
@@ -263,6 +265,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     _validation_args(p)
     _slicer_args(p)
     _denoise_args(p)
+    p.add_argument("--preset", choices=("none", "gpt-sovits"), default="none",
+                   help="the trainer the clips are for: gpt-sovits writes 32 kHz; none (default) the most common "
+                   "input rate. --sample-rate overrides both; every clip gets one rate")
     p.add_argument("--no-denoise", action="store_true", help="skip denoising")
     p.add_argument("--level", type=dbfs, default=-20.0, help="dBFS active RMS to gain each take to before slicing")
     p.add_argument("--no-level", action="store_true", help="no gain before slicing")

@@ -6,9 +6,10 @@ A thin layer over :func:`tts_nb_utils.upstream.diffsinger_run.check_run` and ``f
 from __future__ import annotations
 
 import argparse
+import shutil
 
 from ..errors import UsageError
-from ..upstream.diffsinger import ConfigError
+from ..upstream.diffsinger import ConfigError, config_arg
 from ..upstream.diffsinger_check import has_errors
 from ..upstream.diffsinger_run import check_run, format_report
 from ._common import add_strict, findings_exit
@@ -26,11 +27,11 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     try:
         report = check_run(
             args.file, root=args.root, exp_name=args.exp_name, reset=args.reset,
-            hparams=args.hparams, binary_dir=args.binary_dir,
+            hparams=args.hparams, binary_dir=args.binary_dir, config_name=config_arg(args.file, args.root),
         )
     except ConfigError as e:
         raise UsageError(str(e)) from None
-    print(format_report(report))
+    print(format_report(report, width=min(shutil.get_terminal_size((100, 24)).columns, 120)))
     warnings = sum(p.severity == "warning" for p in report.problems)
     return findings_exit(int(has_errors(report.problems)), warnings, args.strict)
 

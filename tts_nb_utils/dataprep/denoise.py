@@ -18,6 +18,28 @@ from ..audio import AudioReadError, save_audio
 from ..audio.files import read_audio_file
 from ..io import list_audio_files, refuse_overlap, show_progress
 
+#: Issue codes and what denoising does to them: it removes noise, it cannot restore what a take never had or lost.
+DENOISE_EFFECTS: dict[str, str] = {
+    "low_snr": "fixed: the noise floor is gated away",
+    "dc_offset": "fixed: the mean is subtracted first",
+    "clipping": "not repaired: denoising lowered the flattened peaks below the clip level, but the distortion "
+                "stays (prepare drops clips cut from clipped stretches, measured on the raw take)",
+    "band_limited": "not repaired: content above the cutoff was never recorded",
+}
+
+
+def denoise_verdicts(before: list[str], after: list[str]) -> list[str]:
+    """One line per issue code of ``before`` (the take's codes) against ``after`` (the denoised take's): what
+    denoising fixed, what only stopped being detected, what it does not touch."""
+    lines = []
+    for code in before:
+        if code in after:
+            lines.append(f"{code}: still there" + ("" if code != "low_snr" else " (try stationary=True)"))
+        else:
+            lines.append(f"{code}: {DENOISE_EFFECTS.get(code, 'no longer detected')}")
+    lines += [f"{code}: new after denoising" for code in after if code not in before]
+    return lines
+
 
 def denoise(y: np.ndarray, sr: int, stationary: bool = False, remove_dc: bool = True, **nr_options: Any) -> np.ndarray:
     """Spectral gating of ``y`` (``[n]`` or ``[n, channels]``, sample rate ``sr`` Hz) -> same shape, float32.

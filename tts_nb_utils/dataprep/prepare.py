@@ -31,6 +31,7 @@ from ..io import (
 )
 from .denoise import denoise
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk, normalize_loudness
+from .rates import RateChoice, output_rate
 from .report import build_report, write_report
 from .slicer import SlicerConfig, slice_ranges
 from .validate import (
@@ -49,8 +50,9 @@ CLIPS_DIR = "clips"
 class PrepareConfig:
     """Settings of the pipeline (units in the names).
 
-    sample_rate: rate of the clips (None keeps each source's). level_dbfs: gain each take so its active RMS is
-    this before slicing (the slicer's threshold is absolute, so a quiet take would be all "silence"); None skips.
+    sample_rate: rate of every clip; None: the ``preset``'s (``gpt-sovits``: 32 kHz), else the most common rate
+    of the sources (:func:`.rates.output_rate`), so a manifest never mixes rates. level_dbfs: gain each take so
+    its active RMS is this before slicing (the slicer's threshold is absolute, so a quiet take would be all "silence"); None skips.
     skip_codes: sources with these codes are not used. drop_clip_codes: clips cut from a part of the source with
     these problems are dropped (measured on the raw source: "clipping", "too_short", "too_long"). normalize: level
     each clip, with GPT-SoVITS's peak mix (``max_``, ``alpha``) or, when ``loudness_lufs`` is set, to that
@@ -59,6 +61,7 @@ class PrepareConfig:
     """
 
     sample_rate: int | None = None
+    preset: str = "none"  # a key of rates.PREPARE_PRESETS
     denoise: bool = True
     stationary: bool = False
     denoise_options: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +91,7 @@ class PrepareResult:
     entries: list[dict]
     drops: list[dict]
     source_status: list[dict]
+    rate: RateChoice | None = None  # the one rate of every clip, and why
 
     @property
     def ok(self) -> bool:
@@ -173,6 +177,8 @@ def prepare_folder(
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     files = list_audio_files(in_dir)
     refuse_overlap(in_dir, out_dir)
+    rate = output_rate(files, cfg.sample_rate, cfg.preset)
+    cfg = replace(cfg, sample_rate=rate.rate)
     vcfg = replace(cfg.validation, sample_rate=cfg.sample_rate)
     for stale in stale_parts_under(out_dir):  # temp files of a run that was killed
         stale.unlink(missing_ok=True)
@@ -210,5 +216,6 @@ def prepare_folder(
                        "reason": "a clip from an earlier run with other settings; not in this manifest"})
     clip_rows = [validate_file(out_dir / e["path"], vcfg, root=out_dir) for e in entries]
     report = build_report(source_rows, clip_rows, status, drops, cfg.as_dict())
+    report["summary"]["sample_rate"] = rate.reason
     md = write_report(out_dir, report, (vcfg.min_duration_s, vcfg.max_duration_s))
-    return PrepareResult(out_dir, manifest, md, source_rows, clip_rows, entries, drops, status)
+    return PrepareResult(out_dir, manifest, md, source_rows, clip_rows, entries, drops, status, rate)

@@ -42,7 +42,8 @@ def _markdown(report: dict, histogram: str | None) -> str:
         "# Dataset preparation report", "",
         f"- sources: {s['sources']} ({s['sources_used']} used)",
         f"- clips: {s['clips']} ({s['clips_ok']} pass validation), {s['clip_seconds']:.1f} s of audio",
-        f"- dropped clips: {', '.join(f'{k}: {v}' for k, v in s['dropped'].items()) or 'none'}", "",
+        f"- dropped clips: {', '.join(f'{k}: {v}' for k, v in s['dropped'].items()) or 'none'}",
+        *([f"- sample rate of every clip: {s['sample_rate']}"] if s.get("sample_rate") else []), "",
         "## Issues per code", "",
         "| code | meaning | sources | clips |", "|---|---|---:|---:|",
     ]

@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import os
+import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
@@ -19,15 +20,18 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ..audio.bandwidth import content_cutoff_hz
 from ..audio.loudness import integrated_loudness
 from ..audio.signal import EPS, SILENT_PEAK_DBFS, to_db
+from ..audio.snr import estimate_snr_db, spectrogram
 from ..errors import UsageError
 from ..io import atomic_write_json, atomic_write_text, cli_field, list_audio_files, show_progress
+from .rates import flag_mixed_rates
 
 #: Every issue code, in report order. A file with one of FATAL_CODES gets only that code.
 CODES: tuple[str, ...] = (
-    "unreadable", "empty", "non_finite", "silent", "wrong_sample_rate", "not_mono", "too_short", "too_long",
-    "too_quiet", "clipping", "dc_offset", "low_snr", "long_silence",
+    "unreadable", "empty", "non_finite", "silent", "wrong_sample_rate", "band_limited", "not_mono", "too_short",
+    "too_long", "too_quiet", "clipping", "dc_offset", "low_snr", "long_silence",
 )
 FATAL_CODES: tuple[str, ...] = ("unreadable", "empty", "non_finite", "silent")
 
@@ -36,7 +40,8 @@ CODE_MEANINGS: dict[str, str] = {
     "empty": "decodes to zero samples",
     "non_finite": "has NaN or Inf samples",
     "silent": "peak below the silence level (--silent-peak)",
-    "wrong_sample_rate": "sample rate differs from the target",
+    "wrong_sample_rate": "sample rate differs from --sample-rate or, without it, from the folder's most common rate",
+    "band_limited": "content ends far below Nyquist (e.g. 8 kHz audio stored at 44.1 kHz)",
     "not_mono": "more than one channel",
     "too_short": "shorter than --min-duration",
     "too_long": "longer than --max-duration",
@@ -107,7 +112,8 @@ class Metrics:
     active_rms_dbfs: float | None = None
     clipped_fraction: float | None = None
     dc_offset: float | None = None
-    snr_db: float | None = None
+    snr_db: float | None = None  # audio/snr.py: a noise floor per frequency (works without pauses)
+    content_cutoff_hz: float | None = None  # audio/bandwidth.py: where the content ends, when far below Nyquist
     leading_silence_s: float | None = None
     trailing_silence_s: float | None = None
     longest_pause_s: float | None = None
@@ -157,32 +163,6 @@ def _frames_db(mono: np.ndarray, sr: int, centre: float = 0.0) -> tuple[np.ndarr
     frames = np.concatenate(([0.0], power)) + np.concatenate((power, [0.0]))  # frame k: hops k-1 and k
     frames = frames[: n // hop + 1]
     return to_db(np.sqrt(frames / (2 * hop))), hop / sr
-
-
-def estimate_snr_db(mono: np.ndarray, sr: int, active_margin_db: float = 30.0) -> float:
-    """SNR estimate (dB) from frame powers inside the speech region.
-
-    The speech region runs from the first to the last frame within ``active_margin_db`` of the loudest frame
-    (so digital silence or padding at the ends does not count as a clean noise floor). Noise power is the
-    mean power of the quietest 5 % of frames there (pauses and gaps between words); speech power is the mean
-    power of frames more than 6 dB above that floor, less the noise. A clean take with room tone reads 30-50 dB;
-    a take that is all noise reads near 0. A clip with no pause at all reads low (its floor is speech).
-    """
-    return _snr_from_db(_frames_db(mono, sr)[0], active_margin_db)
-
-
-def _snr_from_db(db: np.ndarray, active_margin_db: float = 30.0) -> float:
-    if not len(db):
-        return 0.0
-    active = np.flatnonzero(db > db.max() - active_margin_db)
-    region = db[active[0] : active[-1] + 1]
-    power = 10 ** (region / 10)
-    quietest = np.partition(power, max(1, len(power) // 20) - 1)[: max(1, len(power) // 20)]
-    noise = max(float(quietest.mean()), 1e-12)
-    loud = power[power > 4 * noise]
-    if not len(loud):
-        return 0.0
-    return float(10 * np.log10(max(float(loud.mean()) - noise, 1e-12) / noise))
 
 
 def active_rms_dbfs(mono: np.ndarray, sr: int, margin_db: float = 30.0) -> float:
@@ -249,9 +229,13 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
         issues.append("dc_offset")
     lufs = integrated_loudness(x2 if channels <= 5 else mono, sr)
     m.loudness_lufs = None if lufs is None else round(lufs, 2) if np.isfinite(lufs) else -240.0
-    m.snr_db = round(_snr_from_db(centred_db), 2)
+    power = spectrogram(mono, sr)  # one STFT for the noise floor and the band limit
+    m.snr_db = round(estimate_snr_db(mono, sr, power), 2)
     if m.snr_db < cfg.min_snr_db:
         issues.append("low_snr")
+    m.content_cutoff_hz = content_cutoff_hz(mono, sr, power=power)
+    if m.content_cutoff_hz is not None:
+        issues.append("band_limited")
     lead, trail, pause = _silence_runs(centred_db, min(cfg.silence_dbfs, float(centred_db.max()) - 30.0))
     m.leading_silence_s, m.trailing_silence_s = round(lead * hop_s, 3), round(trail * hop_s, 3)
     m.longest_pause_s = round(pause * hop_s, 3)
@@ -276,7 +260,9 @@ def validate_file(path: str | os.PathLike, cfg: ValidationConfig = ValidationCon
             row.sample_rate, row.channels = int(f.samplerate), int(f.channels)
             data = f.read(dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001 - libsndfile raises several types for bad files
-        row.issues, row.error = ["unreadable"], f"{type(e).__name__}: {e}"
+        # libsndfile names the file object it was given ("<_io.BufferedReader name='/abs/path'>"): name the row's path
+        message = re.sub(r"<_io\.\w+ name=[^>]*>", rel, f"{type(e).__name__}: {e}")
+        row.issues, row.error = ["unreadable"], " ".join(message.split())
         return row
     row.duration_s = round(data.shape[0] / row.sample_rate, 4)
     row.issues, row.metrics = check_signal(data, row.sample_rate, cfg)
@@ -293,7 +279,9 @@ def validate_folder(
     jobs: int = 1,
     progress: bool = True,
 ) -> list[FileReport]:
-    """One row per audio file under ``folder`` (recursive), in path order, whatever each file holds.
+    """One row per audio file under ``folder`` (recursive), in path order, whatever each file holds. Without
+    ``cfg.sample_rate``, files at another rate than most of the folder get ``wrong_sample_rate``
+    (:func:`.rates.flag_mixed_rates`).
 
     ``jobs > 1`` validates in that many processes. Raises UsageError for a missing folder.
     """
@@ -304,8 +292,11 @@ def validate_folder(
     if jobs > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             it = pool.map(_validate_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs)))
-            return list(tqdm(it, total=len(tasks), desc="validate", unit="file", disable=not show_progress(progress)))
-    return [_validate_one(t) for t in tqdm(tasks, desc="validate", unit="file", disable=not show_progress(progress))]
+            rows = list(tqdm(it, total=len(tasks), desc="validate", unit="file", disable=not show_progress(progress)))
+    else:
+        rows = [_validate_one(t) for t in tqdm(tasks, desc="validate", unit="file", disable=not show_progress(progress))]
+    flag_mixed_rates(rows, cfg.sample_rate)
+    return rows
 
 
 def summarize(rows: list[FileReport]) -> dict:
@@ -355,7 +346,7 @@ def format_table(rows: list[FileReport]) -> str:
         dur = f"{r.duration_s:8.2f}" if r.duration_s is not None else f"{'-':>8}"
         what = ", ".join(r.issues) or "ok"
         if r.error:
-            what += f" ({r.error[:80]})"
+            what += f" ({r.error})"
         lines.append(f"{r.path:<{width}}  {dur}  {r.sample_rate or '-':>6}  {r.channels or '-':>2}  {what}")
     return "\n".join(lines)
 
@@ -379,8 +370,12 @@ def explain(code: str, row: FileReport, cfg: ValidationConfig = ValidationConfig
         "silent": lambda: (("every sample is 0 (digital silence)" if m.peak_dbfs <= -240 else
                             f"peak {m.peak_dbfs:.1f} dBFS, below {cfg.silent_peak_dbfs:g} dBFS") + ": the file is silent",
                            "re-record or remove it"),
-        "wrong_sample_rate": lambda: (f"{row.sample_rate} Hz, expected {cfg.sample_rate} Hz",
-                                      "resample it (tts-nb prepare --sample-rate)"),
+        "wrong_sample_rate": lambda: ((f"{row.sample_rate} Hz, expected {cfg.sample_rate} Hz" if cfg.sample_rate
+                                       else f"{row.sample_rate} Hz, unlike most files of the folder"),
+                                      "resample it (tts-nb prepare writes one rate)"),
+        "band_limited": lambda: (f"content ends near {m.content_cutoff_hz:.0f} Hz, far below Nyquist "
+                                 f"({row.sample_rate / 2:.0f} Hz): it was recorded or stored at a lower rate",
+                                 "use the original recording, or train at a rate it really has"),
         "not_mono": lambda: (f"{row.channels} channels, expected 1", "mix down to mono"),
         "too_short": lambda: (f"{row.duration_s:g} s, shorter than {cfg.min_duration_s:g} s", "join or remove it"),
         "too_long": lambda: (f"{row.duration_s:g} s, longer than {cfg.max_duration_s:g} s", "slice it (tts-nb slice)"),
@@ -405,3 +400,14 @@ def describe(row: FileReport, cfg: ValidationConfig = ValidationConfig()) -> lis
         what, fix = explain(code, row, cfg)
         out.append(f"{'error' if code in ERROR_CODES else 'warning'}: {row.path}: {what}" + (f"; {fix}" if fix else ""))
     return out
+
+
+def markdown_table(rows: list[FileReport]) -> str:
+    """The rows as a Markdown table (notebooks): path, seconds, rate, channels, issues. An unreadable file's
+    decoder message is not in the table (it can be long): show ``row.error`` beside it, whole."""
+    lines = ["| file | seconds | rate (Hz) | ch | issues |", "|---|---:|---:|---:|---|"]
+    for r in rows:
+        dur = f"{r.duration_s:.2f}" if r.duration_s is not None else "-"
+        lines.append(f"| {r.path} | {dur} | {r.sample_rate or '-'} | {r.channels or '-'} | "
+                     f"{', '.join(r.issues) or 'ok'} |")
+    return "\n".join(lines)

@@ -322,3 +322,41 @@ def make_trainer(
         num_sanity_val_steps=0,
         default_root_dir=root_dir,
     )
+
+
+@dataclass
+class Attempt:
+    """What :func:`train_attempt` saw: the trainer (None when no task could be built), the exception or None,
+    and how far each head's weights moved (max absolute change)."""
+
+    trainer: pl.Trainer | None
+    error: BaseException | None
+    moved: dict[str, float]
+
+
+def train_attempt(config: LoadedConfig | Mapping[str, Any], steps: int, data: VarianceData, log_dir: str | Path,
+                  device: str | torch.device = "cpu", seed: int = 0, batch_size: int = 16, guard: bool = False,
+                  detach: Sequence[str] = (), name: str = "run") -> Attempt:
+    """Train the toy task for ``config`` (notebook 03): the real Trainer, every loss term logged under
+    ``log_dir/name``, with ``LossTermGuard`` when ``guard``; the exception is returned, not raised."""
+    from ..device import seed_everything
+    from ..diagnose.params import parameter_changes, snapshot_parameters
+    from ..monitors.lightning import MonitorCallback, loss_loggers
+    from ..monitors.loss_terms import LossTermGuard
+
+    seed_everything(seed)
+    try:
+        task = toy_task_for(config, detach_heads=detach)
+    except ValueError as e:  # a config that names no task: DiffSinger cannot start it either
+        return Attempt(None, e, {})
+    before = snapshot_parameters(task)
+    callbacks = [MonitorCallback(LossTermGuard(config))] if guard else []
+    trainer = make_trainer(steps, str(log_dir), device, callbacks=callbacks, loggers=loss_loggers(Path(log_dir), name))
+    try:
+        trainer.fit(task, make_loader(data, batch_size, seed=seed))
+        error = None
+    except Exception as e:  # noqa: BLE001 - the notebook shows and asserts it
+        error = e
+    moved = {k.split(".")[1]: v for k, v in parameter_changes(task, before).items()
+             if k.endswith("head.weight") or "decoder" in k}
+    return Attempt(trainer, error, moved)

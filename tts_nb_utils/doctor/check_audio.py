@@ -1,6 +1,7 @@
 """The doctor's audio-folder check (notebook 08): :func:`~tts_nb_utils.dataprep.validate.validate_folder` on
-every file, one finding per issue code; with the ``gpt-sovits`` preset, also the format GPT-SoVITS's
-``tools/slice_audio.py`` writes (32 kHz mono 16-bit WAV, :mod:`tts_nb_utils.dataprep.presets`).
+every file, one finding per issue code (a file at another rate than most of the folder is ``wrong_sample_rate``
+even without a preset; a take whose content ends far below Nyquist is ``band_limited``); with the ``gpt-sovits``
+preset, also the format GPT-SoVITS's ``tools/slice_audio.py`` writes (32 kHz mono 16-bit WAV, :mod:`tts_nb_utils.dataprep.presets`).
 
 The error codes of ``tts-nb validate`` (unreadable, empty, non-finite, silent: a silent clip becomes NaN in
 GPT-SoVITS's mix; clipping, which nothing undoes) are errors; the others are warnings, since a take can be long,
@@ -61,7 +62,10 @@ _FIXES = {
     "low_snr": "tts-nb denoise, or re-record in a quieter room",
     "too_long": "tts-nb slice (clips of a few seconds)",
     "too_short": "drop it or merge it with a neighbour; very short clips teach little",
-    "wrong_sample_rate": "tts-nb slice --preset gpt-sovits (writes 32 kHz mono int16)",
+    "wrong_sample_rate": "tts-nb prepare IN OUT writes every clip at one rate (--preset gpt-sovits: 32 kHz; else "
+                         "the most common input rate); or re-export these at the folder's rate",
+    "band_limited": "re-record or find the full-band original: resampling cannot restore what the take never "
+                    "had, and a model learns the dull sound; drop it if you have enough other takes",
     "not_mono": "tts-nb slice --preset gpt-sovits (writes 32 kHz mono int16)",
     "not_int16": "tts-nb slice --preset gpt-sovits (writes 32 kHz mono int16)",
     "too_quiet": "tts-nb prepare --lufs -23",

@@ -16,6 +16,12 @@ Each kind is the layout an upstream tool writes (checked at the commits named in
   :mod:`.check_dia`);
 - ``audio``: a folder with audio files directly in it.
 
+Inside a DiffSinger checkout (a folder with ``scripts/train.py``, ``utils/hparams.py`` and ``configs/base.yaml``)
+the files upstream ships, ``configs/templates/*.yaml`` and the bases ``configs/{base,acoustic,variance}.yaml``, are
+not the user's configs: :func:`upstream_shipped` names them and the doctor skips them (and says so). The variance
+template ships with every ``predict_*`` off on purpose (openvpi/DiffSinger ``753b7cc``,
+``configs/templates/config_variance.yaml:45-52``): the user copies it and turns on what their data has.
+
 A folder that is none of these is searched (up to :data:`MAX_DEPTH` levels) for folders and files that are;
 a path where nothing is found is reported as ``unknown``, never guessed, and a folder that cannot be listed as
 ``unreadable``.
@@ -36,6 +42,32 @@ KINDS = ("audio", "gpt-sovits", "diffsinger-config", "diffsinger-experiment", "c
 _DIFFSINGER_KEYS = frozenset({"base_config", "task_cls", "binary_data_dir", "diffusion_type", *SWITCHES,
                               *(k.split(".")[0] for k in ACOUSTIC_SWITCHES)})
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+#: Files a DiffSinger checkout ships (relative to it, glob patterns), at ``753b7cc`` and its newest main.
+DIFFSINGER_SHIPPED = ("configs/templates/*.yaml", "configs/base.yaml", "configs/acoustic.yaml",
+                      "configs/variance.yaml")
+_CHECKOUT_MARKERS = ("scripts/train.py", "utils/hparams.py", "configs/base.yaml")
+
+
+def diffsinger_checkout(path: Path) -> Path | None:
+    """The DiffSinger checkout ``path`` lies in (the nearest folder above it with upstream's markers), or None."""
+    path = path.absolute()
+    for folder in [path, *path.parents][:MAX_DEPTH + 2]:
+        if all((folder / m).is_file() for m in _CHECKOUT_MARKERS):
+            return folder
+    return None
+
+
+def upstream_shipped(path: Path) -> str | None:
+    """``path`` relative to its DiffSinger checkout when it is a file upstream ships (see the module
+    docstring), else None."""
+    root = diffsinger_checkout(path.parent)
+    if root is None:
+        return None
+    rel = path.absolute().relative_to(root)
+    return rel.as_posix() if any(rel.match(p) and len(rel.parts) == len(Path(p).parts)
+                                 for p in DIFFSINGER_SHIPPED) else None
 
 
 def read_mapping(path: Path) -> dict[str, Any] | None:

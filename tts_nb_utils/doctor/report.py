@@ -72,9 +72,11 @@ class Target:
 
 @dataclass
 class DoctorReport:
-    """Every target, in the order found."""
+    """Every target, in the order found; ``skipped``: files found but not checked, because upstream ships them
+    (a DiffSinger checkout's templates and bases)."""
 
     targets: list[Target]
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -93,6 +95,7 @@ class DoctorReport:
         return {
             "paths": [{"path": str(t.path), "kind": t.kind, "given": t.given,
                        "findings": [asdict(f) for f in t.findings], "notes": list(t.notes)} for t in self.targets],
+            "skipped": list(self.skipped),
             "counts": self.counts(),
             "exit_code": self.exit_code,
         }
@@ -102,6 +105,9 @@ class DoctorReport:
         c = self.counts()
         lines = [f"**{c['error']} error(s), {c['warning']} warning(s), {c['info']} note(s)** "
                  f"in {len(self.targets)} path(s)", ""]
+        if self.skipped:
+            lines += [f"skipped {len(self.skipped)} file(s) upstream ships (templates and bases, checked only as "
+                      f"the base_config of your own configs): {', '.join(f'`{s}`' for s in self.skipped)}", ""]
         for t in self.targets:
             lines += [f"### `{t.path}`: {t.kind}", ""]
             if t.findings:

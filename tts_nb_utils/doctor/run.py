@@ -18,13 +18,15 @@ from .check_coqui import check_coqui
 from .check_dia import check_dia
 from .check_diffsinger import base_files, check_diffsinger_config, check_diffsinger_experiment
 from .check_sovits import check_sovits
-from .kinds import KINDS, find
+from .kinds import KINDS, find, upstream_shipped
 from .report import DoctorReport, Target
 
 
-def discover(paths: list[str | os.PathLike]) -> list[Target]:
+def discover(paths: list[str | os.PathLike], skipped: list[str] | None = None) -> list[Target]:
     """One target per recognised path under each given PATH (``unknown`` when none). DiffSinger configs that
-    another found config merges in (its ``base_config`` files) are bases, not configs to train: left out."""
+    another found config merges in (its ``base_config`` files) are bases, not configs to train: left out, and
+    so are the templates and bases a DiffSinger checkout ships (:func:`.kinds.upstream_shipped`), which are
+    appended to ``skipped`` when given."""
     targets: list[Target] = []
     for given in paths:
         p = Path(given)
@@ -40,6 +42,10 @@ def discover(paths: list[str | os.PathLike]) -> list[Target]:
                 t.add("error", "folder cannot be read (permission denied): what it holds was not checked",
                       t.path, "fix its permissions (chmod u+rx) and run the doctor again")
         targets += new
+    shipped = {t.path: upstream_shipped(t.path) for t in targets if t.kind == "diffsinger-config"}
+    if skipped is not None:
+        skipped += [str(t.path) for t in targets if shipped.get(t.path)]
+    targets = [t for t in targets if not shipped.get(t.path)]
     bases = {b for t in targets if t.kind == "diffsinger-config" for b in base_files(t.path.absolute())}
     return [t for t in targets if not (t.kind == "diffsinger-config" and t.path.absolute() in bases)]
 
@@ -52,7 +58,8 @@ def run_doctor(paths: list[str | os.PathLike], gpu_gib: float | None = None,
         raise UsageError(f"audio preset {audio_preset!r}: use one of {', '.join(AUDIO_PRESETS)}")
     if gpu_gib is not None and not gpu_gib > 0:
         raise UsageError(f"--gpu-gib {gpu_gib}: give the card's memory in GiB (above 0)")
-    targets = discover(paths)
+    skipped: list[str] = []
+    targets = discover(paths, skipped)
     experiments = [t.path.absolute() for t in targets if t.kind == "diffsinger-experiment"]
     checks = {
         "audio": lambda t: check_audio(t, audio_preset),
@@ -71,4 +78,4 @@ def run_doctor(paths: list[str | os.PathLike], gpu_gib: float | None = None,
                 where = Path(e.filename) if getattr(e, "filename", None) else t.path
                 t.add("error", f"cannot read: {getattr(e, 'strerror', None) or e}", where, "check the file and "
                       "its permissions")
-    return DoctorReport(targets)
+    return DoctorReport(targets, skipped)

@@ -116,6 +116,35 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "lambda_aux_mel_loss": 0.2,
 }
 
+#: Settings mappings the model reads when a switch is on: key -> (the switches, any of which makes it read it;
+#: where it reads it; what a null there raises). ``melody_encoder_args`` also needs ``use_melody_encoder``.
+NESTED_ARGS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "dur_prediction_args": (("predict_dur",), "modules/fastspeech/variance_encoder.py:40-50",
+                            "TypeError: 'NoneType' object is not subscriptable"),
+    "pitch_prediction_args": (("predict_pitch",), "modules/toplevel.py:167-169 and modules/compat.py:13-14",
+                              "AttributeError: 'NoneType' object has no attribute 'get'"),
+    "melody_encoder_args": (("predict_pitch",), "modules/toplevel.py:159-161 and variance_encoder.py:106-110",
+                            "AttributeError: 'NoneType' object has no attribute 'get'"),
+    "variances_prediction_args": (VARIANCE_SWITCHES, "modules/fastspeech/param_adaptor.py:66-67",
+                                  "TypeError: 'NoneType' object is not subscriptable"),
+    "shallow_diffusion_args": (("use_shallow_diffusion",), "training/acoustic_task.py:77-80",
+                               "TypeError: 'NoneType' object is not subscriptable"),
+}
+
+
+def nested_args_read(config: LoadedConfig | Mapping[str, Any]) -> dict[str, str]:
+    """The :data:`NESTED_ARGS` keys the model will read with this config -> the switch that makes it."""
+    data = config.data if isinstance(config, LoadedConfig) else config
+    out: dict[str, str] = {}
+    for key, (switches, _, _) in NESTED_ARGS.items():
+        on = [s for s in switches if data.get(s)]
+        if key == "melody_encoder_args" and not data.get("use_melody_encoder"):
+            on = []
+        if on:
+            out[key] = on[0]
+    return out
+
+
 #: ``diffusion_type`` values both tasks accept (``training/acoustic_task.py:75``, ``variance_task.py:138-145``).
 DIFFUSION_TYPES: tuple[str, ...] = ("ddpm", "reflow")
 
@@ -287,15 +316,34 @@ def _upstream_name(path: Path, root: Path) -> str:
 MAX_BASE_DEPTH = 100
 
 
+def config_arg(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
+    """What a user types after ``--config`` for ``path`` (as given on our command line) when training from
+    ``root``: the path as typed when absolute, or relative with ``root`` the working directory; else relative
+    to ``root`` as ``os.path.relpath`` writes it (no ``./``), or absolute when outside it."""
+    typed = os.fspath(path)
+    root_dir = Path(root).expanduser().absolute() if root is not None else Path.cwd()
+    if os.path.isabs(typed) or root_dir == Path.cwd():
+        return typed
+    full = Path(os.path.normpath(Path(typed).expanduser().absolute()))
+    try:
+        return full.relative_to(root_dir).as_posix()
+    except ValueError:
+        return str(full)
+
+
 def load_config(
-    path: str | os.PathLike, root: str | os.PathLike | None = None, *, dedupe_files: bool = False
+    path: str | os.PathLike, root: str | os.PathLike | None = None, *, dedupe_files: bool = False,
+    config_name: str | None = None,
 ) -> LoadedConfig:
     """Load a DiffSinger YAML config and merge its ``base_config`` chain exactly as ``set_hparams`` does.
 
     ``root``: the folder that ``base_config`` entries not beginning with ``.`` are relative to (upstream:
     the working directory, i.e. the checkout); default the current working directory. ``dedupe_files``:
     load every file once even when upstream would load it twice (what the author of a shared base meant;
-    the checker compares both). Raises ConfigNotFoundError, ConfigCycleError or ConfigParseError.
+    the checker compares both). ``config_name``: the string passed to ``--config`` (:func:`config_arg`), which
+    upstream joins ``./`` entries to: ``x.yaml`` has the folder ``""``, so its ``./base.yaml`` is opened as
+    ``/base.yaml`` (line 75) and fails; default ``./x.yaml`` for a file directly in ``root`` (the spelling
+    that works). Raises ConfigNotFoundError, ConfigCycleError or ConfigParseError.
     """
     root_dir = Path(root).expanduser().absolute() if root is not None else Path.cwd()
     top = Path(os.path.normpath(Path(path).expanduser().absolute()))
@@ -305,6 +353,8 @@ def load_config(
 
     def open_path(name: str) -> Path:
         return Path(os.path.normpath(name if os.path.isabs(name) else root_dir / name))
+
+    stack_names: list[str] = []
 
     def load(name: str, stack: list[Path], included_from: Path | None, entry: str | None) -> tuple[dict, dict]:
         file = open_path(name)
@@ -318,6 +368,13 @@ def load_config(
             raise ConfigParseError(f"base_config chain of {top} is more than {MAX_BASE_DEPTH} files deep (at {file}); "
                                    "DiffSinger would stop with a RecursionError. Merge the bases into fewer files")
         if included_from is not None and not file.is_file():
+            if entry and entry.startswith(".") and os.path.dirname(stack_names[-1]) == "":
+                raise ConfigNotFoundError(
+                    f"--config {stack_names[-1]}: DiffSinger joins its base_config entry {entry!r} to the folder "
+                    f"of the name as passed, which is empty, and opens {name!r} (utils/hparams.py:74-76), which "
+                    f"does not exist. Fix: pass --config ./{stack_names[-1]}, or write the entry relative to the "
+                    "checkout without the leading '.'."
+                )
             raise ConfigNotFoundError(_not_found_message(file, included_from, entry or ""))
         raw = read_yaml_mapping(file)
         loaded.add(name)
@@ -338,13 +395,15 @@ def load_config(
                 base = os.path.normpath(f"{os.path.dirname(name)}/{item}") if item.startswith(".") else item
                 if dedupe_files and open_path(base) in loaded_files:
                     continue
+                stack_names.append(name)
                 data, data_sources = load(base, [*stack, file], file, item)
+                stack_names.pop()
                 _merge(out, out_sources, data, data_sources)
         _merge(out, out_sources, raw, origins(raw, file))
         chain.append(file)
         return out, out_sources
 
-    merged, sources = load(_upstream_name(top, root_dir), [], None, None)
+    merged, sources = load(config_name or _upstream_name(top, root_dir), [], None, None)
     return LoadedConfig(path=top, data=merged, sources=sources, chain=chain, root=root_dir)
 
 

@@ -9,7 +9,11 @@ task the config trains (``task_cls``; checked against openvpi/DiffSinger ``753b7
 - acoustic (``training/acoustic_task.py``): with ``use_shallow_diffusion``, ``shallow_diffusion_args.
   train_aux_decoder`` and ``train_diffusion`` both off leave ``losses`` empty (lines 149-169 with
   ``modules/toplevel.py:107-117``); a zero or negative ``lambda_aux_mel_loss``;
-- no ``task_cls`` (``configs/base.yaml`` is only a base), or one this module does not know;
+- no ``task_cls`` (``configs/base.yaml`` is only a base), or one ``scripts/train.py:23-25`` cannot import
+  (``getattr(importlib.import_module(pkg), cls_name)``: no module file in the checkout, or no such class in
+  it) - an error; an importable one this module does not know is a warning (only the generic checks run);
+- a settings mapping the model reads with the switches that are on (``pitch_prediction_args`` with
+  ``predict_pitch``...) set to null: model construction stops (:data:`~.diffsinger.NESTED_ARGS`);
 - either task: a switch written as a quoted string (``"false"`` is True), an unknown ``diffusion_type``,
   a key under the wrong parent mapping or misspelt (upstream ignores both), and a shared base that
   upstream merges twice so that it undoes a sibling's settings (``utils/hparams.py:73``).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +39,7 @@ from .diffsinger import (
     DIFFUSION_TYPES,
     DUR_SUB_WEIGHTS,
     LOSS_TERMS,
+    NESTED_ARGS,
     SWITCHES,
     TASK_KINDS,
     TERM_WEIGHTS,
@@ -45,6 +51,7 @@ from .diffsinger import (
     enabled_switches,
     get_dotted,
     load_config,
+    nested_args_read,
     task_kind,
 )
 
@@ -152,12 +159,44 @@ def _check_task(f: _Findings) -> str | None:
             "or configs/acoustic.yaml (or set task_cls yourself).",
         )
     elif kind == "other":
-        f.add(
-            "warning", "task_cls", f.data["task_cls"],
-            f"task_cls {f.data['task_cls']!r}{f.at('task_cls')} is not one of DiffSinger's tasks "
-            f"({', '.join(TASK_KINDS)}); only the generic checks ran.",
-        )
+        task = str(f.data["task_cls"])
+        why = _import_failure(task, f.loaded.root)
+        if why:
+            f.add("error", "task_cls", task, f"task_cls {task!r}{f.at('task_cls')}: scripts/train.py cannot import "
+                  f"it (scripts/train.py:23-25 imports the module and takes the class by name): {why}. Fix: "
+                  f"{' or '.join(TASK_KINDS)}.")
+        else:
+            f.add("warning", "task_cls", task, f"task_cls {task!r}{f.at('task_cls')} is not one of DiffSinger's "
+                  f"tasks ({', '.join(TASK_KINDS)}); only the generic checks ran.")
     return kind
+
+
+def _import_failure(task: str, root: Path | None) -> str | None:
+    """Why ``importlib.import_module(pkg)`` + ``getattr(.., cls)`` fails from the checkout ``root``, or None
+    when it would work (or cannot be told: a package installed outside the checkout)."""
+    import ast
+    import importlib.util
+
+    pkg, _, cls = task.rpartition(".")
+    if not pkg:
+        return "it has no module part, and import_module('') raises ValueError: Empty module name"
+    base = (root or Path.cwd()).joinpath(*pkg.split("."))
+    module = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+    if module is None:
+        top = pkg.split(".")[0]
+        if (root or Path.cwd()).joinpath(top).is_dir() or importlib.util.find_spec(top) is None:
+            return f"ModuleNotFoundError: No module named {pkg!r} (no {pkg.replace('.', '/')}.py in the checkout)"
+        return None
+    try:
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError):
+        return None
+    names = {n.name for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef)}
+    names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    names |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    if cls not in names and "*" not in names:
+        return f"AttributeError: module {pkg!r} has no attribute {cls!r} ({display_path(module, root)})"
+    return None
 
 
 def _check_switch_types(f: _Findings, switches: tuple[str, ...]) -> None:
@@ -251,14 +290,35 @@ def _check_some_prediction(f: _Findings, on: dict[str, bool]) -> None:
     ))
 
 
+def _check_nested_args(f: _Findings, kind: str) -> bool:
+    """A settings mapping the model reads (with the switches on now) that is null or not a mapping.
+    Returns False when one is (the checks that read inside it are skipped)."""
+    ok = True
+    for key, switch in nested_args_read(f.loaded).items():
+        if (key == "shallow_diffusion_args") != (kind == "acoustic"):
+            continue
+        v = f.data.get(key, _MISSING)
+        if v is _MISSING or isinstance(v, Mapping):  # missing: a partial config; the base chain supplies it
+            continue
+        _, where, raised = NESTED_ARGS[key]
+        f.add("error", key, v,
+              f"{key} is {_describe(v)}{f.at(key)} but {switch} is on: building the model reads settings from "
+              f"it ({where}) and stops with {raised if v is None else 'an error'}. Fix: remove the line so the "
+              "base config's mapping applies (configs/variance.yaml or configs/acoustic.yaml has one), or write "
+              "the whole mapping.")
+        ok = False
+    return ok
+
+
 def _check_variance(f: _Findings) -> None:
     _check_switch_types(f, SWITCHES)
     on = enabled_switches(f.loaded)
     _check_some_prediction(f, on)
+    dur_args_ok = _check_nested_args(f, "variance") or isinstance(f.data.get("dur_prediction_args"), Mapping)
     for term, switches in LOSS_TERMS.items():
         by = [s for s in switches if on[s]]
         _check_weight(f, TERM_WEIGHTS[term], by, required=bool(by) or term == "var_loss")
-    for w in DUR_SUB_WEIGHTS:
+    for w in DUR_SUB_WEIGHTS if dur_args_ok else ():
         _check_weight(f, w, ["predict_dur"] if on["predict_dur"] else [], required=on["predict_dur"])
     subs = [f.loaded.get(w) for w in DUR_SUB_WEIGHTS]
     if on["predict_dur"] and all(_is_number(v) and v == 0 for v in subs):
@@ -274,7 +334,7 @@ def _check_variance(f: _Findings) -> None:
 def _check_acoustic(f: _Findings) -> None:
     _check_switch_types(f, ACOUSTIC_SWITCHES)
     _check_diffusion_type(f, needed=True)
-    if not f.data.get("use_shallow_diffusion"):
+    if not f.data.get("use_shallow_diffusion") or not _check_nested_args(f, "acoustic"):
         return
     aux, diff = (get_dotted(f.data, s, _MISSING) for s in ACOUSTIC_SWITCHES[1:3])
     for key, v in zip(ACOUSTIC_SWITCHES[1:3], (aux, diff), strict=True):
@@ -382,9 +442,17 @@ def has_errors(problems: list[Problem]) -> bool:
     return any(p.is_error for p in problems)
 
 
-def format_problems(problems: list[Problem], base: str | Path | None = None) -> str:
-    """One line per problem (errors first; files relative to ``base``), then a count."""
+def wrap_lines(lines: list[str], width: int | None) -> str:
+    """``lines`` joined; with ``width``, each longer line wrapped there, continuation lines indented."""
+    if not width:
+        return "\n".join(lines)
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False,
+                                   break_long_words=False) for line in lines)
+
+
+def format_problems(problems: list[Problem], base: str | Path | None = None, width: int | None = None) -> str:
+    """One line per problem (errors first; files relative to ``base``), then a count; ``width``: wrap there."""
     errors = sum(p.is_error for p in problems)
     lines = [p.format(base) for p in sorted(problems, key=lambda p: (not p.is_error, p.key))]
     lines.append(f"{errors} error(s), {len(problems) - errors} warning(s)")
-    return "\n".join(lines)
+    return wrap_lines(lines, width)

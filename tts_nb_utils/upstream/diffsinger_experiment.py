@@ -154,14 +154,26 @@ def parse_hparams(hparams_str: str, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def apply_hparams(loaded: LoadedConfig, hparams_str: str) -> dict[str, Any]:
-    """Apply ``--hparams`` overrides to ``loaded`` (in place), attributed to :data:`HPARAMS_SOURCE`."""
+    """Apply ``--hparams`` overrides to ``loaded`` (in place), attributed to :data:`HPARAMS_SOURCE`.
+
+    A dotted key (``dur_prediction_args.lambda_pdur_loss``) is not followed into the mapping: upstream adds a
+    new top-level key with that name (``utils/hparams.py:104-106``), which nothing reads, and so does this;
+    :func:`flat_dotted_keys` lists such keys."""
     values = parse_hparams(hparams_str, loaded.data)
     for key, value in values.items():
         loaded.data[key] = value
+        if key in flat_dotted_keys(values):
+            continue  # not a path: its name must not shadow the nested key's source
         for stale in [k for k in loaded.sources if k == key or k.startswith(f"{key}.")]:
             del loaded.sources[stale]
         loaded.sources.update(origins({key: value}, HPARAMS_SOURCE))
     return values
+
+
+def flat_dotted_keys(values: Mapping[str, Any]) -> list[str]:
+    """The ``--hparams`` keys in ``values`` with a dot that upstream stores as new flat keys (none of the
+    config's own top-level keys has a dot)."""
+    return [k for k in values if "." in k]
 
 
 # ------------------------------------------------------------------------------------- binary data

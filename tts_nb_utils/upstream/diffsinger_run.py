@@ -25,15 +25,18 @@ from .diffsinger import (
     LoadedConfig,
     display_path,
     expected_loss_terms,
+    get_dotted,
     load_config,
     task_kind,
 )
-from .diffsinger_check import Problem, check_config, format_problems
+from .diffsinger_check import Problem, check_config, format_problems, wrap_lines
 from .diffsinger_experiment import (
+    HPARAMS_SOURCE,
     Override,
     apply_hparams,
     apply_saved_config,
     binary_fields,
+    flat_dotted_keys,
     missing_fields,
     saved_config_path,
 )
@@ -72,6 +75,20 @@ def _saved_problem(config: LoadedConfig, saved: Path, exp_name: str, changed: li
     )
 
 
+def _flat_key_problem(config: LoadedConfig, key: str, value: Any) -> Problem:
+    meant = get_dotted(config.data, key, None)
+    now = f"stays {meant!r}" if meant is not None else "is not set"
+    src = config.source(key)
+    parent, _, leaf = key.rpartition(".")
+    return Problem(
+        "warning", key, HPARAMS_SOURCE, value,
+        f"--hparams {key}={value!r}: DiffSinger does not follow dots in --hparams keys; it adds a new top-level "
+        f"key named {key!r} that nothing reads (utils/hparams.py:104-106), so {key} {now}"
+        f"{f' (from {display_path(src, config.root)})' if src else ''}. Fix: set it in your YAML file "
+        f"(`{parent}: {{{leaf}: {value!r}}}`); --hparams changes top-level keys only.",
+    )
+
+
 def _binary_problems(config: LoadedConfig, binary_dir: Path, lacking: dict[str, list[str]]) -> list[Problem]:
     collater = "AcousticDataset.collater (training/acoustic_task.py:55-56)" if task_kind(config) == "acoustic" \
         else "VarianceDataset.collater (training/variance_task.py:47-69)"
@@ -94,24 +111,31 @@ def check_run(
     reset: bool = False,
     hparams: str = "",
     binary_dir: str | os.PathLike | None = None,
+    config_name: str | None = None,
 ) -> RunReport:
     """Load ``path`` (its ``base_config`` relative to ``root``, the checkout), apply the experiment's saved
-    config unless ``reset`` and the ``hparams`` overrides, and check the result. ``binary_dir``: the binary
-    folder to compare the switches with; default the config's ``binary_data_dir`` when that folder exists.
-    Raises ConfigError when a file or an override cannot be read as upstream reads it."""
-    loaded = load_config(path, root=root)
+    config unless ``reset`` and the ``hparams`` overrides in upstream's order (``utils/hparams.py:92-110``:
+    file, saved config, then ``--hparams``), and check the result. A saved key that ``--hparams`` sets again
+    is not reported as stale. ``binary_dir``: the binary folder to compare the switches with; default the
+    config's ``binary_data_dir`` when that folder exists. ``config_name``: what is passed to ``--config``
+    (see :func:`~.diffsinger.load_config`). Raises ConfigError when a file or an override cannot be read as
+    upstream reads it."""
+    loaded = load_config(path, root=root, config_name=config_name)
     base = loaded.root or Path.cwd()
     problems: list[Problem] = []
     notes: list[str] = []
-    if exp_name:
-        saved = saved_config_path(base, exp_name)
+    changed: list[Override] = []
+    saved = saved_config_path(base, exp_name) if exp_name else None
+    if saved is not None:
         changed = apply_saved_config(loaded, saved, reset=reset)
-        if changed:
-            problems.append(_saved_problem(loaded, saved, exp_name, changed))
-        elif not saved.is_file():
+        if not changed and not saved.is_file():
             notes.append(f"no saved config at {display_path(saved, base)} (a first run saves one there)")
     if hparams:
-        apply_hparams(loaded, hparams)
+        values = apply_hparams(loaded, hparams)
+        problems += [_flat_key_problem(loaded, k, values[k]) for k in flat_dotted_keys(values)]
+        changed = [o for o in changed if loaded.source(o.key) != HPARAMS_SOURCE]
+    if changed and saved is not None:
+        problems.append(_saved_problem(loaded, saved, exp_name or "", changed))
     problems += check_config(loaded)
     _check_binary(loaded, binary_dir, problems, notes)
     return RunReport(loaded, task_kind(loaded), problems, notes)
@@ -133,8 +157,9 @@ def _check_binary(loaded: LoadedConfig, binary_dir: Any, problems: list[Problem]
     problems += _binary_problems(loaded, folder, missing_fields(loaded, binary_fields(folder)))
 
 
-def format_report(report: RunReport) -> str:
-    """The task, the merge chain (once), the loss terms, notes and problems; paths relative to the checkout."""
+def format_report(report: RunReport, width: int | None = None) -> str:
+    """The task, the merge chain (once), the loss terms, notes and problems; paths relative to the checkout;
+    ``width``: lines wrapped there (continuations indented)."""
     cfg, base = report.loaded, report.loaded.root
     task = cfg.data.get("task_cls")
     where = f", from {display_path(cfg.source('task_cls'), base)}" if cfg.source("task_cls") else ""
@@ -147,5 +172,4 @@ def format_report(report: RunReport) -> str:
     if report.kind in ("variance", "acoustic"):
         lines.append(f"loss terms: {', '.join(terms) if terms else '(none)'}")
     lines += [f"note: {n}" for n in report.notes]
-    lines.append(format_problems(report.problems, base))
-    return "\n".join(lines)
+    return wrap_lines(lines, width) + "\n" + format_problems(report.problems, base, width)
