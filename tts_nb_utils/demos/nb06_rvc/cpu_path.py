@@ -65,7 +65,7 @@ def model_folder(exp: Path, embedder_dir: Path, mute_dir: Path, n_clips: int, se
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         extract_324.main([str(exp), "v2", gpus_arg(device), str(embedder_dir)])
-    generate_filelist(exp, mute_dir)
+    generate_filelist(exp, mute_dir, shuffle_seed=seed)
     write_config(exp, 768)  # a v2 model: rvc/configs/v2/<sr>.json
     return log.getvalue()
 
@@ -75,5 +75,5 @@ def run_applio(exp: Path, embedder_dir: Path, mute_dir: Path, n_clips: int, seed
     """:func:`model_folder`, then training launched as core.py does (``strict``: our exit-code fix, with the
     return code read as 3.6.3+ does)."""
     log = model_folder(exp, embedder_dir, mute_dir, n_clips, seed, device)
-    message, proc, secs = train_324.launch(exp, epochs, str(device), strict=strict, read_return_code=strict)
+    message, proc, secs = train_324.launch(exp, epochs, str(device), strict=strict, read_return_code=strict, seed=seed)
     return ApplioRun(exp, log, message, proc, secs)

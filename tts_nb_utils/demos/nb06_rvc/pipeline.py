@@ -119,10 +119,13 @@ def _stems(folder: Path, ext: str) -> set[str]:
     }
 
 
-def generate_filelist(exp_dir: str | Path, mute_dir: str | Path, include_mutes: int = 2) -> list[str]:
+def generate_filelist(
+    exp_dir: str | Path, mute_dir: str | Path, include_mutes: int = 2, shuffle_seed: int | None = None
+) -> list[str]:
     """Applio's file list: names present in all of sliced_audios, v2_extracted, f0 and f0_voiced, each as
     ``wav|features|f0|f0_voiced|speaker``, plus ``include_mutes`` mute entries whatever happened before.
-    Written to ``exp_dir/filelist.txt``; returns the lines."""
+    With ``shuffle_seed``, shuffled as upstream shuffles it (unseeded there, 3.2.4 ``preparing_files.py:58``),
+    so which entries share the first batch varies. Written to ``exp_dir/filelist.txt``; returns the lines."""
     exp_dir, mute_dir = Path(exp_dir), Path(mute_dir)
     names = (
         _stems(exp_dir / "sliced_audios", ".wav")
@@ -140,6 +143,8 @@ def generate_filelist(exp_dir: str | Path, mute_dir: str | Path, include_mutes: 
         f"{mute_dir}/f0/mute.wav.npy|{mute_dir}/f0_voiced/mute.wav.npy|0"
     )
     lines += [mute] * include_mutes
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(lines)
     atomic_write_text(exp_dir / "filelist.txt", "\n".join(lines) + "\n")
     return lines
 

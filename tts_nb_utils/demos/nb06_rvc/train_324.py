@@ -1,7 +1,7 @@
 """Applio's training launch, in miniature (notebook 07): the training script ``rvc/train/train.py`` and the
 ``core.py`` function that starts it, as in 3.2.4 (the same from 3.2.1 to 3.6.2; citations in notebook 07).
 
-``python -m tts_nb_utils.demos.nb06_rvc.train_324 EXP_DIR EPOCHS DEVICE [strict]``. As upstream:
+``python -m tts_nb_utils.demos.nb06_rvc.train_324 EXP_DIR EPOCHS DEVICE SEED [strict]``. As upstream:
 
 1. the width of the model's input layer comes from ``EXP_DIR/config.json`` (``model.text_enc_hidden_dim``),
    the data from ``EXP_DIR/filelist.txt``, whatever width the feature files have (train.py:78-83, 358-365);
@@ -29,7 +29,7 @@ from tts_nb_utils.demos.nb06_rvc.pipeline import train
 from tts_nb_utils.device import configure_threads
 
 
-def run(exp_dir: str, epochs: int, device: str) -> None:
+def run(exp_dir: str, epochs: int, device: str, seed: int) -> None:
     """The child: read the config and the file list, train, print Applio-style epoch lines."""
     configure_threads("auto")  # one thread on a small machine, as the notebooks' kernels
     exp = Path(exp_dir)
@@ -41,26 +41,28 @@ def run(exp_dir: str, epochs: int, device: str) -> None:
         print(f"{exp.name} | epoch={epoch} | step={result.steps} | training_speed={result.epoch_seconds[-1]:.2f}s",
               flush=True)
 
-    result = train(lines, epochs, device, feature_dim=width, on_epoch=epoch_line)
+    result = train(lines, epochs, device, feature_dim=width, on_epoch=epoch_line, seed=seed)
     print(f"Training has been successfully completed with {epochs} epoch, {result.steps} steps.", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    exp_dir, epochs, device, strict = argv[0], int(argv[1]), argv[2], argv[3:] == ["strict"]
+    exp_dir, epochs, device, seed, strict = argv[0], int(argv[1]), argv[2], int(argv[3]), argv[4:] == ["strict"]
     context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    child = context.Process(target=run, args=(exp_dir, epochs, device))
+    child = context.Process(target=run, args=(exp_dir, epochs, device, seed))
     child.start()
     child.join()  # upstream stops here: the child's exit code is never read
     return child.exitcode if strict and child.exitcode else 0
 
 
 def launch(exp_dir: str | Path, epochs: int, device: str = "cpu", strict: bool = False,
-           read_return_code: bool = False) -> tuple[str, subprocess.CompletedProcess, float]:
+           read_return_code: bool = False, seed: int = 0) -> tuple[str, subprocess.CompletedProcess, float]:
     """Start the script as core.py does; returns (core.py's message, the finished process, seconds).
-    ``read_return_code``: 3.6.x's check (``Training failed for model ...`` on a non-zero code)."""
+    ``read_return_code``: the check core.py makes from 3.6.3 ("Training failed for model ..." on a non-zero
+    code). ``seed`` seeds the model and the batch order (upstream: ``config.train.seed``, train.py:320)."""
     exp_dir = Path(exp_dir)
-    command = [sys.executable, "-m", "tts_nb_utils.demos.nb06_rvc.train_324", str(exp_dir), str(epochs), device] + (["strict"] if strict else [])
+    command = [sys.executable, "-m", "tts_nb_utils.demos.nb06_rvc.train_324", str(exp_dir), str(epochs), device,
+               str(seed)] + (["strict"] if strict else [])
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - start
