@@ -17,13 +17,12 @@ import torch
 from torch import nn
 
 from ...audio import load_audio, save_audio, speechlike
-from ...audio.mel import MelConfig, mel_spectrogram
 from ...io import atomic_path, atomic_write_text
 from .embedder import HOP, load_embedder
 
 SAMPLE_RATE = 16000
 V2_DIM = 768  # text_enc_hidden_dim of a v2 model (Applio 3.2.2 synthesizers.py:60, configs/v2/*.json)
-MEL = MelConfig(sample_rate=SAMPLE_RATE, n_fft=640, hop_length=HOP, win_length=640, n_mels=40, f_max=8000.0)
+BANDS = 40  # the miniature's training target: a 40-band log spectrum per frame (see log_bands)
 
 
 def make_clips(exp_dir: str | Path, n_clips: int, seconds: float = 2.0, seed: int = 0) -> list[Path]:
@@ -149,15 +148,24 @@ def generate_filelist(
     return lines
 
 
+def log_bands(y: np.ndarray, bands: int = BANDS) -> torch.Tensor:
+    """``[frames, bands]``: log magnitude of a 640-sample Hann STFT (hop 160), its first 320 bins averaged in
+    ``bands`` equal groups. The miniature's stand-in for RVC's mel target: neither story depends on its exact
+    shape, and unlike librosa's mel filter bank it loads no SciPy, which every training process would pay."""
+    spec = torch.stft(torch.from_numpy(np.asarray(y, np.float32)), n_fft=4 * HOP, hop_length=HOP,
+                      window=torch.hann_window(4 * HOP), return_complex=True).abs()
+    return torch.log(spec[: 4 * HOP // 2].reshape(bands, -1, spec.shape[-1]).mean(1) + 1e-5).T
+
+
 class FilelistDataset(torch.utils.data.Dataset):
-    """Entries of a file list as (features ``[frames, dim]``, log-f0 ``[frames, 1]``, log-mel ``[frames, n_mels]``)."""
+    """Entries of a file list as (features ``[frames, dim]``, log-f0 ``[frames, 1]``, log spectrum ``[frames, 40]``)."""
 
     def __init__(self, lines: list[str], frames: int = 100):
         self.items = []
         for line in lines:
             wav, feat, f0, _, _ = line.split("|")
             y, _ = load_audio(wav, SAMPLE_RATE)
-            mel = mel_spectrogram(torch.from_numpy(y), MEL).T
+            mel = log_bands(y)
             x = torch.from_numpy(np.load(feat))
             pitch = torch.from_numpy(np.log1p(np.load(f0))).unsqueeze(1)
             n = min(len(mel), len(x), len(pitch))
@@ -177,14 +185,14 @@ class FilelistDataset(torch.utils.data.Dataset):
 
 
 class TinyVoiceModel(nn.Module):
-    """Features ``[batch, frames, 768]`` + log-f0 ``[batch, frames, 1]`` -> log-mel ``[batch, frames, n_mels]``.
+    """Features ``[batch, frames, 768]`` + log-f0 ``[batch, frames, 1]`` -> log spectrum ``[batch, frames, n_mels]``.
 
     The input layer is a ``Linear(feature_dim, hidden)`` like the ``emb_phone`` of Applio's ``TextEncoder``
     (3.2.4 ``rvc/lib/algorithm/encoders.py:122``, width ``text_enc_hidden_dim``): a batch of 1024-wide features
     fails there ("mat1 and mat2 shapes cannot be multiplied (400x1024 and 768x192)"); a batch that mixes them
     with the 768-wide mute entries fails earlier, in :func:`collate_like_applio`."""
 
-    def __init__(self, feature_dim: int = V2_DIM, hidden: int = 192, n_mels: int = MEL.n_mels):
+    def __init__(self, feature_dim: int = V2_DIM, hidden: int = 192, n_mels: int = BANDS):
         super().__init__()
         self.emb_phone = nn.Linear(feature_dim, hidden)
         self.emb_pitch = nn.Linear(1, hidden)

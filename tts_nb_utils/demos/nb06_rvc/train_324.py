@@ -25,11 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-from tts_nb_utils.demos.nb06_rvc.pipeline import train
+from tts_nb_utils.demos.nb06_rvc.pipeline import TrainResult, train
 from tts_nb_utils.device import configure_threads
 
 
-def run(exp_dir: str, epochs: int, device: str, seed: int) -> None:
+def run(exp_dir: str, epochs: int, device: str, seed: int = 0) -> TrainResult:
     """The child: read the config and the file list, train, print Applio-style epoch lines."""
     configure_threads("auto")  # one thread on a small machine, as the notebooks' kernels
     exp = Path(exp_dir)
@@ -43,6 +43,7 @@ def run(exp_dir: str, epochs: int, device: str, seed: int) -> None:
 
     result = train(lines, epochs, device, feature_dim=width, on_epoch=epoch_line, seed=seed)
     print(f"Training has been successfully completed with {epochs} epoch, {result.steps} steps.", flush=True)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
