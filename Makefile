@@ -15,10 +15,14 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@# Keep any torch already in the venv. Without one, prefer a wheel from a local wheelhouse
-	@# (pip's find-links), else the registry's default build.
+	@# (pip's find-links), else the registry's default build, which on Linux brings several GB of CUDA
+	@# libraries: say so first (and how to get the CPU build), but go on, as an unattended install must.
 	@$(BIN)/python -c "import torch" 2>/dev/null || \
 	  $(BIN)/python -m pip install -q --no-index --no-deps torch 2>/dev/null || \
-	  $(BIN)/python -m pip install -q torch
+	  { echo "installing torch from PyPI: on Linux its default build brings CUDA libraries of several GB."; \
+	    echo "No GPU? Stop (Ctrl-C), run '$(BIN)/pip install torch --index-url https://download.pytorch.org/whl/cpu'"; \
+	    echo "(about 200 MB), then make again: the installed torch is kept."; \
+	    $(BIN)/python -m pip install -q torch; }
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (tts-nb)" >/dev/null
 	@# Notebooks are committed without outputs: a git clean filter strips them on `git add`, so a notebook
@@ -37,9 +41,11 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
-# A static HTML site of the executed notebooks (plots embedded) for a workshop to hand out: build/site/index.html
-docs: run
-	$(BIN)/tts-nb docs --from $(OUT) --out build/site
+# A static HTML site of the executed notebooks (plots embedded, no network needed) for a workshop to hand out:
+# build/site/index.html. Reuses the executed copies in $(OUT) that are newer than their notebook (from `make run`);
+# runs only the missing, older or failed ones.
+docs: $(STAMP)
+	$(BIN)/tts-nb docs --from $(OUT) --out build/site --kernel $(KERNEL)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,bench]"

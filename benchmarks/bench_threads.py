@@ -7,6 +7,7 @@ Run: ``.venv/bin/python benchmarks/bench_threads.py`` (about a minute).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import sys
@@ -33,6 +34,21 @@ def _busy(stop) -> None:
         x += 1
 
 
+@contextlib.contextmanager
+def busy_processes(n: int):
+    """``n`` processes spinning on the CPU while the block runs (other work sharing the machine)."""
+    stop = mp.Event()
+    procs = [mp.Process(target=_busy, args=(stop,), daemon=True) for _ in range(n)]
+    for p in procs:
+        p.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for p in procs:
+            p.join()
+
+
 def seconds_per_step(threads: int) -> float:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -56,17 +72,9 @@ def main() -> None:
     print(f"{os.cpu_count()} CPU(s); torch default threads {default}; {STEPS} steps of notebook 02's model")
     results = {}
     for label, n_busy in (("quiet", 0), ("2 busy processes", 2)):
-        stop = mp.Event()
-        procs = [mp.Process(target=_busy, args=(stop,), daemon=True) for _ in range(n_busy)]
-        for p in procs:
-            p.start()
-        try:
+        with busy_processes(n_busy):
             for threads in sorted({1, default}):
                 results[label, threads] = seconds_per_step(threads)
-        finally:
-            stop.set()
-            for p in procs:
-                p.join()
     for (label, threads), s in results.items():
         print(f"  {label:<18} threads {threads}: {s * 1e3:7.1f} ms/step")
     for threads in sorted({1, default}):

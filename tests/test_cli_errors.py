@@ -44,7 +44,7 @@ def test_unreadable_path_is_a_usage_error(tmp_path, capsys):
         (["lr-plan", "--scheduler", "NoamLR", "--params", '{"warmup_steps": 0}', "--lr", "1",
           "--batches-per-epoch", "2", "--epochs", "2"], "NoamLR(optimizer"),
         (["lr-plan", "--scheduler", "OneCycleLR", "--params", '{"max_lr": 0.1, "total_steps": 5}', "--lr", "1",
-          "--batches-per-epoch", "10", "--epochs", "3"], "fails at optimizer step 6 of 30"),
+          "--batches-per-epoch", "10", "--epochs", "3", "--per-step"], "fails at optimizer step 6 of 30"),
         (["lr-plan", "--scheduler", "StepLR", "--params", '{"step_size": 1}', "--lr", "1",
           "--batches-per-epoch", "100000", "--epochs", "1000000"], "more than the 2,000,000 a trace holds"),
     ],

@@ -172,20 +172,6 @@ def test_lossless_conversions_are_accepted(make_notebook, tmp_path):
                  "--out", str(tmp_path / "o")]) == 0
 
 
-def test_docs_renders_every_executed_notebook_with_its_plots(make_notebook, tmp_path):
-    plot = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"
-    a = make_notebook("01_plot.ipynb", "SEED = 0  # seed", plot)
-    b = make_notebook("02_text.ipynb", "SEED = 0  # seed", "print('hello')")
-    out, site = tmp_path / "out", tmp_path / "site"
-    assert main(["run", str(a), str(b), "--out", str(out)]) == 0
-    assert main(["docs", "--from", str(out), "--out", str(site)]) == 0
-    index = (site / "index.html").read_text()
-    assert 'href="01_plot.html"' in index and 'href="02_text.html"' in index and index.count("<td>ok</td>") == 2
-    assert "data:image/png;base64," in (site / "01_plot.html").read_text()
-    assert "hello" in (site / "02_text.html").read_text()
-    assert main(["docs", "--from", str(tmp_path / "empty"), "--out", str(site)]) == 2
-
-
 def test_git_clean_filter_hides_outputs_and_editor_metadata(make_notebook, tmp_path):
     """A notebook executed and saved in JupyterLab does not show as changed once make install set the filter."""
     repo = tmp_path / "repo"

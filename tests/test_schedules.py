@@ -383,8 +383,8 @@ BASE = ["lr-plan", "--scheduler", "StepwiseGradualLR", "--params", json.dumps({"
         "--lr", "5e-4", "--steps-per-epoch", "4", "--epochs", "10"]
 
 
-def _json(capsys, *args):
-    assert cli.main([*args, "--json"]) == 0
+def _json(capsys, *args, code=0):
+    assert cli.main([*args, "--json"]) == code
     return json.loads(capsys.readouterr().out)
 
 
@@ -393,14 +393,36 @@ def _at(changes, key="optimizer_step"):
 
 
 def test_cli_json_per_step_and_per_epoch(capsys):
-    out = _json(capsys, *BASE)
+    out = _json(capsys, *BASE, "--per-step")
     assert out == {"changes": [{"global_step": 0, "optimizer_step": 0, "epoch": 0, "lr": 5e-4},
                                {"global_step": 12, "optimizer_step": 12, "epoch": 3, "lr": 4e-4},
                                {"global_step": 24, "optimizer_step": 24, "epoch": 6, "lr": 3e-4}],
                    "warnings": []}
-    out = _json(capsys, *BASE, "--after-epoch", "--trainer-version", "none")
+    out = _json(capsys, *BASE, "--after-epoch", "--trainer-version", "none", code=1)
     assert _at(out["changes"]) == [0] and "intended_changes" not in out
     assert any("beyond the run" in w for w in out["warnings"])
+    assert _json(capsys, *BASE, "--trainer-version", "none", code=1) == out  # per epoch is the default
+
+
+def test_cli_defaults_to_the_trainers_per_epoch_stepping_and_exits_1_when_the_lr_never_moves(capsys):
+    noam = ["lr-plan", "--scheduler", "NoamLR", "--params", '{"warmup_steps": 4000}', "--lr", "1e-3",
+            "--batches-per-epoch", "100", "--epochs", "5"]  # GlowTTS' and FastPitch's defaults, 500 batches
+    out = _json(capsys, *noam, "--trainer-version", "0.4.0", code=1)  # the config's default: per epoch, never stepped
+    assert _at(out["changes"]) == [0] and out["changes"][0]["lr"] == pytest.approx(1e-3 / 4000)
+    assert _at(out["intended_changes"]) == [0, 100, 200, 300, 400]
+    assert _json(capsys, *noam, "--trainer-version", "0.3.3")["changes"][1]["lr"] == pytest.approx(2e-3 / 4000)
+    assert len(_json(capsys, *noam, "--per-step")["changes"]) == 500  # the warm-up moves every step
+    assert cli.main([*noam, "--trainer-version", "0.4.0"]) == 1
+    text = capsys.readouterr().out
+    assert "(scheduler_after_epoch=True)" in text and "WARNING: NoamLR: coqui-tts-trainer" in text
+    assert max(len(line) for line in text.splitlines()) <= 110  # warnings wrapped for a terminal
+    steplr = ["lr-plan", "--scheduler", "StepLR", "--params", '{"step_size": 1000}', "--lr", "1",
+              "--batches-per-epoch", "10", "--epochs", "5", "--per-step"]
+    assert cli.main(steplr) == 1  # step_size beyond the run: the LR never changes
+    assert cli.main([*steplr[:4], '{"step_size": 10}', *steplr[5:]]) == 0
+    capsys.readouterr()
+    assert cli.main([*noam, "--per-step", "--after-epoch"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
 
 
 GRADUAL_6_12 = ["lr-plan", "--scheduler", "StepwiseGradualLR", "--lr", "1e-3", "--params",
@@ -409,11 +431,11 @@ GRADUAL_6_12 = ["lr-plan", "--scheduler", "StepwiseGradualLR", "--lr", "1e-3", "
 
 def test_cli_grad_accum_reports_global_and_optimizer_steps(capsys):
     # 10 batches, accumulation 3: the trainer steps after batches 2, 5, 8 and 9 (the epoch's last), 4 per epoch
-    out = _json(capsys, *GRADUAL_6_12, "--batches-per-epoch", "10", "--epochs", "5", "--grad-accum", "3")
+    out = _json(capsys, *GRADUAL_6_12, "--batches-per-epoch", "10", "--epochs", "5", "--grad-accum", "3", "--per-step")
     assert _at(out["changes"]) == [0, 6, 12] and _at(out["changes"], "global_step") == [0, 16, 30]
     assert any("4 optimizer steps per epoch" in w and "GLOBAL_STEP" in w for w in out["warnings"])
     # 9 batches: groups never straddle an epoch, a change at optimizer step k is logged at batch 3k
-    out = _json(capsys, *GRADUAL_6_12, "--steps-per-epoch", "9", "--epochs", "5", "--grad-accum", "3")
+    out = _json(capsys, *GRADUAL_6_12, "--steps-per-epoch", "9", "--epochs", "5", "--grad-accum", "3", "--per-step")
     assert _at(out["changes"], "global_step") == [0, 18, 36]
 
 
@@ -422,7 +444,7 @@ STEPLR = ["lr-plan", "--scheduler", "StepLR", "--params", '{"step_size": 1, "gam
 
 
 def test_cli_after_epoch_says_what_each_trainer_version_does(capsys):
-    out = _json(capsys, *STEPLR, "--trainer-version", "0.4.0")
+    out = _json(capsys, *STEPLR, "--trainer-version", "0.4.0", code=1)
     assert _at(out["changes"]) == [0] and _at(out["intended_changes"]) == [0, 4, 8]
     assert out["trainer"] == {"version": "0.4.0", "steps_epoch_scheduler": False}
     assert any("coqui-tts-trainer 0.4.0 never steps a single optimizer's per-epoch scheduler" in w
@@ -430,23 +452,23 @@ def test_cli_after_epoch_says_what_each_trainer_version_does(capsys):
     for version, extra in (("0.3.3", []), ("0.0.36", ["--model-optimize"]), ("0.4.0", ["--optimizers", "2"])):
         out = _json(capsys, *STEPLR, "--trainer-version", version, *extra)
         assert _at(out["changes"]) == [0, 4, 8] and not any("never" in w for w in out["warnings"]), version
-    out = _json(capsys, *STEPLR, "--trainer-version", "0.3.1", "--model-optimize")
+    out = _json(capsys, *STEPLR, "--trainer-version", "0.3.1", "--model-optimize", code=1)
     assert _at(out["changes"]) == [0] and any("its own optimize()" in w for w in out["warnings"])
     out = _json(capsys, *STEPLR, "--trainer-version", "0.5.0")
     assert _at(out["changes"]) == [0, 4, 8] and any("newer than the versions checked" in w for w in out["warnings"])
-    assert cli.main([*STEPLR, "--trainer-version", "0.4.0"]) == 0
+    assert cli.main([*STEPLR, "--trainer-version", "0.4.0"]) == 1
     text = capsys.readouterr().out
     assert "lr (trainer 0.4.0)" in text and "intended lr" in text and "0.5" in text.split("intended lr")[1]
 
 
 def test_cli_text_and_plot(capsys, tmp_path):
     plot = tmp_path / "lr.png"
-    assert cli.main([*BASE, "--after-epoch", "--plot", str(plot)]) == 0
+    assert cli.main([*BASE, "--after-epoch", "--plot", str(plot)]) == 1
     text = capsys.readouterr().out
     assert "WARNING" in text and "24 lies beyond the run" in text and "changes 0 time(s)" in text
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["lr.png"]  # no temporary file left behind
-    assert cli.main(BASE) == 0
+    assert cli.main([*BASE, "--per-step"]) == 0
     text = capsys.readouterr().out
     assert "         12        12       3  0.0004" in text and "WARNING" not in text
 

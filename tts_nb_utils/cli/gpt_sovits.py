@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from pathlib import Path
 
 from ..errors import UsageError
@@ -27,7 +28,7 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
             print(f"line {e.line_number}: {e}")
         for n, msg in scan.problems:
             print(f"line {n}: could not decode: {msg}")
-        print(scan.summary())
+        print(_wrap(scan.summary()))
         return 1 if scan.first_nonfinite or scan.problems else 0
     if "[" not in target:
         raise UsageError(f"{target!r} is neither a file nor a loss line like '[nan, nan, ..., 200, 9.99e-05]'")
@@ -35,42 +36,43 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
         entry = decode_sovits_log(target, args.lr0, args.lr_decay)
     except SovitsLogError as e:
         raise UsageError(str(e)) from None
-    print(entry)
+    print(_wrap(str(entry)))
     return 0 if entry.finite else 1
 
 
+def _wrap(text: str, width: int = 118) -> str:
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False)
+                     for line in text.splitlines())
+
+
 def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:
-    from ..diagnose.checkpoints import checkpoint_files, latest_clean, newer_than, scan_checkpoint
+    from ..diagnose.checkpoints import checkpoint_files, scan_checkpoints
+    from ..diagnose.resume import experiments
     from ..io import atomic_write_json
 
     files = checkpoint_files(args.paths)
     if not files:
         raise UsageError(f"no checkpoint files ({', '.join(('.pth', '.pt', '.ckpt'))}) in {' '.join(args.paths)}")
-    reports = [scan_checkpoint(f, trust=args.trust) for f in files]
-    root = Path(os.path.commonpath([str(f.parent) for f in files]))
-    for r in reports:
-        print(r.format(root))
+    reports = scan_checkpoints(files, trust=args.trust)
+    given = [Path(p) for p in args.paths]
+    root = Path(os.path.commonpath([str(p if p.is_dir() else p.parent) for p in given]))
+    verdicts = experiments(reports)
+    for v in verdicts:
+        print(v.format(root))
     bad = [r for r in reports if not r.clean]
-    resume = latest_clean(reports)
-    if bad:
-        print(f"{len(bad)} of {len(reports)} checkpoint(s) hold NaN/Inf or cannot be read.")
-    if resume:
-        names = " + ".join(r.path.name for r in resume)
-        later = newer_than(reports, resume)
-        print(f"latest clean checkpoint to resume from: {names}")
-        if later:
-            print("  s2_train.py resumes from the highest-numbered G_/D_ pair: move the later ones out of the folder "
-                  f"({', '.join(r.path.name for r in later)})")
-    elif bad:
-        print("no clean checkpoint: start again from the pretrained weights (or an earlier copy)")
+    failing = [v for v in verdicts if not v.ok]
+    print(f"{len(reports)} checkpoint(s) in {len(verdicts)} folder(s): {len(bad)} hold NaN/Inf or cannot be read; "
+          f"{len(failing)} folder(s) would not resume cleanly.")
     if args.json:
-        atomic_write_json(args.json, {
+        atomic_write_json(args.json, {"experiments": [{
+            "folder": str(v.folder), "ok": v.ok, "advice": v.advice,
+            "problems": [{"severity": s, "text": t, "where": str(w)} for s, t, w in v.problems],
+            "resume_from": [str(r.path) for r in v.resume], "move_out": [str(r.path) for r in v.move],
             "checkpoints": [{"path": str(r.path), "kind": r.kind, "step": r.step, "epoch": r.epoch,
-                             "tensors": r.tensors, "clean": r.clean, "error": r.error,
-                             "bad": [vars(b) for b in r.bad]} for r in reports],
-            "resume_from": [str(r.path) for r in resume],
-        })
-    return 1 if bad else 0
+                             "tensors": r.tensors, "clean": r.clean, "error": r.error, "missing": r.missing,
+                             "about": r.about, "bad": [vars(b) for b in r.bad]} for r in v.reports],
+        } for v in verdicts]})
+    return 1 if bad or failing else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -91,13 +93,18 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser(
         "scan-checkpoints",
-        help="find NaN/Inf in checkpoints (GPT-SoVITS G_/D_*.pth, Lightning .ckpt, state dicts) and the latest clean one",
-        description="Read every checkpoint named, or under the folders named (e.g. logs_s2_v2), and list each file "
-        "and tensor (weights and optimizer state) holding NaN or Inf, and the latest clean checkpoint to resume from. "
-        "Files are only read. Exit 0 when all are clean, 1 when any holds NaN/Inf or cannot be read, 2 for usage errors.",
+        help="find NaN/Inf in checkpoints (GPT-SoVITS G_/D_ and exported weights, Lightning .ckpt, state dicts) "
+        "and what each experiment resumes from",
+        description="Read every checkpoint named, or under the folders named (e.g. logs/ or logs/<exp>/logs_s2_v2), "
+        "without running pickled code, and list each file and tensor (weights and optimizer state) holding NaN or "
+        "Inf. Then, per folder, what GPT-SoVITS's s2_train.py resumes from next (the latest D_ and G_), whether that "
+        "works (NaN, a missing D_ or optimizer key: a silent restart from the pretrained weights) and what to do. "
+        "Exported weights (SoVITS_weights_*) are for inference, not resume points. Files are only read. Exit 0 when "
+        "all are clean and every folder resumes cleanly, 1 otherwise, 2 for usage errors.",
     )
     c.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
     c.add_argument("--json", metavar="FILE", help="also write the findings as JSON")
     c.add_argument("--trust", action="store_true",
-                   help="allow pickled objects when loading (only for files you made yourself)")
+                   help="load with torch's full unpickler, which runs any code the file holds (only for files you "
+                   "made yourself)")
     c.set_defaults(func=_cmd_scan_checkpoints)

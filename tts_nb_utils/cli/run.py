@@ -86,12 +86,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_docs(args: argparse.Namespace) -> int:
     from ..runner.docs import build_site
+    from ..runner.papermill import resolve_notebooks
 
-    pages = build_site(args.executed, args.out)
+    paths = resolve_notebooks(args.notebooks) if args.notebooks else None
+    pages = build_site(args.executed, args.out, paths, rerun=args.rerun, kernel_name=args.kernel,
+                       timeout=args.timeout)
     for p in pages:
-        print(f"{p.html}  ({p.status}, {p.images} image(s))")
+        how = "executed now" if p.executed else "reused"
+        print(f"{p.html or p.notebook}  ({p.status}, {how}, {p.images} image(s))")
+        if p.lost:
+            print(f"  note: {' and '.join(p.lost)} shown as source (the offline site loads no MathJax or mermaid)")
     print(f"site: {Path(args.out) / 'index.html'}")
-    return 0
+    return 0 if all(p.status == "ok" for p in pages) else 1
 
 
 def _cmd_strip(args: argparse.Namespace) -> int:
@@ -150,13 +156,19 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=_cmd_list)
 
     docs = sub.add_parser(
-        "docs", help="render executed notebooks (from tts-nb run) to a static HTML site with an index",
-        description="Render every executed notebook in --from (what tts-nb run wrote) to HTML in --out, with "
-        "plots embedded, and write index.html. Exit 2 when there is nothing to render.",
+        "docs", help="render the executed notebooks to a static HTML site that works without network",
+        description="Render each NOTEBOOK (all when none is named) from its executed copy in --from to HTML in "
+        "--out, with plots embedded, and write index.html. A copy newer than its notebook is reused; a missing, "
+        "older or failed one is executed first (into --from). The pages load nothing from a network. "
+        "Exit 1 if a notebook failed.",
     )
+    docs.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="path, file name, stem or number (e.g. 02)")
     docs.add_argument("--from", dest="executed", default="build/notebooks", metavar="DIR",
-                      help="folder of executed notebooks and report.json (default build/notebooks)")
+                      help="folder of executed notebooks and report.json, as tts-nb run writes (default build/notebooks)")
     docs.add_argument("--out", default="build/site", metavar="DIR", help="folder for the site (default build/site)")
+    docs.add_argument("--rerun", action="store_true", help="execute every notebook again, fresh copies too")
+    docs.add_argument("--timeout", type=positive_float, default=None, help="per-cell timeout in seconds for runs")
+    docs.add_argument("--kernel", default=None, help="Jupyter kernel name for runs (default: 'tts-nb' if registered)")
     docs.set_defaults(func=_cmd_docs)
 
     strip = sub.add_parser(

@@ -1,10 +1,14 @@
 """``tts-nb lr-plan`` (notebook 04): when a scheduler config really changes the LR in a Coqui run, per step or
-per epoch, with gradient accumulation and the installed trainer version's own behaviour."""
+per epoch, with gradient accumulation and the installed trainer version's own behaviour.
+
+Exit status: 0 when the planned LR moves and every milestone lies within the run; 1 when the LR never changes
+or a milestone lies beyond the run; 2 for a usage error (bad JSON, unknown scheduler, parameters it rejects)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 from ..errors import UsageError
 from ._common import positive_float, positive_int
@@ -26,7 +30,7 @@ def _cmd_lr_plan(args: argparse.Namespace) -> int:
         raise UsageError(f"--lr must be positive, got {args.lr}")
     version = None if args.trainer_version == "none" else args.trainer_version or INSTALLED
     try:
-        plan = lr_plan(args.scheduler, params, args.lr, args.batches_per_epoch, args.epochs, args.after_epoch,
+        plan = lr_plan(args.scheduler, params, args.lr, args.batches_per_epoch, args.epochs, args.after_epoch is not False,
                        grad_accum=args.grad_accum, trainer_version=version, optimizers=args.optimizers,
                        model_optimize=args.model_optimize)
     except ScheduleConfigError as e:
@@ -39,10 +43,11 @@ def _cmd_lr_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.as_json(), indent=2))
     else:
-        print(format_lr_plan(plan))
+        text = format_lr_plan(plan, detail=True)
+        print("\n".join(textwrap.fill(line, 110, subsequent_indent="    ") for line in text.splitlines()))
         if args.plot:
             print(f"plot written to {args.plot}")
-    return 0
+    return 0 if plan.moves else 1
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -52,8 +57,10 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         description="Step a real LR scheduler (torch.optim.lr_scheduler or the Coqui trainer's StepwiseGradualLR, "
         "NoamLR; names matched as the trainer's get_scheduler does) on a dummy optimizer as the Coqui trainer "
         "would, and print each LR change at its GLOBAL_STEP (batches, as the trainer logs) and optimizer step. "
-        "Warns when a milestone lies beyond the run and when the installed trainer would not step a per-epoch "
-        "scheduler. Exit 2 for an unknown scheduler, bad JSON or parameters the class rejects.",
+        "Plans per epoch unless --per-step is given, as the trainer steps a config that keeps its default "
+        "scheduler_after_epoch=True. Warns when a milestone lies beyond the run and when the installed trainer "
+        "would not step a per-epoch scheduler. Exit 0 when the LR moves as planned, 1 when it never changes or a "
+        "milestone lies beyond the run, 2 for an unknown scheduler, bad JSON or parameters the class rejects.",
     )
     p.add_argument("--scheduler", required=True, metavar="NAME", help="class name, e.g. MultiStepLR, StepwiseGradualLR")
     p.add_argument("--params", default="{}", metavar="JSON",
@@ -64,9 +71,12 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, required=True, metavar="E", help="epochs in the run")
     p.add_argument("--grad-accum", type=positive_int, default=1, metavar="A",
                    help="gradient accumulation (TrainerArgs.grad_accum_steps): batches per optimizer step")
-    p.add_argument("--after-epoch", action="store_true",
-                   help="the scheduler is stepped once per epoch (scheduler_after_epoch=True, the config default); "
-                   "the plan says what the trainer version really does")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--after-epoch", dest="after_epoch", action="store_true", default=None,
+                      help="the scheduler is stepped once per epoch (scheduler_after_epoch=True, TrainerConfig's "
+                      "default, and lr-plan's); the plan says what the trainer version really does")
+    when.add_argument("--per-step", dest="after_epoch", action="store_false",
+                      help="the scheduler is stepped after every optimizer step (scheduler_after_epoch=False)")
     p.add_argument("--trainer-version", metavar="V",
                    help="coqui-tts-trainer version to plan for (default: the installed one; 'none': as configured)")
     p.add_argument("--optimizers", type=positive_int, default=1, metavar="K", help="optimizers the model uses (default 1)")

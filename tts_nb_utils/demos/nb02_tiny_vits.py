@@ -38,6 +38,7 @@ from ..audio.mel import MelConfig, mel_spectrogram
 from ..device import AUTOCAST_PRECISIONS, autocast_dtype, canonical_precision
 from ..io import atomic_path
 from ..schedules.trace import ORDER_WARNING_TEXT as ORDER_WARNING
+from .nb02_resume import SAVE_LATEST_STEP, resume
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,8 @@ class RunResult:
     guard: object | None = None
     start_step: int = 0
     log_dir: Path | None = None
+    resumed_from: Path | None = None
+    lrs: list[float] = field(default_factory=list)
 
     @property
     def trained(self) -> bool:
@@ -228,6 +231,7 @@ def validation_loss(model: TinyVits, content: torch.Tensor, y: torch.Tensor, see
 
 def upstream_logger(log_dir: Path, name: str) -> logging.Logger:
     """A logger writing ``train.log`` in ``utils.get_logger``'s format (``utils.py:309-321`` at ``48b1a01``)."""
+    log_dir.mkdir(parents=True, exist_ok=True)  # as utils.get_logger does (utils.py:315-316)
     logger = logging.getLogger(f"tts_nb.nb02.{name}.{id(log_dir)}")
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -242,20 +246,6 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     with atomic_path(path) as tmp:
         torch.save({"model": model.state_dict(), "iteration": epoch, "optimizer": optimizer.state_dict(),
                     "learning_rate": lr0}, tmp)
-
-
-def _resume(log_dir: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Load the highest-numbered ``G_*.pth`` as ``s2_train.py:206-221`` does (``utils.load_checkpoint``,
-    ``utils.py:23-60``: the optimizer state, learning rate included, is restored unless it was saved as None);
-    returns the epoch to start from."""
-    found = sorted(log_dir.glob("G_*.pth"), key=lambda f: int("".join(filter(str.isdigit, f.name)))) if log_dir else []
-    if not found:
-        return 1
-    data = torch.load(found[-1], map_location="cpu", weights_only=True)
-    model.load_state_dict(data["model"])
-    if data["optimizer"] is not None:
-        optimizer.load_state_dict(data["optimizer"])
-    return int(data["iteration"]) + 1
 
 
 def _train_step(model: TinyVits, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, guard: Any,
@@ -275,6 +265,28 @@ def _train_step(model: TinyVits, opt: torch.optim.Optimizer, scaler: torch.amp.G
     return out
 
 
+def _nets(cfg: TinyVitsConfig, device: torch.device, lr: float, half: bool, seed: int) -> tuple:
+    """The generator, its AdamW (``s2_train.py:172-198``), the stand-in discriminator and its AdamW."""
+    torch.manual_seed(seed)
+    model = TinyVits(cfg).to(device)
+    if half:
+        model.half()
+    disc = nn.Conv1d(1, 4, 15, stride=4).to(device)
+    return (model, torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9),
+            disc, torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9))
+
+
+def _scheduler(opt: torch.optim.Optimizer, first_epoch: int) -> torch.optim.lr_scheduler.ExponentialLR:
+    """``ExponentialLR(last_epoch=-1)`` stepped ``epoch_str`` times before training (``s2_train.py:268-281``): after
+    a resume it starts from the restored, already decayed LR."""
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999875, last_epoch=-1)
+    with warnings.catch_warnings():  # upstream steps before any optimizer step too; torch warns about that
+        warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
+        for _ in range(first_epoch):
+            sched.step()
+    return sched
+
+
 def train_tiny_vits(
     clips: torch.Tensor,
     content: torch.Tensor,
@@ -292,44 +304,42 @@ def train_tiny_vits(
     cfg: TinyVitsConfig = TinyVitsConfig(),
     log_dir: str | Path | None = None,
     log_every: int = 5,
+    save_latest: bool = False,
 ) -> RunResult:
     """Train TinyVits the way GPT-SoVITS's ``s2_train.py`` trains SoVITS (``48b1a01``): AdamW (betas 0.8/0.99,
-    eps 1e-9, ``s2_train.py:172-197``), the forward under autocast when ``precision`` is 16-bit mixed and the
-    losses in float32 (``:433-442``), ``GradScaler(enabled=fp16_run)`` (``:282``) with unscale and no clipping
-    (``:444-449``), ``ExponentialLR`` per epoch. ``precision="half"`` casts model and data to float16 instead
-    (not what upstream does). ``guard_options``: a NanGuard's keywords (it also watches the scaler).
+    eps 1e-9, ``s2_train.py:172-198``; the text encoder's groups at 0.4 times the LR are not modelled), the forward
+    under autocast when ``precision`` is 16-bit mixed and the losses in float32 (``:433-442``),
+    ``GradScaler(enabled=fp16_run)`` (``:282``) with unscale and no clipping (``:444-449``), ``ExponentialLR`` per
+    epoch. ``precision="half"`` casts model and data to float16 instead (not what upstream does).
+    ``guard_options``: a NanGuard's keywords (it also watches the scaler).
 
-    With ``log_dir``, ``train.log`` gets upstream's lines every ``log_every`` steps and ``G_<global_step>.pth`` is
-    saved after every epoch; a later call with the same ``log_dir`` resumes from the latest one, as upstream does."""
+    With ``log_dir``, ``train.log`` gets upstream's lines every ``log_every`` steps and ``G_<global_step>.pth`` and
+    ``D_<global_step>.pth`` are saved after every epoch (``save_latest``: always as ``G_/D_233333333333.pth``, the
+    WebUI default); a later call with the same ``log_dir`` resumes as upstream does
+    (:func:`.nb02_resume.resume`). This model has no discriminator: ``D_`` holds a small untrained stand-in and its
+    AdamW state, so that the files and the resume rules are upstream's."""
     from ..monitors.nan_guard import NanGuard
     from ..upstream.gpt_sovits import format_sovits_log
 
     device = clips.device
     half = precision == "half"
     amp_dtype = None if half else autocast_dtype(canonical_precision(precision, AUTOCAST_PRECISIONS))
-    torch.manual_seed(seed)
-    model = TinyVits(cfg).to(device)
-    if half:
-        model.half()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), eps=1e-9)
+    model, opt, disc, disc_opt = _nets(cfg, device, lr, half, seed)
     log_dir = Path(log_dir) if log_dir is not None else None
-    first_epoch = _resume(log_dir, model, opt)
+    logger = upstream_logger(log_dir, name) if log_dir is not None else None
+    first_epoch, resumed_from = resume(log_dir, (model, disc), (opt, disc_opt), logger) if log_dir else (1, None)
     val_start = validation_loss(model, *val)  # of the weights this run starts from (resumed ones included)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999875)
-    with warnings.catch_warnings():  # upstream steps before any optimizer step too; torch warns about that
-        warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
-        for _ in range(first_epoch):  # stepped epoch_str times before training (s2_train.py:276-281)
-            sched.step()
+    sched = _scheduler(opt, first_epoch)
     use_scaler = grad_scaler if grad_scaler is not None else amp_dtype == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     guard = NanGuard(model, opt, scaler=scaler, **guard_options) if guard_options is not None else None
-    logger = upstream_logger(log_dir, name) if log_dir is not None else None
-    gen = torch.Generator().manual_seed(seed + first_epoch)
-    losses, parts, scales, first = [], [], [], None
+    order = batch_order(len(clips), batch_size, epochs * steps_per_epoch, seed + first_epoch)
+    losses, parts, scales, lrs, first = [], [], [], [], None
     global_step = (first_epoch - 1) * steps_per_epoch
     for epoch in range(first_epoch, first_epoch + epochs):
         for batch_idx in range(steps_per_epoch):
-            idx = torch.randperm(len(clips), generator=gen)[:batch_size].to(device)
+            idx = order[len(losses)].to(device)
+            lrs.append(opt.param_groups[0]["lr"])
             dtype = torch.float16 if half else torch.float32
             out = _train_step(model, opt, scaler, guard, content[idx].to(dtype), clips[idx].to(dtype), amp_dtype)
             losses.append(float(out["total"].detach()))
@@ -342,46 +352,25 @@ def train_tiny_vits(
                 for line in format_sovits_log(parts[-1], global_step, opt.param_groups[0]["lr"], epoch, progress).split("\n"):
                     logger.info(line)
             global_step += 1
+        if log_dir is not None:  # saved inside train_and_evaluate (s2_train.py:514-556), before the scheduler steps
+            for part, net, o in (("G", model, opt), ("D", disc, disc_opt)):
+                save_checkpoint(log_dir / f"{part}_{SAVE_LATEST_STEP if save_latest else global_step}.pth", net, o, epoch, lr)
         with warnings.catch_warnings():  # every step of the epoch may have been skipped by the scaler
             warnings.filterwarnings("ignore", message=re.escape(ORDER_WARNING))
-            sched.step()
-        if log_dir is not None:
-            save_checkpoint(log_dir / f"G_{global_step}.pth", model, opt, epoch, lr)
-    if logger is not None:
-        for h in list(logger.handlers):
-            logger.removeHandler(h)
-            h.close()
-    result = RunResult(name, losses, parts, scales, first, val_start, validation_loss(model, *val), lr, model, guard,
-                       (first_epoch - 1) * steps_per_epoch, log_dir)
-    return result
+            sched.step()  # after train_and_evaluate (s2_train.py:285-315)
+    _close(logger)
+    return RunResult(name, losses, parts, scales, first, val_start, validation_loss(model, *val), lr, model, guard,
+                     (first_epoch - 1) * steps_per_epoch, log_dir, resumed_from, lrs)
 
 
-def activation_peaks(model: TinyVits, clips: torch.Tensor, content: torch.Tensor, batches: int = 50,
-                     batch_size: int = 4, seed: int = 0) -> np.ndarray:
-    """The largest ``|value|`` of the activation that ``activation_gain`` scales, per random batch, in float32
-    at gain 1: what a gain ``g`` turns into ``g * peak``, and fp16 turns into Inf above 65504."""
-    peaks: list[float] = []
-    handle = model.enc_q[0].register_forward_hook(lambda m, i, o: peaks.append(float(o.detach().abs().max())))
+def _close(logger: logging.Logger | None) -> None:
+    for h in list(logger.handlers) if logger is not None else []:
+        logger.removeHandler(h)
+        h.close()
+
+
+def batch_order(n_clips: int, batch_size: int, steps: int, seed: int) -> list[torch.Tensor]:
+    """The clip indices of each training step (a fresh random permutation per step, cut to ``batch_size``), as
+    :func:`train_tiny_vits` draws them: a run's batches are known before it starts."""
     gen = torch.Generator().manual_seed(seed)
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for _ in range(batches):
-                idx = torch.randperm(len(clips), generator=gen)[:batch_size].to(clips.device)
-                model(content[idx].float(), clips[idx].float())
-    finally:
-        handle.remove()
-    return np.array(peaks)
-
-
-def resume_copy_without_optimizer(checkpoint: Path, log_dir: Path) -> Path:
-    """Copy a ``G_*.pth`` into a fresh ``log_dir`` with ``optimizer`` set to None: ``utils.load_checkpoint`` then
-    skips the optimizer state (``utils.py:28``), so AdamW restarts at the config's learning rate. The original
-    file is only read."""
-    data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    data["optimizer"] = None
-    log_dir.mkdir(parents=True, exist_ok=True)
-    dest = log_dir / checkpoint.name
-    with atomic_path(dest) as tmp:
-        torch.save(data, tmp)
-    return dest
+    return [torch.randperm(n_clips, generator=gen)[:batch_size] for _ in range(steps)]

@@ -167,16 +167,17 @@ def fix_project_files(dest: str | Path, drop: list[str]) -> None:
         (exp / "logs_s2_v2" / f"{part}_200.pth").rename(exp / "moved_out" / f"{part}_200.pth.nan")
 
 
-def fix_project(dest: str | Path, drop: list[str]) -> list[tuple[str, str]]:
+def fix_project(dest: str | Path, drop: list[str], device: str = "cpu") -> list[tuple[str, str]]:
     """Apply each fix the doctor named (:func:`fix_project_files`, then the Coqui run again with per-step
-    thresholds, features extracted again, the Dia recipe); returns ``[(what, how), ...]`` for the table."""
+    thresholds, features extracted again on ``device`` in float32, the Dia recipe); returns
+    ``[(what, how), ...]`` for the table."""
     dest = Path(dest)
     fix_project_files(dest, drop)
     make_coqui(dest / "coqui", after_epoch=False)
     applio = dest / "applio"
     embedders = applio / "rvc" / "models" / "embedders" / "contentvec"
     (embedders / "pytorch_model (1).bin").unlink()
-    extract("cpu", applio / "logs" / "my_model", embedders, False)
+    extract(str(device), applio / "logs" / "my_model", embedders, False)
     generate_filelist(applio / "logs" / "my_model", applio / "logs" / "mute")
     make_dia(dest / "dia_train.yaml", optimizer="adamw8bit", checkpointing=True)
     return [("audio", f"dropped {', '.join(drop)}"),

@@ -6,10 +6,12 @@ and ``logs_s2_<version>/G_*.pth, D_*.pth`` (``s2_train.py:514-555``). Runs the e
 :func:`~tts_nb_utils.upstream.gpt_sovits.scan_sovits_log` with the config's ``train.learning_rate`` and
 ``train.lr_decay``, and :func:`~tts_nb_utils.diagnose.checkpoints.scan_checkpoint` on every checkpoint.
 
-Severities follow what the next run does: ``s2_train.py:206-221`` resumes from the highest-numbered
-``G_/D_`` pair, so a NaN there is an error (every step NaN again); an older NaN file is a warning. NaN loss
-lines that run to the end of the log with ``train.fp16_run`` on are an error (the fp16 overflow of notebook
-02); with fp16 off, or intermittent (GradScaler skipped those steps), a warning.
+Severities follow what the next run does (:mod:`~tts_nb_utils.diagnose.resume`): a NaN in the pair
+``s2_train.py:206-221`` resumes from, or a pair it cannot resume from (no ``D_``, no ``optimizer`` key: a silent
+restart from the pretrained weights) is an error; an older NaN file is a warning. NaN loss lines that run to the
+end of the log with ``train.fp16_run`` on are an error (the fp16 overflow of notebook 02); with fp16 off, or
+intermittent (GradScaler skipped those steps), a warning. The advice follows the evidence: NaN in ``kl_ssl`` (the
+SSL-feature term) or NaN in an fp32 run points at the data, not at fp16.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..diagnose.checkpoints import checkpoint_files, latest_clean, newer_than, scan_checkpoint
-from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, SovitsLogScan, scan_sovits_log, sovits_lr
+from ..diagnose.checkpoints import checkpoint_files, scan_checkpoints
+from ..diagnose.resume import experiments
+from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, SovitsLogScan, scan_sovits_log
 from .kinds import read_mapping
 from .report import Target
 
@@ -39,7 +42,7 @@ def check_sovits(target: Target) -> None:
     else:
         target.notes.append("no train.log: loss lines not checked")
     files = checkpoint_files([folder]) if any(folder.glob("logs_s2_*")) else []
-    _check_checkpoints(target, [f for f in files if f.parent.name.startswith("logs_s2_")])
+    _check_checkpoints(target, [f for f in files if f.parent.name.startswith("logs_s2_")], train)
 
 
 def _train_settings(target: Target, config_path: Path) -> dict:
@@ -63,6 +66,11 @@ def _train_settings(target: Target, config_path: Path) -> dict:
     return train
 
 
+DATA_FIX = ("find the clip and drop it: upstream drops clips whose peak is above 2.2 and clips whose SSL features "
+            "come out NaN (prepare_datasets/2-get-hubert-wav32k.py:83-86, 96-99); run tts-nb validate on your wavs "
+            "(NaN, clipped, silent clips); fp16_run false does not help here")
+
+
 def _check_log(target: Target, scan: SovitsLogScan, fp16: bool, lr0: float, decay: float) -> None:
     target.notes.append(f"train.log: {len(scan.entries)} loss line(s), {scan.nonfinite_count} with NaN/Inf "
                         f"({scan.pattern})")
@@ -70,41 +78,44 @@ def _check_log(target: Target, scan: SovitsLogScan, fp16: bool, lr0: float, deca
         target.add("warning", f"a loss line that does not decode: {message}", f"train.log:{n}")
     first = scan.first_nonfinite
     if first is not None:
-        severity = "error" if scan.pattern in ("persistent", "single") and fp16 else "warning"
+        severity = "error" if scan.pattern in ("persistent", "single") and (fp16 or scan.data_nan) else "warning"
         how = {"intermittent": "finite lines follow (GradScaler skipped those steps)",
                "persistent": "every line since is NaN", "single": "the last line"}[scan.pattern]
+        why = "; kl_ssl is NaN too: the SSL features of a clip are NaN" if scan.data_nan else ""
+        if scan.data_nan:
+            fix = DATA_FIX
+        elif fp16:
+            fix = "fp16_run false (or bf16), then resume from the latest clean checkpoint"
+        else:  # the config says fp32 now; the lines may come from an earlier fp16 run
+            fix = f"if these lines were written with fp16_run false, fp16 is not the cause: {DATA_FIX}"
         target.add(severity, f"NaN/Inf loss from epoch {first.best_epoch}, step {first.global_step} "
-                   f"({', '.join(first.nonfinite)}); {how}", f"train.log:{first.line_number}",
-                   "fp16_run false (or bf16), then resume from the latest clean checkpoint" if fp16 else
-                   "resume from the latest clean checkpoint; find the first NaN module (notebook 02)")
-    off = [e for e in scan.entries if (e.epoch is None if e.logged_epoch is None else
-                                       not math.isclose(e.lr, sovits_lr(e.logged_epoch, lr0, decay), rel_tol=1e-3))]
+                   f"({', '.join(first.nonfinite)}); {how}{why}", f"train.log:{first.line_number}", fix)
+    offsets = sorted({e.lr_offset for e in scan.entries if e.lr_offset})
+    if offsets:
+        target.notes.append(f"resumed run: lr = learning_rate x lr_decay^(epoch + k) with k = "
+                            f"{', '.join(map(str, offsets))} (the scheduler decays the restored lr again, "
+                            f"s2_train.py:268-281); {len(scan.resumes)} 'Loaded checkpoint' line(s)")
+    off = scan.lr_misfits
     if off:
-        target.add("warning", f"{len(off)} loss line(s) whose lr ({off[0].lr:.6g} first) fits no epoch of "
-                   "learning_rate x lr_decay^epoch of config.json", f"train.log:{off[0].line_number}",
+        target.add("warning", f"{len(off)} loss line(s) whose lr ({off[0].lr:.6g} first) fits no "
+                   "learning_rate x lr_decay^(epoch + k) of config.json, resumed or not",
+                   f"train.log:{off[0].line_number}",
                    "the log comes from another config: check train.learning_rate and train.lr_decay")
 
 
-def _check_checkpoints(target: Target, files: list[Path]) -> None:
+def _check_checkpoints(target: Target, files: list[Path], train: dict) -> None:
     if not files:
         target.notes.append("no G_/D_ checkpoints in logs_s2_*/ (a first run starts from the pretrained weights)")
         return
-    reports = [scan_checkpoint(f) for f in files]
-    resume_step = max((r.step for r in reports if r.step is not None), default=None)
-    for r in (r for r in reports if not r.clean):
-        resumed = r.step is not None and r.step == resume_step
-        what = f"unreadable: {r.error}" if r.error else f"NaN/Inf in {len(r.bad)} of {r.tensors} tensors " \
-            f"(first: {r.bad[0]})"
-        target.add("error" if resumed else "warning",
-                   f"{what}{'; s2_train.py resumes from this one' if resumed else ''}", r.path,
-                   _resume_fix(reports, resume_step))
+    reports = scan_checkpoints(files)
+    for v in experiments(reports):
+        problems = {sev for sev, _, _ in v.problems}
+        for sev, text, where in v.problems:
+            target.add(sev, text, where, v.advice)
+        for r in (r for r in v.reports if r.bad and "error" not in problems):
+            target.add("warning", f"NaN/Inf in {len(r.bad)} of {r.tensors} tensors (first: {r.bad[0]}); "
+                       "not the file s2_train.py resumes from", r.path, v.advice)
+    if train.get("if_save_latest"):
+        target.notes.append("train.if_save_latest is true (the WebUI default): only the latest G_/D_ pair is kept, "
+                            "so a NaN pair leaves no clean one behind")
     target.notes.append(f"{len(reports)} checkpoint(s) scanned, {sum(r.clean for r in reports)} clean")
-
-
-def _resume_fix(reports, resume_step) -> str:
-    clean = latest_clean(reports)
-    if not clean:
-        return "no clean checkpoint: move them all out and start again from the pretrained weights"
-    later = sorted({r.path.name for r in newer_than(reports, clean)})
-    move = f"move {', '.join(later)} out of the folder so that " if later else ""
-    return f"{move}s2_train.py resumes from {' + '.join(r.path.name for r in clean)} (the latest clean pair)"

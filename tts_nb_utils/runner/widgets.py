@@ -61,7 +61,9 @@ def interact(fn: Callable[..., Any], **controls: Any) -> Any:
     if headless():
         kwargs = default_kwargs(fn, **controls)
         shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        print(f"[headless run: {fn.__name__}({shown}); open the notebook in Jupyter or Colab for the controls]")
+        if len(shown) > 90:  # output lines stay within a screen's width
+            shown = shown[:89] + "…"
+        print(f"[headless run: {fn.__name__}({shown})]")  # one short line; the controls need Jupyter or Colab
         return fn(**kwargs)
     from ipywidgets import interact as ipywidgets_interact
 

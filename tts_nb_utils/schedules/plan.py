@@ -19,7 +19,7 @@ from ..upstream.coqui import (
     coqui_optimizer_steps_per_epoch,
     installed_trainer_version,
 )
-from .trace import LRTrace, milestone_warnings, trace_config
+from .trace import LRTrace, Note, milestone_warnings, trace_config
 
 #: ``trainer_version`` default of :func:`lr_plan`: the installed coqui-tts-trainer.
 INSTALLED = "installed"
@@ -40,6 +40,17 @@ class LRPlan:
     warnings: list[str] = field(default_factory=list)
     intended: LRTrace | None = None
     trainer: EpochStepping | None = None
+
+    @property
+    def unreached(self) -> list[Note]:
+        """Warnings about milestones that lie beyond the run (they never take effect)."""
+        return [w for w in self.warnings if getattr(w, "kind", "") == "beyond"]
+
+    @property
+    def moves(self) -> bool:
+        """True when the applied LR changes during the run and every milestone is reached:
+        ``tts-nb lr-plan`` exits 0 then, else 1."""
+        return not self.trace.never_changes() and not self.unreached
 
     @property
     def configured(self) -> LRTrace:
@@ -93,11 +104,15 @@ def lr_plan(
     if stepping is not None and stepping.steps is False:
         trace = LRTrace([intended.lrs[0]] * intended.total_steps, steps, epochs, True,
                         f"{name}, per epoch, as coqui-tts-trainer {version} runs it (never stepped)")
-        notes.append(f"{stepping.reason}: the LR stays {intended.lrs[0]:.6g} for the whole run, not the intended "
-                     "plan shown beside it. Step it per optimizer step (scheduler_after_epoch=False) with step "
-                     "milestones, or add monitors.coqui.coqui_epoch_step_callbacks() to the Trainer's callbacks.")
+        notes.append(Note(
+            f"{name}: {stepping.reason}: the LR stays {intended.lrs[0]:.6g} for the whole run, not the intended "
+            "plan shown beside it. Step it per optimizer step (scheduler_after_epoch=False) with step "
+            "milestones, or add monitors.coqui.coqui_epoch_step_callbacks() to the Trainer's callbacks.",
+            f"{name} per epoch: coqui-tts-trainer {version} never steps it; the LR stays {intended.lrs[0]:.3g}",
+            "trainer"))
     elif stepping is not None and stepping.steps is None:
-        notes.append(stepping.reason)
+        notes.append(Note(stepping.reason, f"coqui-tts-trainer {version} is newer than the versions checked: "
+                          "verify with an LR watch", "trainer"))
     notes += milestone_warnings(name, params, steps, epochs, after_epoch, intended)
     if grad_accum > 1:
         notes.append(_accumulation_note(batches_per_epoch, grad_accum, steps))
@@ -105,22 +120,25 @@ def lr_plan(
                   notes, intended if trace is not intended else None, stepping)
 
 
-def _accumulation_note(batches: int, accum: int, steps: int) -> str:
+def _accumulation_note(batches: int, accum: int, steps: int) -> Note:
     last = batches - (steps - 1) * accum
     tail = f" (the last has {last} batch(es): the trainer steps the optimizer at each epoch's end)" if last < accum else ""
-    return (f"grad_accum_steps={accum}: {batches} batches make {steps} optimizer steps per epoch{tail}. The scheduler "
-            "counts optimizer steps while GLOBAL_STEP in the trainer's log counts batches: read a change's "
-            "global_step, not its optimizer_step, in the log.")
+    return Note(f"grad_accum_steps={accum}: {batches} batches make {steps} optimizer steps per epoch{tail}. The "
+                "scheduler counts optimizer steps while GLOBAL_STEP in the trainer's log counts batches: read a "
+                "change's global_step, not its optimizer_step, in the log.",
+                f"grad_accum_steps={accum}: {steps} optimizer steps per epoch; the log's GLOBAL_STEP counts batches",
+                "accumulation")
 
 
-def format_lr_plan(plan: LRPlan, max_lines: int = 30) -> str:
+def format_lr_plan(plan: LRPlan, max_lines: int = 30, detail: bool = False) -> str:
     """The text ``tts-nb lr-plan`` prints: one line per LR change, the intended LR beside it when the trainer
-    does not apply it, then the warnings."""
+    does not apply it, then the warnings: one short line each, or their full text with ``detail``."""
     tr = plan.trace
-    how = "once per epoch" if tr.after_epoch else "after every optimizer step"
+    how = ("once per epoch (scheduler_after_epoch=True)" if tr.after_epoch
+           else "after every optimizer step (scheduler_after_epoch=False)")
     accum = f", {plan.grad_accum} batches per step" if plan.grad_accum > 1 else ""
     lines = [f"{tr.epochs} epochs x {plan.batches_per_epoch} batches = {tr.total_steps} optimizer steps "
-             f"({tr.steps_per_epoch} per epoch{accum}); scheduler stepped {how}."]
+             f"({tr.steps_per_epoch} per epoch{accum});", f"scheduler stepped {how}."]
     rows = _rows(plan)
     head = f"{'global_step':>11}  {'opt_step':>8}  {'epoch':>6}  lr"
     if plan.intended is not None:
@@ -132,7 +150,7 @@ def format_lr_plan(plan: LRPlan, max_lines: int = 30) -> str:
     if len(shown) < len(rows):
         lines.append(f"{'...':>11}  ({len(rows) - len(shown)} more changes; --json lists all)")
     lines.append(f"final LR {tr.lrs[-1]:.6g}; the LR changes {len(tr.changes()) - 1} time(s) during the run.")
-    lines += [f"WARNING: {w}" for w in plan.warnings]
+    lines += [f"WARNING: {w if detail else getattr(w, 'short', w)}" for w in plan.warnings]
     return "\n".join(lines)
 
 

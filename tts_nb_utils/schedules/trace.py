@@ -262,6 +262,21 @@ def scheduler_milestones(name: str, params: dict[str, Any]) -> dict[str, list[fl
     return out
 
 
+class Note(str):
+    """A plan warning: the full text (the str itself, for ``--json`` and logs), a one-line ``short`` form (at most
+    about 100 characters, for notebook outputs and the doctor's table) and a ``kind``: ``"beyond"`` (a milestone
+    the run never reaches), ``"partial"``, ``"order"``, ``"flat"`` (the LR never changes), ``"trainer"``,
+    ``"accumulation"``."""
+
+    short: str
+    kind: str
+
+    def __new__(cls, text: str, short: str, kind: str) -> Note:
+        note = super().__new__(cls, text)
+        note.short, note.kind = short, kind
+        return note
+
+
 def milestone_warnings(
     name: str,
     params: dict[str, Any],
@@ -269,12 +284,13 @@ def milestone_warnings(
     epochs: int,
     after_epoch: bool,
     trace: LRTrace | None = None,
-) -> list[str]:
+) -> list[Note]:
     """Plain-language warnings for a scheduler config: milestones the run never reaches, an LR that never
     changes, StepwiseGradualLR thresholds out of order."""
     run_len = epochs if after_epoch else steps_per_epoch * epochs
     unit = "epochs (the scheduler is stepped once per epoch)" if after_epoch else "optimizer steps"
-    out: list[str] = []
+    brief = "epochs" if after_epoch else "optimizer steps"
+    out: list[Note] = []
     for key, values in scheduler_milestones(name, params).items():
         discrete = key in ("milestones", "gradual_learning_rates", "step_size")
         for v in values:
@@ -289,19 +305,21 @@ def milestone_warnings(
                         "scheduler per step (scheduler_after_epoch=False) or use epoch milestones "
                         f"(steps_to_epochs gives {steps_to_epochs([v], steps_per_epoch)[0]})."
                     )
-                out.append(msg)
+                out.append(Note(msg, f"{name} {key} {_num(v)} lies beyond the run ({run_len} {brief})", "beyond"))
             elif not discrete and v > run_len:
-                out.append(
+                pct = f"{100 * run_len / v:.2g} %"
+                out.append(Note(
                     f"{key}={_num(v)} counts {unit} but the run has only {run_len} of them: only "
-                    f"{100 * run_len / v:.0f} % of that part of the schedule is ever applied."
-                )
+                    f"{pct} of that part of the schedule is ever applied.",
+                    f"{name} {key}={_num(v)}: only {pct} of it fits in the run ({run_len} {brief})", "partial"))
         if key == "gradual_learning_rates" and list(values) != sorted(values):
-            out.append(
+            out.append(Note(
                 f"gradual_learning_rates thresholds {[_num(v) for v in values]} are not in increasing order: "
-                "StepwiseGradualLR applies each one only when its step count equals it, so check the list."
-            )
+                "StepwiseGradualLR applies each one only when its step count equals it, so check the list.",
+                "gradual_learning_rates thresholds are not in increasing order", "order"))
     if trace is not None and trace.never_changes():
-        out.append(f"the LR stays {trace.lrs[0]:.6g} for the whole run ({trace.total_steps} optimizer steps).")
+        out.append(Note(f"the LR stays {trace.lrs[0]:.6g} for the whole run ({trace.total_steps} optimizer steps).",
+                        f"{name}: the LR stays {trace.lrs[0]:.3g} for all {trace.total_steps} optimizer steps", "flat"))
     return out
 
 

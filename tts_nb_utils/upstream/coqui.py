@@ -52,6 +52,26 @@ def read_coqui_lr_log(path: str | Path, key: str = "current_lr") -> list[tuple[i
     return out
 
 
+_SKIPPED = "Skipping training step"
+
+
+def read_coqui_skips(path: str | Path) -> dict[int, int]:
+    """For each ``GLOBAL_STEP`` printed in a Coqui trainer log, how many earlier batches the trainer skipped.
+
+    A model whose ``train_step()`` returns no outputs (GlowTTS during its data-dependent initialisation) makes
+    the trainer log `` [!] `train_step()` retuned `None` outputs. Skipping training step.`` after that batch
+    (``trainer/trainer.py:1070-1074`` at v0.4.0): such a batch steps neither the optimizer nor a per-step
+    scheduler, yet ``GLOBAL_STEP`` still counts it. Empty when nothing was skipped."""
+    out: dict[int, int] = {}
+    skipped = 0
+    for line in read_log_text(Path(path)).splitlines():
+        if (m := _GLOBAL.search(line)) is not None:
+            out[int(m.group(1))] = skipped
+        elif _SKIPPED in line:
+            skipped += 1
+    return out if skipped else {}
+
+
 # ---------------------------------------------------------------------------------- gradient accumulation
 
 
@@ -78,6 +98,13 @@ def coqui_optimizer_steps_per_epoch(batches_per_epoch: int, grad_accum: int) -> 
     return len(coqui_update_batches(batches_per_epoch, grad_accum))
 
 
+def coqui_optimizer_step_of_batch(global_batch: int, batches_per_epoch: int, grad_accum: int) -> int:
+    """The 0-based optimizer step whose accumulation group holds batch ``global_batch`` (the log's
+    ``GLOBAL_STEP``): the step whose LR that batch logs (:func:`coqui_steps_optimizer`'s groups)."""
+    epoch, batch = divmod(global_batch, batches_per_epoch)
+    return epoch * -(-batches_per_epoch // grad_accum) + batch // grad_accum
+
+
 def coqui_first_batches(batches_per_epoch: int, grad_accum: int, epochs: int) -> list[int]:
     """For each optimizer step of the run (0-based), the global batch index (Coqui's ``GLOBAL_STEP``) of the
     first batch of its accumulation group: where the LR that step uses first appears in the trainer's log."""
@@ -100,8 +127,10 @@ def coqui_tts_run_size(clips: int, batch_size: int, grad_accum: int, epochs: int
                        eval_split_max_size: int | None = 256, eval_split_size: float = 0.01) -> RunSize:
     """The optimizer steps of a coqui-tts run on ``clips`` clips: ``load_tts_samples``' eval split (coqui-tts
     ``TTS/tts/datasets/__init__.py:33-39`` at v0.27.2: ``min(eval_split_max_size, int(clips * eval_split_size))``
-    clips held out), ``drop_last=False`` batches, then the trainer's accumulation groups. An upper bound when
-    the dataset also drops over-long clips (XTTS: ``max_wav_length``, ``max_text_length``)."""
+    clips held out), ``drop_last=False`` batches, then the trainer's accumulation groups. Exact for XTTS too:
+    its training ``XTTSDataset`` counts every sample (``__len__``, ``TTS/tts/layers/xtts/trainer/dataset.py:202-205``
+    at v0.27.2) and serves another one in place of an over-long or unreadable clip (lines 150-184); only the
+    eval samples are filtered (81-98)."""
     if eval_split_size > 1:
         held_out = int(eval_split_size)
     else:
@@ -117,6 +146,20 @@ def coqui_tts_run_size(clips: int, batch_size: int, grad_accum: int, epochs: int
 
 
 # ------------------------------------------------------------------------------------ per-epoch stepping
+
+#: coqui-tts releases and the coqui-tts-trainer range each requires (``Requires-Dist`` in each wheel's METADATA,
+#: read from the wheels on PyPI), with the newest trainer release in that range.
+COQUI_TTS_TRAINER_PINS = {
+    "0.26.0": (">=0.2.0,<0.3.0", "0.2.3"),
+    "0.27.0": (">=0.3.0,<0.4.0", "0.3.3"),
+    "0.27.2": (">=0.3.0,<0.4.0", "0.3.3"),
+    "0.28.0": (">=0.4.0,<0.5.0", "0.4.0"),
+}
+
+#: GlowTTSConfig's optimiser defaults in coqui-tts 0.28.0 (``TTS/tts/configs/glow_tts_config.py:148-151`` in the
+#: wheel; FastPitch, FastSpeech, FastSpeech2, SpeedySpeech and Tacotron share the NoamLR warm-up with their own
+#: ``lr``); ``scheduler_after_epoch`` is left at TrainerConfig's True (``trainer/config.py:186-189`` at 0.4.0).
+GLOWTTS_DEFAULTS = {"lr": 1e-3, "lr_scheduler": "NoamLR", "lr_scheduler_params": {"warmup_steps": 4000}}
 
 
 @dataclass(frozen=True)
@@ -171,3 +214,15 @@ def coqui_epoch_stepping(version: str, optimizers: int = 1, model_optimize: bool
                              "to 0.4.0, which never steps a single optimizer's per-epoch scheduler): verify with "
                              "an LR watch or notebook 04's probe")
     return EpochStepping(version, True, f"coqui-tts-trainer {version} steps the scheduler once after each epoch")
+
+
+def coqui_stepping_table() -> str:
+    """Markdown: each coqui-tts release of :data:`COQUI_TTS_TRAINER_PINS`, the trainer range it requires, and
+    whether that range's newest trainer steps a per-epoch scheduler (one optimizer, two, own ``optimize()``)."""
+    cases = (("one optimizer", 1, False), ("two optimizers", 2, False), ("own `optimize()`", 1, True))
+    rows = ["| coqui-tts | requires trainer | newest | " + " | ".join(c[0] for c in cases) + " |",
+            "|---" * (3 + len(cases)) + "|"]
+    for tts, (spec, newest) in COQUI_TTS_TRAINER_PINS.items():
+        cells = ["steps" if coqui_epoch_stepping(newest, k, own).steps else "**never**" for _, k, own in cases]
+        rows.append(f"| {tts} | `{spec}` | {newest} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -3,9 +3,15 @@
 At GPT-SoVITS ``48b1a01``, ``GPT_SoVITS/s2_train.py:451-461`` logs, every ``log_interval`` steps,
 ``Train Epoch: E [P%]`` and then a bare Python list ``[loss_disc, loss_gen, loss_fm, loss_mel, kl_ssl,
 loss_kl, global_step, lr]``, through a logger whose file format is ``asctime<TAB>name<TAB>levelname<TAB>message``
-(``utils.py:309-321``; the console shows ``INFO:name:message``). The LR comes from an ``ExponentialLR``
-stepped ``epoch`` times before epoch ``epoch`` starts (``s2_train.py:276-281``), so
-``lr = learning_rate * lr_decay ** epoch`` (``configs/s2.json``: 1e-4 and 0.999875).
+(``utils.py:309-321``; the console shows ``INFO:name:message``). v3/v4 LoRA runs (``s2_train_v3_lora.py:329-334``)
+log ``[cfm_loss, global_step, lr]`` instead. The logged LR is ``param_groups[0]`` (the text encoder's groups run at
+``text_low_lr_rate`` = 0.4 times it, ``s2_train.py:172-198``). It comes from an ``ExponentialLR`` built with
+``last_epoch=-1`` and stepped ``epoch_str`` times before training (``s2_train.py:268-281``), so a fresh run logs
+``lr = learning_rate * lr_decay ** epoch`` (``configs/s2.json``: 1e-4 and 0.999875). After a resume the scheduler
+starts from the restored, already decayed LR and decays it again: the exponent becomes ``epoch + k``, where ``k`` is
+the sum of the epochs of the checkpoints resumed from (``utils.load_checkpoint`` logs each as ``Loaded checkpoint
+'...G_<step>.pth' (iteration <epoch>)``, ``utils.py:54-59``). One line alone therefore gives the epoch only if the
+run was never resumed.
 
 ``decode_sovits_log`` names the entries of one line and infers the epoch from the LR; ``scan_sovits_log`` reads
 a whole ``train.log``, takes the epoch from the ``Train Epoch`` line before each list (the LR only when there is
@@ -24,11 +30,14 @@ from pathlib import Path
 
 LOSS_NAMES = ("loss_disc", "loss_gen", "loss_fm", "loss_mel", "kl_ssl", "loss_kl")
 ENTRY_NAMES = (*LOSS_NAMES, "global_step", "lr")
+LORA_LOSS_NAMES = ("cfm_loss",)  #: v3/v4 LoRA lines (``s2_train_v3_lora.py:332-334``)
 S2_LEARNING_RATE = 1e-4  #: ``train.learning_rate`` in GPT-SoVITS ``configs/s2.json``
 S2_LR_DECAY = 0.999875  #: ``train.lr_decay`` (per epoch)
 
 _LIST = re.compile(r"\[([^\[\]]*)\]\s*$")
 _EPOCH_LINE = re.compile(r"Train Epoch:\s*(\d+)")
+_LOADED = re.compile(r"Loaded checkpoint '([^']*)' \(iteration (\d+)\)")
+_PRETRAINED = re.compile(r"loaded pretrained ")
 
 
 class SovitsLogError(ValueError):
@@ -37,8 +46,10 @@ class SovitsLogError(ValueError):
 
 @dataclass
 class SovitsLogEntry:
-    """One decoded loss line. ``epoch`` is inferred from the LR (None when the LR does not fit
-    ``lr0 * lr_decay ** epoch``; ``epoch_exact`` is the real-valued solution either way)."""
+    """One decoded loss line. ``epoch`` is inferred from the LR as if the run was never resumed (None when the
+    LR does not fit ``lr0 * lr_decay ** n``; ``epoch_exact`` is the real-valued ``n`` either way);
+    ``epoch_range`` is what a line alone can tell. ``lr_offset``: ``n - logged_epoch`` when the log has a
+    ``Train Epoch`` line (0 for a run never resumed, the epochs resumed from otherwise)."""
 
     losses: dict[str, float]
     global_step: int
@@ -48,6 +59,16 @@ class SovitsLogEntry:
     line_number: int | None = None
     logged_epoch: int | None = None
     nonfinite: list[str] = field(default_factory=list)
+    lr_offset: int | None = None
+
+    @property
+    def epoch_range(self) -> tuple[int, int] | None:
+        """``(lowest, highest)`` epoch this line's LR allows: the highest if the run was never resumed, the lowest
+        if it was resumed after every epoch (each resume adds the epoch resumed from to the exponent)."""
+        if self.epoch is None:
+            return None
+        low = next(e for e in range(1, self.epoch + 2) if e * (e + 1) // 2 >= self.epoch) if self.epoch else 0
+        return min(low, self.epoch), self.epoch
 
     @property
     def best_epoch(self) -> int | None:
@@ -62,7 +83,9 @@ class SovitsLogEntry:
         if self.logged_epoch is not None:
             where = f"epoch {self.logged_epoch}, step {self.global_step}"
         elif self.epoch is not None:
-            where = f"epoch {self.epoch}, step {self.global_step} (epoch from the lr)"
+            low, high = self.epoch_range
+            also = f" ({low}-{high} if the run was ever resumed)" if low < high else ""
+            where = f"epoch {self.epoch}{also}, step {self.global_step}"
         else:
             where = f"epoch ? (lr fits {self.epoch_exact:.2f}), step {self.global_step}"
         losses = ", ".join(f"{k}={v:.4g}" for k, v in self.losses.items())
@@ -114,18 +137,20 @@ def decode_sovits_log(line: str, lr0: float = S2_LEARNING_RATE, lr_decay: float 
             f"like [{', '.join(ENTRY_NAMES)}]"
         )
     parts = [p for p in m.group(1).split(",")]
-    if len(parts) != len(ENTRY_NAMES):
+    names = {len(LOSS_NAMES): LOSS_NAMES, len(LORA_LOSS_NAMES): LORA_LOSS_NAMES}.get(len(parts) - 2)
+    if names is None:
         raise SovitsLogError(
-            f"{len(parts)} entries in {m.group(0)!r}, expected {len(ENTRY_NAMES)}: [{', '.join(ENTRY_NAMES)}]"
+            f"{len(parts)} entries in {m.group(0)!r}, expected {len(ENTRY_NAMES)}: [{', '.join(ENTRY_NAMES)}] "
+            f"(or 3 for a v3/v4 LoRA run: [cfm_loss, global_step, lr])"
         )
-    values = [_number(p, n, line) for p, n in zip(parts, ENTRY_NAMES, strict=True)]
-    step_v, lr = values[6], values[7]
+    values = [_number(p, n, line) for p, n in zip(parts, (*names, "global_step", "lr"), strict=True)]
+    step_v, lr = values[-2], values[-1]
     if not (math.isfinite(step_v) and step_v == int(step_v) and step_v >= 0):
-        raise SovitsLogError(f"global_step={parts[6].strip()!r} is not a whole number >= 0 in {line.strip()!r}")
+        raise SovitsLogError(f"global_step={parts[-2].strip()!r} is not a whole number >= 0 in {line.strip()!r}")
     if not (math.isfinite(lr) and lr > 0):
-        raise SovitsLogError(f"lr={parts[7].strip()!r} is not a positive number in {line.strip()!r}")
+        raise SovitsLogError(f"lr={parts[-1].strip()!r} is not a positive number in {line.strip()!r}")
     epoch, exact = infer_epoch(lr, lr0, lr_decay)
-    losses = dict(zip(LOSS_NAMES, values[:6], strict=True))
+    losses = dict(zip(names, values[:-2], strict=True))
     return SovitsLogEntry(
         losses=losses, global_step=int(step_v), lr=lr, epoch=epoch, epoch_exact=exact,
         nonfinite=[k for k, v in losses.items() if not math.isfinite(v)],
@@ -173,9 +198,23 @@ class SovitsLogScan:
     path: str
     entries: list[SovitsLogEntry]
     problems: list[tuple[int, str]]
+    resumes: list[tuple[int, str, int]] = field(default_factory=list)  #: (line, G_ file, its epoch) per resume
+
+    @property
+    def lr_misfits(self) -> list[SovitsLogEntry]:
+        """Lines whose LR fits no ``lr0 * lr_decay ** (epoch + k)`` with a whole ``k >= 0`` for their logged epoch
+        (another config's learning_rate or lr_decay); lines without a ``Train Epoch`` line: no whole epoch at all."""
+        return [e for e in self.entries if (e.epoch is None if e.logged_epoch is None else e.lr_offset is None)]
+
+    @property
+    def data_nan(self) -> bool:
+        """NaN in ``kl_ssl``, the SSL-feature term: it comes from the data, not from fp16 (with the quantizer
+        frozen it is a constant 0.0 otherwise)."""
+        return any("kl_ssl" in e.nonfinite for e in self.entries)
 
     @property
     def first_nonfinite(self) -> SovitsLogEntry | None:
+        """The first loss line holding NaN/Inf."""
         return next((e for e in self.entries if not e.finite), None)
 
     @property
@@ -209,6 +248,10 @@ class SovitsLogScan:
             elif self.pattern == "persistent":
                 lines.append("  every line since is NaN: a forward value overflows on every step, or the weights "
                              "are NaN (check the checkpoints: tts-nb scan-checkpoints)")
+        offsets = sorted({e.lr_offset for e in self.entries if e.lr_offset})
+        if offsets:
+            lines.append(f"resumed run: the lr decays again after each resume (epoch + {', '.join(map(str, offsets))} "
+                         f"epochs in the exponent, s2_train.py:268-281); {len(self.resumes)} resume(s) logged")
         if self.entries:
             lines.append(f"last line: {self.entries[-1]}")
         return "\n".join(lines)
@@ -223,18 +266,26 @@ def scan_sovits_log(path: str | os.PathLike, lr0: float = S2_LEARNING_RATE,
         text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise FileNotFoundError(f"{p}: cannot read the log ({e.strerror}); give the path of train.log") from None
-    entries, problems, logged = [], [], None
+    scan, logged = SovitsLogScan(str(p), [], []), None
     for i, line in enumerate(text.splitlines(), 1):
         if em := _EPOCH_LINE.search(line):
             logged = int(em.group(1))
             continue
-        if not _LIST.search(line.strip()) or line.count(",") < 6:
+        if (lm := _LOADED.search(line)) and Path(lm.group(1)).name.startswith("G_"):
+            scan.resumes.append((i, lm.group(1), int(lm.group(2))))
+        listed = _LIST.search(line.strip())
+        commas = listed.group(1).count(",") if listed else 0  # asctime has a comma of its own
+        if not listed or (commas < 6 and commas != 2):
             continue
         try:
             entry = decode_sovits_log(line, lr0, lr_decay)
         except (SovitsLogError, ValueError) as e:
-            problems.append((i, str(e)))
+            if commas >= 6:  # a 3-entry list that is not a LoRA loss line is some other log line
+                scan.problems.append((i, str(e)))
             continue
         entry.line_number, entry.logged_epoch = i, logged
-        entries.append(entry)
-    return SovitsLogScan(str(p), entries, problems)
+        if logged is not None:
+            k = entry.epoch_exact - logged
+            entry.lr_offset = round(k) if round(k) >= 0 and abs(k - round(k)) <= 0.02 else None
+        scan.entries.append(entry)
+    return scan
