@@ -4,17 +4,22 @@ buggy and fixed extraction scripts run as real subprocesses."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tts_nb_utils.demos.nb06_rvc import extract_324, train_324
+from tts_nb_utils.demos.nb06_rvc.cpu_path import model_folder
 from tts_nb_utils.demos.nb06_rvc.embedder import embedder_files, load_embedder
 from tts_nb_utils.demos.nb06_rvc.pipeline import (
+    collate_like_applio,
     extract_pitch,
     generate_filelist,
     make_clips,
     make_mute,
+    pitch_track,
     run_extraction,
     train,
 )
@@ -114,5 +119,40 @@ def test_fixed_extraction_refuses_1024_wide_features_and_training_would_crash(tm
     extract_pitch(exp)
     proc = run_extraction("fixed", exp, _embedder_dir(tmp_path, "large"), is_half="True")
     assert proc.returncode == 1 and "last dimension 1024, expected 768" in proc.stderr
-    with pytest.raises(RuntimeError, match="mat1 and mat2|stack expects each tensor to be equal size"):
+    with pytest.raises(RuntimeError, match="mat1 and mat2|expanded size of the tensor"):
         train(generate_filelist(exp, mute), 1, seed=0)
+
+
+def test_collate_like_applio_takes_the_width_from_the_first_item():
+    """3.2.4 ``data_utils.py:201-223``: the padded tensor is as wide as ``batch[0]``'s features."""
+    item = lambda width: (torch.ones(100, width), torch.ones(100, 1), torch.ones(100, 40))  # noqa: E731
+    x, pitch, mel = collate_like_applio([item(768), item(768)])
+    assert x.shape == (2, 100, 768) and pitch.shape == (2, 100, 1) and mel.shape == (2, 100, 40)
+    with pytest.raises(RuntimeError, match=r"expanded size of the tensor \(1024\) must match the existing size \(768\)"):
+        collate_like_applio([item(1024), item(768)])
+
+
+def test_pitch_track_follows_a_synthetic_voice():
+    from tts_nb_utils.audio import speechlike
+
+    f0, rms = pitch_track(speechlike(1.0, 16000, seed=1, f0=150.0))
+    assert f0.shape == rms.shape == (100,) and 120 < float(np.median(f0[rms > 1e-3])) < 190
+
+
+def test_324_cpu_path_writes_1024_wide_features_then_training_crashes_and_reports_success(tmp_path, monkeypatch):
+    """Applio 3.2.4 on a CPU: is_half False (config.py:30-31), float32 LayerNorm, 1024-wide features saved;
+    train.py's child fails on the first batch, the parent exits 0 (train.py:141-164) and core.py says
+    "trained successfully" (core.py:377-379). Our strict script and a caller reading the code say it failed."""
+    monkeypatch.chdir(tmp_path)
+    assert not extract_324.config_is_half("cpu")
+    mute = make_mute(Path("logs/mute"), _embedder_dir(tmp_path))
+    exp = Path("logs/model-cpu")
+    log = model_folder(exp, _embedder_dir(tmp_path, "large"), mute, 3, 0, torch.device("cpu"), seconds=1.2)
+    assert "completed" in log and "An error occurred" not in log
+    assert {np.load(p).shape[-1] for p in (exp / "v2_extracted").glob("*.npy")} == {1024}
+    message, proc, _ = train_324.launch(exp, 2, "cpu")
+    assert proc.returncode == 0 and message == "Model model-cpu trained successfully."
+    assert "RuntimeError" in proc.stderr and "1024" in proc.stderr and "| epoch=" not in proc.stdout
+    message, proc, _ = train_324.launch(exp, 2, "cpu", strict=True, read_return_code=True)
+    assert proc.returncode == 1 and message.startswith("Training failed for model model-cpu")
+    assert not train_324.launch(exp, 2, "cpu", read_return_code=True)[0].startswith("Training failed")  # 3.6.3+

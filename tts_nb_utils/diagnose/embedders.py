@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +56,9 @@ class EmbedderReport:
 
     def format(self, limit: int = 50) -> str:
         head = f"{self.files} file(s) in {self.folder}, {len(self.findings)} finding(s)"
-        lines = [head, *(f"  {f}" for f in self.findings[:limit])]
+        lines = [head, *(textwrap.fill(str(f), 110, initial_indent="  ", subsequent_indent="      ",
+                                       break_long_words=False, break_on_hyphens=False)
+                         for f in self.findings[:limit])]
         if len(self.findings) > limit:
             lines.append(f"  ... and {len(self.findings) - limit} more")
         return "\n".join(lines)

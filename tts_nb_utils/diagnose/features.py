@@ -1,8 +1,9 @@
-"""Are a stage's feature files there, and are they usable? (notebook 07, ``tts-nb check-features``)
+"""Are a stage's feature files there, and are they usable? (notebooks 06 and 07, ``tts-nb check-features``)
 
-Applio's extraction (3.2.1-3.2.2) printed each file's exception and went on, so a model folder could hold no
-features at all; and an embedder of the wrong width (chinese-hubert-large: 1024 values per frame, where a
-v2 model reads 768) writes files that look fine until training crashes. :func:`check_features` compares the
+Applio's extraction printed each file's exception and went on (3.2.1-3.2.4), so a model folder could hold no
+features at all (notebook 06); and an embedder of the wrong width (chinese-hubert-large: 1024 values per frame,
+where a v2 model reads 768) writes files that look fine until training crashes (notebook 07). For an Applio
+``logs/<model>/`` of any release, :mod:`tts_nb_utils.upstream.applio` finds the folders and the width. :func:`check_features` compares the
 audio folder with the feature folder (:func:`~tts_nb_utils.diagnose.stage.check_stage`: missing files) and
 opens every ``.npy`` feature file: its last dimension must be ``expect_dim``, and it must be neither all
 zeros nor contain NaN or infinity.
@@ -48,7 +49,7 @@ class FeatureReport:
             found = ", ".join(str(w) for w in sorted(self.widths))
             lines.append(
                 f"{len(self.wrong_dim)} file(s) with last dimension {found}, expected {self.expect_dim} "
-                "(features from an embedder of another width: a v2 model reads 768, v1 256)"
+                "(an embedder of another width; RVC v2 models read 768, v1 256)"
             )
             lines += [f"  wrong width: {p.as_posix()} shape {tuple(s)}" for p, s in self.wrong_dim[:limit]]
         for label, paths in (("all zeros", self.all_zero), ("NaN or infinity", self.non_finite)):

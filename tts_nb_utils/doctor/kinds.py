@@ -2,9 +2,9 @@
 
 Each kind is the layout an upstream tool writes (checked at the commits named in the check modules):
 
-- ``applio-model``: Applio's ``logs/<model>/`` with ``sliced_audios/`` and ``v1_extracted/`` or
-  ``v2_extracted/``, ``f0/`` or ``filelist.txt`` (``rvc/train/extract/preparing_files.py``, 3.2.2); upstream's
-  own ``logs/mute/`` is skipped;
+- ``applio-model``: Applio's ``logs/<model>/`` with ``sliced_audios/`` and a feature folder (``extracted/``
+  from 3.2.9, ``v2_extracted/``/``v1_extracted/`` before), ``f0/``, ``filelist.txt`` or ``model_info.json``
+  (:mod:`tts_nb_utils.upstream.applio`); upstream's own ``logs/mute*/`` and ``logs/reference/`` are skipped;
 - ``gpt-sovits``: a GPT-SoVITS experiment, ``logs/<exp>/`` with ``train.log`` and a ``logs_s2_<version>/``
   folder or the ``config.json`` s2_train.py saves there (``utils.get_hparams``, ``utils.get_logger``);
 - ``coqui-run``: a Coqui trainer run folder, ``config.json`` beside ``trainer_0_log.txt``;
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import audio_extensions, load_yaml
+from ..upstream.applio import looks_like_model, shipped_folder
 from ..upstream.diffsinger import ACOUSTIC_SWITCHES, SWITCHES
 
 MAX_DEPTH = 4
@@ -93,15 +94,12 @@ def _file_kind(path: Path) -> str | None:
     return None
 
 
-def _has_dir(folder: Path, *names: str) -> bool:
-    return any((folder / n).is_dir() for n in names)
-
-
 def _folder_kind(folder: Path) -> str | None:
+    if shipped_folder(folder):
+        return None
+    if looks_like_model(folder):
+        return "applio-model"
     names = {p.name for p in folder.iterdir()}
-    if "sliced_audios" in names and (_has_dir(folder, "v1_extracted", "v2_extracted", "f0")
-                                     or "filelist.txt" in names):
-        return None if folder.name == "mute" else "applio-model"
     if "train.log" in names and (any(n.startswith("logs_s2_") for n in names) or "config.json" in names):
         return "gpt-sovits"
     if "config.json" in names and "trainer_0_log.txt" in names:
@@ -131,7 +129,7 @@ def find(path: str | Path, depth: int = MAX_DEPTH) -> list[tuple[Path, str]]:
     path = Path(path)
     try:
         kind = recognise(path)
-        children = sorted(path.iterdir()) if not kind and path.is_dir() and depth and path.name != "mute" else []
+        children = sorted(path.iterdir()) if not kind and path.is_dir() and depth and not shipped_folder(path) else []
     except PermissionError:  # reported as its own target: the rest of the tree is still searched
         return [(path, "unreadable")]
     if kind or not children:

@@ -5,4 +5,6 @@
   (all of them for one run): notebook 03, ``tts-nb check-config``;
 - ``gpt_sovits``: GPT-SoVITS ``s2_train.py`` loss lines and ``train.log`` (notebook 02, ``tts-nb sovits-log``);
 - ``coqui``: the Coqui trainer's ``trainer_0_log.txt`` (notebook 04).
+- ``applio``: Applio's ``logs/<model>/`` in every layout from 3.2.1 to main (notebooks 06 and 07, the doctor,
+  ``tts-nb check-features logs/<model>``).
 """

@@ -25,6 +25,23 @@ from pathlib import Path
 
 import torch
 
+from .embedder import embedder_files
+from .localhub import LocalHub
+from .text import wrap
+
+#: Where chinese-hubert-large lives on Hugging Face (Applio 3.2.1 ``rvc/lib/utils.py``); served locally here.
+LARGE_PATH = "TencentGameMate/chinese-hubert-large/resolve/main/chinese-hubert-large-fairseq-ckpt.pt"
+
+
+def embedder_hub(seed: int = 0) -> tuple[LocalHub, dict[str, dict[str, bytes]]]:
+    """A local hub on 127.0.0.1 serving the tiny ``large`` embedder's weights at :data:`LARGE_PATH`, and both
+    tiny embedders as folders under ``tiny/large/`` and ``tiny/base/``; returns it and ``{variant: files}``."""
+    payloads = {v: embedder_files(seed, v) for v in ("large", "base")}
+    files = {f"/{LARGE_PATH}": payloads["large"]["pytorch_model.bin"]}
+    for variant, payload in payloads.items():
+        files |= {f"/tiny/{variant}/{name}": data for name, data in payload.items()}
+    return LocalHub(files), payloads
+
 
 def _numbered(path: str) -> str:
     """wget's free name for an existing ``path``: ``name (N).ext``, N one above the highest found in the
@@ -54,8 +71,9 @@ def wget_download(url: str, out: str | os.PathLike) -> str:
 
 
 def load_embedding_321(url: str, model_path: str | os.PathLike) -> dict:
-    """Applio 3.2.1: download on every call, then load ``model_path`` (never the new copy)."""
-    print(f"Downloading {url} to {model_path}...")
+    """Applio 3.2.1: download on every call, then load ``model_path`` (never the new copy). Prints upstream's
+    line (``utils.py:64``), wrapped."""
+    print(wrap(f"Downloading {url} to {model_path}..."))
     wget_download(url, model_path)
     return torch.load(model_path, map_location="cpu", weights_only=True)
 
@@ -63,6 +81,6 @@ def load_embedding_321(url: str, model_path: str | os.PathLike) -> dict:
 def load_embedding_pr570(url: str, model_path: str | os.PathLike) -> dict:
     """PR 570: download only when ``model_path`` does not exist."""
     if not Path(model_path).exists():
-        print(f"Downloading {url} to {model_path}...")
+        print(wrap(f"Downloading {url} to {model_path}..."))
         wget_download(url, model_path)
     return torch.load(model_path, map_location="cpu", weights_only=True)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -11,19 +12,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
 
 from ...audio import load_audio, save_audio, speechlike
-from ...audio.mel import MelConfig, mel_spectrogram
 from ...io import atomic_path, atomic_write_text
 from .embedder import HOP, load_embedder
 
 SAMPLE_RATE = 16000
 V2_DIM = 768  # text_enc_hidden_dim of a v2 model (Applio 3.2.2 synthesizers.py:60, configs/v2/*.json)
-MEL = MelConfig(sample_rate=SAMPLE_RATE, n_fft=640, hop_length=HOP, win_length=640, n_mels=40, f_max=8000.0)
+BANDS = 40  # the miniature's training target: a 40-band log spectrum per frame (see log_bands)
 
 
 def make_clips(exp_dir: str | Path, n_clips: int, seconds: float = 2.0, seed: int = 0) -> list[Path]:
@@ -41,19 +40,28 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array, allow_pickle=False)
 
 
+def pitch_track(y: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: float = 500.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(f0 Hz, rms)`` per 160-sample frame from the autocorrelation of 640-sample Hann windows (the peak lag
+    between ``sr/fmax`` and ``sr/fmin``). A cheap stand-in for Applio's RMVPE/crepe, good enough for synthetic
+    voiced clips; the notebooks only need the files to exist with one value per frame."""
+    frame, n = 4 * HOP, len(y) // HOP
+    padded = np.pad(np.asarray(y, np.float64), (frame // 2, frame // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::HOP][:n] * np.hanning(frame)
+    acf = np.fft.irfft(np.abs(np.fft.rfft(frames, 2 * frame)) ** 2)[:, :frame]
+    lo, hi = int(sr / fmax), int(sr / fmin)
+    f0 = sr / (lo + np.argmax(acf[:, lo:hi], axis=1))
+    return f0, np.sqrt(acf[:, 0] / frame)
+
+
 def extract_pitch(exp_dir: str | Path) -> int:
-    """Pitch files for every clip: ``f0/<name>.wav.npy`` (Hz, 0 when unvoiced) and ``f0_voiced/`` (voiced
-    frames only kept, as a second pitch stream), one value per 160-sample frame. Returns the number written."""
+    """Pitch files for every clip: ``f0/<name>.wav.npy`` (Hz) and ``f0_voiced/`` (0 where the frame is silent),
+    one value per 160-sample frame (:func:`pitch_track`). Returns the number written."""
     exp_dir = Path(exp_dir)
     n = 0
     for wav in sorted((exp_dir / "sliced_audios").glob("*.wav")):
         y, _ = load_audio(wav, SAMPLE_RATE)
-        f0 = librosa.yin(y, fmin=60, fmax=500, sr=SAMPLE_RATE, frame_length=640, hop_length=HOP)[
-            : len(y) // HOP
-        ]
-        voiced = np.where(
-            librosa.feature.rms(y=y, frame_length=640, hop_length=HOP)[0][: len(f0)] > 1e-3, f0, 0
-        )
+        f0, rms = pitch_track(y)
+        voiced = np.where(rms > 1e-3, f0, 0)
         _save_npy(exp_dir / "f0" / f"{wav.name}.npy", f0.astype(np.float32))
         _save_npy(exp_dir / "f0_voiced" / f"{wav.name}.npy", voiced.astype(np.float32))
         n += 1
@@ -110,10 +118,13 @@ def _stems(folder: Path, ext: str) -> set[str]:
     }
 
 
-def generate_filelist(exp_dir: str | Path, mute_dir: str | Path, include_mutes: int = 2) -> list[str]:
+def generate_filelist(
+    exp_dir: str | Path, mute_dir: str | Path, include_mutes: int = 2, shuffle_seed: int | None = None
+) -> list[str]:
     """Applio's file list: names present in all of sliced_audios, v2_extracted, f0 and f0_voiced, each as
     ``wav|features|f0|f0_voiced|speaker``, plus ``include_mutes`` mute entries whatever happened before.
-    Written to ``exp_dir/filelist.txt``; returns the lines."""
+    With ``shuffle_seed``, shuffled as upstream shuffles it (unseeded there, 3.2.4 ``preparing_files.py:58``),
+    so which entries share the first batch varies. Written to ``exp_dir/filelist.txt``; returns the lines."""
     exp_dir, mute_dir = Path(exp_dir), Path(mute_dir)
     names = (
         _stems(exp_dir / "sliced_audios", ".wav")
@@ -131,19 +142,30 @@ def generate_filelist(exp_dir: str | Path, mute_dir: str | Path, include_mutes: 
         f"{mute_dir}/f0/mute.wav.npy|{mute_dir}/f0_voiced/mute.wav.npy|0"
     )
     lines += [mute] * include_mutes
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(lines)
     atomic_write_text(exp_dir / "filelist.txt", "\n".join(lines) + "\n")
     return lines
 
 
+def log_bands(y: np.ndarray, bands: int = BANDS) -> torch.Tensor:
+    """``[frames, bands]``: log magnitude of a 640-sample Hann STFT (hop 160), its first 320 bins averaged in
+    ``bands`` equal groups. The miniature's stand-in for RVC's mel target: neither story depends on its exact
+    shape, and unlike librosa's mel filter bank it loads no SciPy, which every training process would pay."""
+    spec = torch.stft(torch.from_numpy(np.asarray(y, np.float32)), n_fft=4 * HOP, hop_length=HOP,
+                      window=torch.hann_window(4 * HOP), return_complex=True).abs()
+    return torch.log(spec[: 4 * HOP // 2].reshape(bands, -1, spec.shape[-1]).mean(1) + 1e-5).T
+
+
 class FilelistDataset(torch.utils.data.Dataset):
-    """Entries of a file list as (features ``[frames, dim]``, log-f0 ``[frames, 1]``, log-mel ``[frames, n_mels]``)."""
+    """Entries of a file list as (features ``[frames, dim]``, log-f0 ``[frames, 1]``, log spectrum ``[frames, 40]``)."""
 
     def __init__(self, lines: list[str], frames: int = 100):
         self.items = []
         for line in lines:
             wav, feat, f0, _, _ = line.split("|")
             y, _ = load_audio(wav, SAMPLE_RATE)
-            mel = mel_spectrogram(torch.from_numpy(y), MEL).T
+            mel = log_bands(y)
             x = torch.from_numpy(np.load(feat))
             pitch = torch.from_numpy(np.log1p(np.load(f0))).unsqueeze(1)
             n = min(len(mel), len(x), len(pitch))
@@ -163,14 +185,14 @@ class FilelistDataset(torch.utils.data.Dataset):
 
 
 class TinyVoiceModel(nn.Module):
-    """Features ``[batch, frames, 768]`` + log-f0 ``[batch, frames, 1]`` -> log-mel ``[batch, frames, n_mels]``.
+    """Features ``[batch, frames, 768]`` + log-f0 ``[batch, frames, 1]`` -> log spectrum ``[batch, frames, n_mels]``.
 
-    The input layer is a ``Linear(768, hidden)`` like a v2 model's ``emb_phone``: a batch of 1024-wide features
-    fails there ("mat1 and mat2 shapes cannot be multiplied"); a batch that mixes them with the 768-wide mute
-    entries fails earlier, when it is stacked (Applio's collate takes the width from the batch's first item and
-    fails copying the others, 3.2.2 ``rvc/train/data_utils.py:199-223``)."""
+    The input layer is a ``Linear(feature_dim, hidden)`` like the ``emb_phone`` of Applio's ``TextEncoder``
+    (3.2.4 ``rvc/lib/algorithm/encoders.py:122``, width ``text_enc_hidden_dim``): a batch of 1024-wide features
+    fails there ("mat1 and mat2 shapes cannot be multiplied (400x1024 and 768x192)"); a batch that mixes them
+    with the 768-wide mute entries fails earlier, in :func:`collate_like_applio`."""
 
-    def __init__(self, feature_dim: int = V2_DIM, hidden: int = 192, n_mels: int = MEL.n_mels):
+    def __init__(self, feature_dim: int = V2_DIM, hidden: int = 192, n_mels: int = BANDS):
         super().__init__()
         self.emb_phone = nn.Linear(feature_dim, hidden)
         self.emb_pitch = nn.Linear(1, hidden)
@@ -191,6 +213,26 @@ class TrainResult:
     samples: int = 0
 
 
+def collate_like_applio(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """Pad a batch into tensors whose feature width is the *first* item's, as Applio's
+    ``TextAudioCollateMultiNSFsid`` does (3.2.4 ``rvc/train/data_utils.py:201-223``): an item of another width
+    fails on the copy ("The expanded size of the tensor (1024) must match the existing size (768)...")."""
+    frames = max(len(x) for x, _, _ in batch)
+    out = [torch.zeros(len(batch), frames, t.shape[-1]) for t in batch[0]]
+    for i, item in enumerate(batch):
+        for padded, t in zip(out, item, strict=True):
+            padded[i, : len(t), :] = t
+    return tuple(out)
+
+
+def write_config(exp_dir: str | Path, width: int = V2_DIM) -> Path:
+    """``exp_dir/config.json``: the part of Applio's model config the miniature reads, ``model.text_enc_hidden_dim``
+    (768 in ``rvc/configs/v2/*.json``, 256 in ``v1/``)."""
+    path = Path(exp_dir) / "config.json"
+    atomic_write_text(path, json.dumps({"model": {"text_enc_hidden_dim": width, "hidden_channels": 192}}, indent=2))
+    return path
+
+
 def train(
     lines: list[str],
     epochs: int,
@@ -199,15 +241,20 @@ def train(
     batch_size: int = 4,
     seed: int = 0,
     lr: float = 2e-3,
+    feature_dim: int = V2_DIM,
+    on_epoch=None,
 ) -> TrainResult:
-    """Train ``TinyVoiceModel`` on a file list for ``epochs`` epochs; ``monitor``: any ``monitors`` Monitor or None.
+    """Train ``TinyVoiceModel`` (input width ``feature_dim``) on a file list for ``epochs`` epochs; ``monitor``:
+    any ``monitors`` Monitor or None; ``on_epoch(epoch, result)`` is called after each epoch.
 
-    Like Applio's loop, an epoch is one pass over whatever the file list holds, however short."""
+    Like Applio's loop, an epoch is one pass over whatever the file list holds, however short; batches are
+    padded like Applio's collate (:func:`collate_like_applio`)."""
     torch.manual_seed(seed)
     random.seed(seed)
     data = FilelistDataset(lines)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=False)
-    model = TinyVoiceModel().to(device)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=False,
+                                         collate_fn=collate_like_applio)
+    model = TinyVoiceModel(feature_dim).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     if monitor is not None:
         monitor.on_train_start(model, opt, (), len(data))
@@ -230,4 +277,6 @@ def train(
             torch.cuda.synchronize()
         result.epoch_seconds.append(time.perf_counter() - start)
         result.epoch_loss.append(total / len(data))
+        if on_epoch is not None:
+            on_epoch(len(result.epoch_loss), result)
     return result
