@@ -1,0 +1,77 @@
+"""Bridge to transformers' maintained Dia (``DiaForConditionalGeneration``, transformers >= 4.54): configs both
+ways, a model from our :class:`~tts_nb_utils.dia.model.DiaConfig`, and our model's weights moved into it.
+
+transformers is imported only when these functions run (it is heavy). Used by :mod:`.checkpoint` (loading with
+``implementation="transformers"``), notebook 05 and the tests that compare logits.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .delay import BOS, EOS, PAD
+from .model import DiaConfig, DiaModel
+
+
+def transformers_config(cfg: DiaConfig):
+    """transformers' ``DiaConfig`` of the same sizes (0626 architecture: no cross-attention RoPE)."""
+    from transformers import DiaConfig as HFConfig
+
+    if cfg.cross_rope:
+        raise ValueError("this config has cross_rope=True (Dia v0.1), which transformers' Dia cannot represent")
+    rope = {"rope_type": "default", "rope_theta": cfg.rope_theta}
+    enc = dict(num_hidden_layers=cfg.enc_layers, hidden_size=cfg.enc_dim, num_attention_heads=cfg.enc_heads,
+               num_key_value_heads=cfg.enc_heads, head_dim=cfg.enc_head_dim, intermediate_size=cfg.enc_mlp,
+               max_position_embeddings=cfg.max_text_len, vocab_size=cfg.src_vocab, norm_eps=cfg.norm_eps,
+               rope_parameters=rope)
+    dec = dict(num_hidden_layers=cfg.dec_layers, hidden_size=cfg.dec_dim, num_attention_heads=cfg.dec_q_heads,
+               num_key_value_heads=cfg.dec_kv_heads, head_dim=cfg.dec_head_dim,
+               cross_num_attention_heads=cfg.cross_heads, cross_num_key_value_heads=cfg.cross_heads,
+               cross_head_dim=cfg.cross_head_dim, cross_hidden_size=cfg.enc_dim, intermediate_size=cfg.dec_mlp,
+               max_position_embeddings=cfg.max_audio_len, vocab_size=cfg.tgt_vocab, num_channels=cfg.channels,
+               norm_eps=cfg.norm_eps, rope_parameters=dict(rope), bos_token_id=BOS, eos_token_id=EOS,
+               pad_token_id=PAD)
+    return HFConfig(encoder_config=enc, decoder_config=dec, delay_pattern=list(cfg.delay_pattern),
+                    norm_eps=cfg.norm_eps)
+
+
+def config_from_transformers(hf) -> DiaConfig:
+    """Our :class:`DiaConfig` for transformers' ``DiaConfig`` ``hf``."""
+    enc, dec = hf.encoder_config, hf.decoder_config
+    return DiaConfig(
+        enc_layers=enc.num_hidden_layers, enc_dim=enc.hidden_size, enc_heads=enc.num_attention_heads,
+        enc_head_dim=enc.head_dim, enc_mlp=enc.intermediate_size, dec_layers=dec.num_hidden_layers,
+        dec_dim=dec.hidden_size, dec_q_heads=dec.num_attention_heads, dec_kv_heads=dec.num_key_value_heads,
+        dec_head_dim=dec.head_dim, cross_heads=dec.cross_num_attention_heads, cross_head_dim=dec.cross_head_dim,
+        dec_mlp=dec.intermediate_size, src_vocab=enc.vocab_size, tgt_vocab=dec.vocab_size,
+        delay_pattern=tuple(hf.delay_pattern), norm_eps=enc.norm_eps,
+        rope_theta=float(enc.rope_parameters["rope_theta"]), max_text_len=enc.max_position_embeddings,
+        max_audio_len=dec.max_position_embeddings, cross_rope=False)
+
+
+def transformers_model(cfg: DiaConfig, device: str | torch.device = "cpu"):
+    """A freshly initialised ``DiaForConditionalGeneration`` of these sizes (``device="meta"``: no memory)."""
+    from transformers import DiaForConditionalGeneration
+
+    with torch.device(device):
+        return DiaForConditionalGeneration(transformers_config(cfg))
+
+
+def to_transformers(model: DiaModel):
+    """transformers' ``DiaForConditionalGeneration`` holding ``model``'s weights (exact copies); save it with
+    ``save_pretrained`` for transformers' layout."""
+    from .checkpoint import to_upstream_state_dict
+    from .layouts import nari_to_transformers
+    hf = transformers_model(model.config)
+    hf.load_state_dict(nari_to_transformers(to_upstream_state_dict(model), model.config), strict=True)
+    return hf.eval()
+
+
+def transformers_logits(hf_model, text: torch.Tensor, audio_in: torch.Tensor,
+                        text_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Teacher-forced logits ``[B, T, C, V]`` (our layout) of transformers' model for byte tokens ``[B, S]`` and
+    delayed codes ``[B, T, C]``; transformers returns them as ``[B * C, T, V]``."""
+    B, T, C = audio_in.shape
+    out = hf_model(input_ids=text, attention_mask=text_mask.long() if text_mask is not None else None,
+                   decoder_input_ids=audio_in, use_cache=False)
+    return out.logits.view(B, C, T, -1).transpose(1, 2)
