@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -c "import torch" 2>/dev/null || \
 	  $(BIN)/python -m pip install -q --no-index --no-deps torch 2>/dev/null || \
 	  $(BIN)/python -m pip install -q torch
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,dia]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (tts-nb)" >/dev/null
 	@# Notebooks are committed without outputs: a git clean filter strips them on `git add`, so a notebook
 	@# run or saved in JupyterLab does not show as changed (.gitattributes names the filter).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from ..errors import UsageError
 from ._common import nonnegative_float, positive_float, positive_int
@@ -12,21 +13,30 @@ from ._common import nonnegative_float, positive_float, positive_int
 def _cmd_plan(args: argparse.Namespace) -> int:
     from ..dia.codec import FRAMES_PER_SECOND
     from ..dia.delay import decoder_length
-    from ..dia.memory import MemoryConfigError, estimate, format_memory_plan, plan
+    from ..dia.memory import BF16_TRUE_NOTE, MARGIN, MemoryConfigError, estimate, format_memory_plan, plan
     from ..dia.model import DiaConfig
 
     if args.gpu_gib <= args.reserve_gib:
         raise UsageError(f"--gpu-gib {args.gpu_gib} leaves nothing after --reserve-gib {args.reserve_gib}")
     config = getattr(DiaConfig, args.preset)()
     audio_len = decoder_length(round(args.audio_seconds * FRAMES_PER_SECOND))
+    if audio_len > config.max_audio_len:
+        print(f"warning: {args.audio_seconds:g} s of audio make {audio_len} decoder rows, more than Dia's "
+              f"{config.max_audio_len} (max_position_embeddings, about "
+              f"{(config.max_audio_len - 16) / FRAMES_PER_SECOND:.0f} s): cut the clips; planned anyway",
+              file=sys.stderr)
+    precisions = ("bf16-mixed", "bf16-true") if args.bf16_true else ("bf16-mixed",)
     try:
-        rows = plan(args.gpu_gib, config, args.text_len, audio_len, args.reserve_gib)
+        rows = plan(args.gpu_gib, config, args.text_len, audio_len, args.reserve_gib, precisions=precisions)
     except MemoryConfigError as e:
         raise UsageError(str(e)) from None
-    print(f"{args.preset}: {estimate(config, 1, 1, 1).params:,} parameters; "
-          f"{args.gpu_gib:g} GiB card ({args.reserve_gib:g} reserved); text {args.text_len} bytes, "
-          f"audio {args.audio_seconds:g} s = {audio_len} decoder rows")
-    print(format_memory_plan(rows if args.all else [r for r in rows if r.fits]))
+    print(f"{args.preset}: {estimate(config, 1, 1, 1).params:,} parameters; {args.gpu_gib:g} GiB card "
+          f"({args.reserve_gib:g} reserved, {MARGIN:.0%} margin)")
+    print(f"text {args.text_len} bytes, audio {args.audio_seconds:g} s = {audio_len} decoder rows")
+    if args.bf16_true:
+        print(f"note: {BF16_TRUE_NOTE}")
+    shown = rows if args.all else [r for r in rows if r.fits]
+    print(format_memory_plan(shown) if shown else "nothing fits; --all shows every setting and how far over it is")
     return 0 if any(r.fits for r in rows) else 1
 
 
@@ -76,16 +86,18 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dia-plan",
         help="which Dia training settings fit on a GPU (memory planner of notebook 05)",
-        description="Estimate peak training memory of Dia for combinations of precision, optimizer, "
-        "gradient checkpointing, frozen encoder and LoRA; print those that fit with the largest batch and "
-        "audio length. Exit 1 when nothing fits.",
+        description="Estimate peak training memory of Dia for bf16-mixed training with AdamW or 8-bit AdamW, "
+        "with or without gradient checkpointing, a frozen encoder and LoRA; print the settings that fit with a "
+        "10 %% margin, with the largest batch and audio length and why. Exit 1 when nothing fits.",
     )
     p.add_argument("--gpu-gib", type=positive_float, default=24.0, help="GPU memory in GiB (default 24)")
     p.add_argument("--reserve-gib", type=nonnegative_float, default=1.5, help="kept free for CUDA context (default 1.5)")
     p.add_argument("--preset", default="dia_1_6b", choices=["dia_1_6b", "small", "tiny"])
     p.add_argument("--text-len", type=positive_int, default=256, help="text bytes per item (default 256)")
     p.add_argument("--audio-seconds", type=positive_float, default=10.0, help="audio per item in seconds (default 10)")
-    p.add_argument("--all", action="store_true", help="also list the settings that do not fit")
+    p.add_argument("--all", action="store_true", help="also list the settings that do not fit or fit without margin")
+    p.add_argument("--bf16-true", action="store_true",
+                   help="also plan bf16-true (bfloat16 weights without a float32 copy: small updates are lost)")
     p.set_defaults(func=_cmd_plan)
 
     t = sub.add_parser(
