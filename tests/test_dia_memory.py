@@ -140,12 +140,13 @@ def test_cli_dia_plan_exit_codes(capsys):
     ("small", (2, 128, 400), dict(precision="32-true", optimizer="adamw8bit", grad_checkpointing=True,
                                   freeze_encoder=True)),
 ])
-def test_planner_is_within_15_percent_of_the_measured_cpu_peak(preset, sizes, kw):
+@pytest.mark.parametrize("implementation", ["transformers", "tts-nb"])
+def test_planner_is_within_15_percent_of_the_measured_cpu_peak(preset, sizes, kw, implementation):
     from tts_nb_utils.dia.memcheck import _cpu_bytes_in_use, measure_peak
 
     if _cpu_bytes_in_use() is None:
         pytest.skip("no glibc mallinfo2 here to measure CPU memory")
-    check = measure_peak(getattr(DiaConfig, preset)(), *sizes, **kw)
+    check = measure_peak(getattr(DiaConfig, preset)(), *sizes, implementation=implementation, **kw)
     assert check.measured_bytes > 20 * 2**20  # the step really allocated its tensors
     assert 0.85 <= check.ratio <= 1.15, (check.measured_bytes, check.planned_bytes)
 

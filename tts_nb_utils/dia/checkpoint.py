@@ -268,7 +268,8 @@ def load_dia_checkpoint(checkpoint_or_folder: str | os.PathLike, config_path: st
             inv_freq, _ = rotary.compute_default_rope_parameters(rotary.config)
             rotary.inv_freq, rotary.original_inv_freq = inv_freq, inv_freq.clone()
         if grad_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            from .hf import enable_checkpointing
+            enable_checkpointing(model)
         return model.eval()
     with torch.device("meta"):
         model = DiaModel(cfg, grad_checkpointing=grad_checkpointing)

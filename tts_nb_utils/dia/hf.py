@@ -7,6 +7,8 @@ transformers is imported only when these functions run (it is heavy). Used by :m
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from .delay import BOS, EOS, PAD
@@ -49,12 +51,31 @@ def config_from_transformers(hf) -> DiaConfig:
         max_audio_len=dec.max_position_embeddings, cross_rope=False)
 
 
-def transformers_model(cfg: DiaConfig, device: str | torch.device = "cpu"):
-    """A freshly initialised ``DiaForConditionalGeneration`` of these sizes (``device="meta"``: no memory)."""
+def transformers_model(cfg: DiaConfig, device: str | torch.device = "cpu", grad_checkpointing: bool = False):
+    """A freshly initialised ``DiaForConditionalGeneration`` of these sizes (``device="meta"``: no memory), in
+    training mode; ``grad_checkpointing`` recomputes each layer in the backward pass (non-reentrant)."""
     from transformers import DiaForConditionalGeneration
 
     with torch.device(device):
-        return DiaForConditionalGeneration(transformers_config(cfg))
+        model = DiaForConditionalGeneration(transformers_config(cfg))
+    if grad_checkpointing:
+        enable_checkpointing(model)
+    return model.train()
+
+
+def enable_checkpointing(model) -> None:
+    """transformers' gradient checkpointing, non-reentrant. Its note that Dia "does not expose input embeddings"
+    is silenced: it concerns reentrant checkpointing, where inputs must require grads; here they need not."""
+    log = logging.getLogger("transformers.modeling_utils")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x; the old name warns
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    finally:
+        log.setLevel(level)
 
 
 def to_transformers(model: DiaModel):
