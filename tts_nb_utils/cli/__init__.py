@@ -17,7 +17,7 @@ from ..errors import UsageError
 
 #: Modules whose ``register_cli(subparsers)`` adds subcommands, in the order ``tts-nb --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "tts_nb_utils.cli.run",  # run, list, strip
+    "tts_nb_utils.cli.run",  # run, sweep, list, docs, strip
     "tts_nb_utils.cli.dataprep",  # 01: validate, denoise, slice, prepare
     "tts_nb_utils.cli.gpt_sovits",  # 02: sovits-log
     "tts_nb_utils.cli.diffsinger",  # 03: check-config

@@ -1,5 +1,6 @@
-"""``tts-nb run``, ``tts-nb list``, ``tts-nb docs`` and ``tts-nb strip``: execute the notebooks with papermill,
-list their parameters, render the executed copies as a static site, and strip outputs before a commit.
+"""``tts-nb run``, ``sweep``, ``list``, ``docs`` and ``strip``: execute the notebooks with papermill (once, or over
+seeds and parameter sets), list their parameters, render the executed copies as a static site, and strip outputs
+before a commit.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..runner.sweep import DEFAULT_SEEDS
 from ._common import positive_float
 
 
@@ -26,6 +28,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ..runner.papermill import resolve_notebooks
+    from ..runner.sweep import format_sweep, parse_seeds, sweep_notebooks
+
+    paths = resolve_notebooks(args.notebooks)
+    if not paths:
+        raise UsageError("no notebooks found to sweep")
+    seeds = parse_seeds(args.seeds)
+    fixed = _parse_params(args.param)
+    if "SEED" in fixed:
+        raise UsageError("give seeds with --seeds, not -p SEED")
+    sets = [{**fixed, **_parse_set(text)} for text in args.set] if args.set else [fixed]
+    sweeps = sweep_notebooks(paths, args.out, seeds, sets, kernel_name=args.kernel, timeout=args.timeout)
+    print()
+    print(format_sweep(sweeps))
+    print(f"executed copies and sweep.json in {Path(args.out).resolve()}")
+    return 0 if all(s.passed == s.total for s in sweeps) else 1
+
+
+def _parse_set(text: str) -> dict:
+    """``--set "LR=1e-3 STEPS=40"``: one parameter set, NAME=VALUE pairs separated by spaces."""
+    pairs = []
+    for item in text.split():
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"--set {text!r}: {item!r} is not NAME=VALUE; write e.g. --set 'LR=1e-3 STEPS=40'")
+        pairs.append([name, value])
+    if not pairs:
+        raise UsageError("--set '' is empty; write e.g. --set 'LR=1e-3 STEPS=40'")
+    return _parse_params(pairs)
+
+
 def _parse_params(pairs: list[list[str]] | None) -> dict:
     from ..runner.papermill import parse_value
 
@@ -33,7 +67,10 @@ def _parse_params(pairs: list[list[str]] | None) -> dict:
     for name, value in pairs or []:
         if not name.isidentifier():
             raise UsageError(f"parameter name {name!r} is not a Python identifier (use -p NAME VALUE)")
-        params[name] = parse_value(value)
+        try:
+            params[name] = parse_value(value)
+        except UsageError as e:
+            raise UsageError(f"parameter {name}: {e}") from None
     return params
 
 
@@ -84,6 +121,29 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--timeout", type=positive_float, default=None, help="per-cell timeout in seconds (default: none)")
     run.add_argument("--kernel", default=None, help="Jupyter kernel name (default: 'tts-nb' if registered, else python3)")
     run.set_defaults(func=_cmd_run)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run notebooks over seeds (and parameter sets) and print pass/fail per run",
+        description="Execute each NOTEBOOK once per seed in --seeds (and per --set), as tts-nb run does, and "
+        "print pass/fail per run and passes per notebook; sweep.json in --out holds every run. "
+        "Exit 1 if any run failed.",
+    )
+    sweep.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="path, file name, stem or number (all when none)")
+    sweep.add_argument("--seeds", default=DEFAULT_SEEDS,
+                       help=f"seeds: a range, a list or both, e.g. 0-9 or 0,3,7 (default {DEFAULT_SEEDS})")
+    sweep.add_argument(
+        "-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+        help="set a parameter for every run (as in tts-nb run)",
+    )
+    sweep.add_argument(
+        "--set", action="append", metavar="'NAME=VALUE ...'",
+        help="one parameter set to sweep the seeds under; repeat for several (runs = seeds x sets)",
+    )
+    sweep.add_argument("--out", default="build/sweep", help="folder for executed copies and sweep.json")
+    sweep.add_argument("--timeout", type=positive_float, default=None, help="per-cell timeout in seconds")
+    sweep.add_argument("--kernel", default=None, help="Jupyter kernel name (default: 'tts-nb' if registered)")
+    sweep.set_defaults(func=_cmd_sweep)
 
     lst = sub.add_parser("list", help="list the notebooks with their parameters, defaults and help")
     lst.add_argument("notebooks", nargs="*", metavar="NOTEBOOK")
