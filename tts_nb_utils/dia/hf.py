@@ -7,6 +7,7 @@ transformers is imported only when these functions run (it is heavy). Used by :m
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import torch
@@ -63,19 +64,26 @@ def transformers_model(cfg: DiaConfig, device: str | torch.device = "cpu", grad_
     return model.train()
 
 
-def enable_checkpointing(model) -> None:
-    """transformers' gradient checkpointing, non-reentrant. Its note that Dia "does not expose input embeddings"
-    is silenced: it concerns reentrant checkpointing, where inputs must require grads; here they need not."""
-    log = logging.getLogger("transformers.modeling_utils")
+@contextlib.contextmanager
+def quiet_logger(name: str):
+    """Only errors from logger ``name`` inside the block (a library's note that does not apply here)."""
+    log = logging.getLogger(name)
     level = log.level
     log.setLevel(logging.ERROR)
     try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def enable_checkpointing(model) -> None:
+    """transformers' gradient checkpointing, non-reentrant. Its note that Dia "does not expose input embeddings"
+    is silenced: it concerns reentrant checkpointing, where inputs must require grads; here they need not."""
+    with quiet_logger("transformers.modeling_utils"):
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x; the old name warns
             model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    finally:
-        log.setLevel(level)
 
 
 def to_transformers(model: DiaModel):
@@ -96,3 +104,36 @@ def transformers_logits(hf_model, text: torch.Tensor, audio_in: torch.Tensor,
     out = hf_model(input_ids=text, attention_mask=text_mask.long() if text_mask is not None else None,
                    decoder_input_ids=audio_in, use_cache=False)
     return out.logits.view(B, C, T, -1).transpose(1, 2)
+
+
+@torch.no_grad()
+def generate_codes(hf_model, text: str, max_rows: int = 300, cfg_scale: float = 3.0, temperature: float = 1.2,
+                   top_p: float = 0.95, cfg_filter_top_k: int = 45, seed: int = 0) -> torch.Tensor:
+    """Codes ``[frames, C]`` for ``text`` from transformers' ``generate`` (KV cache, classifier-free guidance),
+    started the way ``DiaProcessor`` starts text-to-speech: a BOS row with the delay mask of ``1 + max_delay``
+    rows (``processing_dia.py``); the delayed output is undone like :func:`.generate.generate` does. At
+    ``temperature=0`` it decodes greedily and gives :func:`.generate.generate`'s codes (``tests/test_dia_hf.py``)."""
+    from transformers.models.dia.processing_dia import DiaProcessor
+
+    from .data import encode_text
+
+    hf_model.eval()
+    dev = next(hf_model.parameters()).device
+    delays = list(hf_model.config.delay_pattern)
+    C, D = len(delays), max(delays)
+    prefill = torch.full((1, 1 + D, C), PAD, dtype=torch.long)
+    prefill[:, 0] = BOS
+    idx = DiaProcessor.build_indices(bsz=1, seq_len=1 + D, num_channels=C, delay_pattern=delays, revert=False)
+    start = DiaProcessor.apply_audio_delay(audio=prefill, pad_token_id=PAD, bos_token_id=BOS, precomputed_idx=idx)
+    ids = torch.tensor([encode_text(text)], device=dev)
+    sample = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
+        "do_sample": False}
+    torch.manual_seed(seed)
+    with quiet_logger("transformers.generation.configuration_utils"):  # top_k "unused" when greedy: it is, by CFG
+        seq = hf_model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), decoder_input_ids=start.to(dev),
+                                decoder_attention_mask=torch.ones(1, 1 + D, dtype=torch.long, device=dev),
+                                max_new_tokens=max_rows, guidance_scale=cfg_scale, top_k=cfg_filter_top_k,
+                                **sample)[0]
+    eos = (seq[:, 0] == EOS).nonzero()
+    L = int(eos[0]) - 1 if len(eos) else seq.shape[0] - 1 - D
+    return torch.stack([seq[1 + d: 1 + d + L, c] for c, d in enumerate(delays)], 1).cpu()

@@ -19,7 +19,6 @@ Notebook 05 trains its tiny preset with it; for DDP on synthetic demo codes run
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 import random
@@ -39,6 +38,7 @@ from ..io import atomic_path, show_progress
 from ..schedules.build import warmup_then_decay
 from .data import DiaBatch, DiaDataset, collate, text_dropout_flags
 from .delay import BOS, PAD
+from .hf import quiet_logger
 from .loss import DEFAULT_CHANNEL_WEIGHTS, channel_ce_sums, weighted_loss
 
 
@@ -147,17 +147,13 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def _optional(package: str, setting: str):
-    quiet = logging.getLogger(package)  # bitsandbytes logs a warning when an optional CPU kernel is not fetched
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
     try:
-        return __import__(package)
+        with quiet_logger(package):  # bitsandbytes warns when an optional CPU kernel is not fetched from the Hub
+            return __import__(package)
     except ImportError:
         raise TrainConfigError(f"{setting} needs the optional package {package}, which is not installed: "
                                f"`pip install {package}` (or this project's `dia` extra: pip install 'tts-nb[dia]')"
                                ) from None
-    finally:
-        quiet.setLevel(level)
 
 
 def prepare_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
