@@ -137,3 +137,39 @@ def generate_codes(hf_model, text: str, max_rows: int = 300, cfg_scale: float = 
     eos = (seq[:, 0] == EOS).nonzero()
     L = int(eos[0]) - 1 if len(eos) else seq.shape[0] - 1 - D
     return torch.stack([seq[1 + d: 1 + d + L, c] for c, d in enumerate(delays)], 1).cpu()
+
+
+def from_transformers(hf_model, cross_rope: bool = False) -> DiaModel:
+    """This package's :class:`DiaModel` holding a transformers model's weights (exact copies); ``cross_rope=True``
+    reads them as Dia v0.1 would (rotated cross-attention: other logits from the same weights)."""
+    from dataclasses import replace
+
+    from .checkpoint import from_upstream_state_dict
+    from .layouts import transformers_to_nari
+
+    cfg = replace(config_from_transformers(hf_model.config), cross_rope=cross_rope)
+    model = DiaModel(cfg)
+    state = {k: v.detach() for k, v in hf_model.state_dict().items()}
+    from_upstream_state_dict(transformers_to_nari(state, cfg), model, "transformers model")
+    return model.eval()
+
+
+def load_model(spec: str, grad_checkpointing: bool = False):
+    """transformers' Dia for notebook 05's ``MODEL``: ``"tiny"`` (about 2.9 M parameters, offline), a folder or file
+    of official weights (any layout, :func:`.checkpoint.load_dia_checkpoint`), or a Hub id such as
+    ``nari-labs/Dia-1.6B-0626`` (downloads about 6.4 GB: use it with a GPU and the network)."""
+    from pathlib import Path
+
+    if spec == "tiny":
+        return transformers_model(DiaConfig.tiny(), grad_checkpointing=grad_checkpointing)
+    if Path(spec).exists():
+        from .checkpoint import load_dia_checkpoint
+
+        model = load_dia_checkpoint(spec, implementation="transformers", grad_checkpointing=grad_checkpointing)
+    else:
+        from transformers import DiaForConditionalGeneration
+
+        model = DiaForConditionalGeneration.from_pretrained(spec)
+        if grad_checkpointing:
+            enable_checkpointing(model)
+    return model.train()
