@@ -64,3 +64,21 @@ def test_transformers_generate_gives_the_reference_loops_codes():
     ref = generate(model, text, max_rows=40, cfg_scale=3.0, temperature=0.0)
     got = generate_codes(to_transformers(model), text, max_rows=40, cfg_scale=3.0, temperature=0.0)
     assert len(set(ref[:, 1].tolist())) > 3 and torch.equal(got, ref)
+
+
+def test_dac_codec_path_runs_transformers_dac_model(monkeypatch):
+    """CODEC='dac' through transformers' DacModel: a small randomly initialised one (the real weights download
+    once, never in tests) with the 44 kHz model's hop (512) and 9 codebooks."""
+    import numpy as np
+    from transformers import DacConfig, DacModel
+
+    from tts_nb_utils.dia import codec
+
+    torch.manual_seed(0)
+    small = DacModel(DacConfig(encoder_hidden_size=8, decoder_hidden_size=32, sampling_rate=44100)).eval()
+    monkeypatch.setitem(codec._DAC, "model", small)
+    y = np.sin(np.linspace(0, 300, 22050)).astype(np.float32)  # 0.5 s at 44.1 kHz -> 44 frames of 512 samples
+    codes = codec.encode(y, 44100, codec="dac")
+    assert codes.shape == (44, 9) and codes.dtype == torch.int64 and 0 <= int(codes.min()) <= int(codes.max()) < 1024
+    audio = codec.decode(codes, codec="dac")
+    assert audio.shape == (44 * 512,) and np.isfinite(audio).all()

@@ -138,3 +138,14 @@ def test_v01_is_refused_by_transformers_and_kept_by_ours(tmp_path):
     with pytest.raises(DiaCheckpointError, match="cannot represent; load it with implementation='tts-nb'"):
         load_dia_checkpoint(tmp_path, implementation="transformers")
     assert load_dia_checkpoint(tmp_path).config.cross_rope is True
+
+
+def test_dia_train_init_takes_the_official_folder(hf_folder, capsys):
+    from tts_nb_utils.cli import main
+
+    assert main(["dia-train", "--init", str(hf_folder), "--steps", "2", "--items", "2", "--micro-batch-size", "1",
+                 "--lr", "1e-5", "--optimizer", "adamw8bit", "--freeze-encoder"]) == 0
+    assert "loss" in capsys.readouterr().out
+    assert main(["dia-train", "--init", str(hf_folder / "model.safetensors.index.json"), "--init-config",
+                 str(hf_folder / "missing.json")]) == 2
+    assert "missing.json: cannot read it as JSON" in capsys.readouterr().err

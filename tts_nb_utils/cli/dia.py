@@ -44,10 +44,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
-    from ..dia.checkpoint import DiaCheckpointError, load_dia_checkpoint
+    from ..dia.checkpoint import DiaCheckpointError, dia_version, load_dia_checkpoint
     from ..dia.codec import demo_corpus
     from ..dia.data import DiaDataset
-    from ..dia.model import DiaConfig, DiaModel
+    from ..dia.hf import transformers_model
+    from ..dia.model import DiaConfig
     from ..dia.train import TrainConfig, TrainConfigError, _world, train
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -62,12 +63,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device = "cuda"
     torch.manual_seed(args.seed)
     try:
-        if args.init:
-            if not args.init_config:
-                raise UsageError("--init needs --init-config: the config.json that came with the weights")
-            model = load_dia_checkpoint(args.init, args.init_config, grad_checkpointing=args.grad_checkpointing)
+        if args.init:  # any official layout; v0.1 (cross-attention RoPE) only in this package's model
+            ours = dia_version(args.init, args.init_config) == "v0.1"
+            model = load_dia_checkpoint(args.init, args.init_config, grad_checkpointing=args.grad_checkpointing,
+                                        implementation="tts-nb" if ours else "transformers")
         else:
-            model = DiaModel(getattr(DiaConfig, args.preset)(), grad_checkpointing=args.grad_checkpointing)
+            model = transformers_model(getattr(DiaConfig, args.preset)(), grad_checkpointing=args.grad_checkpointing)
         cfg = TrainConfig(steps=args.steps, micro_batch_size=args.micro_batch_size, grad_accum=args.grad_accum,
                           lr=args.lr, precision=args.precision, seed=args.seed, optimizer=args.optimizer,
                           freeze_encoder=args.freeze_encoder, lora_rank=args.lora_rank)
@@ -103,7 +104,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser(
         "dia-train",
         help="train a small Dia preset on synthetic demo codes (one process, or DDP under torchrun)",
-        description="Train a Dia preset on synthetic demo codes with the notebook 05 training loop. Under "
+        description="Train transformers' DiaForConditionalGeneration (a preset, or --init weights) on synthetic "
+        "demo codes with the notebook 05 training loop. Under "
         "`torchrun --nproc_per_node N -m tts_nb_utils.cli dia-train` each process trains one shard (DDP).",
     )
     t.add_argument("--preset", default="tiny", choices=["tiny", "small"])
@@ -120,8 +122,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lora-rank", type=positive_int, default=None, help="train rank-r LoRA adapters only (peft)")
     t.add_argument("--grad-checkpointing", action="store_true", help="recompute each layer in the backward pass")
     t.add_argument("--init", default=None,
-                   help="start from upstream weights (dia-v0_1.pth or model.safetensors) instead of the preset")
-    t.add_argument("--init-config", default=None, help="the config.json of --init")
+                   help="start from Dia weights instead of the preset: a folder or file in any official layout "
+                   "(transformers shards, pytorch_model.bin, dia-v1.pth, dia-v0_1.pth, model.safetensors)")
+    t.add_argument("--init-config", default=None, help="the config.json of --init (default: the one beside it)")
     t.add_argument("--items", type=positive_int, default=8)
     t.add_argument("--checkpoint", default=None)
     t.add_argument("--seed", type=int, default=0)

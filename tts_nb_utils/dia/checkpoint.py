@@ -39,7 +39,7 @@ from .model import DiaConfig, DiaModel
 
 VERSIONS = ("v0.1", "0626")
 IMPLEMENTATIONS = ("tts-nb", "transformers")
-__all__ = ["DiaCheckpointError", "export_dia_checkpoint", "load_dia_checkpoint", "read_nari_state_dict",
+__all__ = ["DiaCheckpointError", "dia_version", "export_dia_checkpoint", "load_dia_checkpoint", "read_nari_state_dict",
            "read_state_dict", "read_upstream_config", "upstream_config"]
 
 
@@ -220,18 +220,27 @@ def read_state_dict(checkpoint_path: str | os.PathLike) -> dict[str, torch.Tenso
     return read_tensors(checkpoint_path)
 
 
+def _resolve(checkpoint_or_folder, config_path) -> tuple[Path, DiaConfig, str]:
+    weights, found_config = find_weights(checkpoint_or_folder)
+    config_path = config_path or found_config
+    if config_path is None:
+        raise DiaCheckpointError(f"{weights}: no config.json beside it; pass the config.json that came with the "
+                                 "weights (config_path / --init-config)")
+    return (weights, *read_upstream_config(config_path))
+
+
+def dia_version(checkpoint_or_folder: str | os.PathLike, config_path: str | os.PathLike | None = None) -> str:
+    """``"v0.1"`` or ``"0626"`` for a Dia weight file or folder (from its config.json; no tensors are read)."""
+    return _resolve(checkpoint_or_folder, config_path)[2]
+
+
 def read_nari_state_dict(checkpoint_or_folder: str | os.PathLike, config_path: str | os.PathLike | None = None,
                          ) -> tuple[dict[str, torch.Tensor], DiaConfig, str, Path]:
     """``(tensors in nari-labs' layout, config, version, weight file)`` of any official Dia file or folder.
 
     ``config_path`` defaults to the ``config.json`` beside the weights. Transformers-layout files (shards with
     their index, ``model.safetensors``) are mapped to nari's names and kernels, exactly."""
-    weights, found_config = find_weights(checkpoint_or_folder)
-    config_path = config_path or found_config
-    if config_path is None:
-        raise DiaCheckpointError(f"{weights}: no config.json beside it; pass the config.json that came with the "
-                                 "weights (config_path / --init-config)")
-    cfg, version = read_upstream_config(config_path)
+    weights, cfg, version = _resolve(checkpoint_or_folder, config_path)
     state = read_tensors(weights)
     if is_transformers_layout(state):
         if version == "v0.1":
