@@ -37,8 +37,12 @@ def _dataset(n=6, seed=0):
                        for i in range(n)])
 
 
-def _model():
+def _model(implementation="tts-nb"):
     torch.manual_seed(0)
+    if implementation == "transformers":
+        from tts_nb_utils.dia.hf import transformers_model
+
+        return transformers_model(CFG)
     return DiaModel(CFG)
 
 
@@ -52,9 +56,10 @@ def _flat(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
-def test_accumulating_4_by_1_equals_batch_4():
+@pytest.mark.parametrize("implementation", ["transformers", "tts-nb"])
+def test_accumulating_4_by_1_equals_batch_4(implementation):
     ds = _dataset()
-    a, b = _model(), _model()
+    a, b = _model(implementation), _model(implementation)
     ra = train(a, ds, _cfg(micro_batch_size=4, grad_accum=1), "cpu")
     rb = train(b, ds, _cfg(micro_batch_size=1, grad_accum=4), "cpu")
     assert ra.losses == pytest.approx(rb.losses, abs=1e-5)

@@ -10,8 +10,9 @@
 Upstream stores every projection as a ``DenseGeneral`` kernel ``[in..., out...]`` (``q_proj [dim, heads,
 head_dim]``, ``o_proj [heads, head_dim, dim]``, ``mlp.wi_fused [dim, 2, hidden]``, ``logits_dense [dim, 9,
 1028]``); ours are ``nn.Linear`` weights ``[out, in]``, so loading is a reshape and a transpose, exact to the bit.
-The file's suffix picks the format (``.pth``/``.pt`` or ``.safetensors``), the config picks the version.
-Used by notebook 05 and ``tts-nb dia-train --init``.
+The config picks the version; :mod:`.layouts` finds the file in a folder, reads every format (``.pth``/``.bin``,
+``.safetensors``, sharded index) and maps transformers' names, so every official file loads, into this model or
+transformers' ``DiaForConditionalGeneration``. Used by notebook 05 and ``tts-nb dia-train --init``.
 """
 
 from __future__ import annotations
