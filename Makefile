@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	    echo "No GPU? Stop (Ctrl-C), run '$(BIN)/pip install torch --index-url https://download.pytorch.org/whl/cpu'"; \
 	    echo "(about 200 MB), then make again: the installed torch is kept."; \
 	    $(BIN)/python -m pip install -q torch; }
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,dia]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (tts-nb)" >/dev/null
 	@# Notebooks are committed without outputs: a git clean filter strips them on `git add`, so a notebook
 	@# run or saved in JupyterLab does not show as changed (.gitattributes names the filter).

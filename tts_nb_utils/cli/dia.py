@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from ..errors import UsageError
 from ._common import check_outputs, nonnegative_float, positive_float, positive_int, seed
@@ -12,41 +13,55 @@ from ._common import check_outputs, nonnegative_float, positive_float, positive_
 def _cmd_plan(args: argparse.Namespace) -> int:
     from ..dia.codec import FRAMES_PER_SECOND
     from ..dia.delay import decoder_length
-    from ..dia.memory import MemoryConfigError, estimate, format_memory_plan, plan
+    from ..dia.memory import BF16_TRUE_NOTE, MARGIN, MemoryConfigError, estimate, format_memory_plan, plan
     from ..dia.model import DiaConfig
 
     if args.gpu_gib <= args.reserve_gib:
         raise UsageError(f"--gpu-gib {args.gpu_gib} leaves nothing after --reserve-gib {args.reserve_gib}")
     config = getattr(DiaConfig, args.preset)()
     audio_len = decoder_length(round(args.audio_seconds * FRAMES_PER_SECOND))
+    if audio_len > config.max_audio_len:
+        print(f"warning: {args.audio_seconds:g} s of audio make {audio_len} decoder rows, more than Dia's "
+              f"{config.max_audio_len} (max_position_embeddings, about "
+              f"{(config.max_audio_len - 16) / FRAMES_PER_SECOND:.0f} s): cut the clips; planned anyway",
+              file=sys.stderr)
+    precisions = ("bf16-mixed", "bf16-true") if args.bf16_true else ("bf16-mixed",)
     try:
-        rows = plan(args.gpu_gib, config, args.text_len, audio_len, args.reserve_gib)
+        rows = plan(args.gpu_gib, config, args.text_len, audio_len, args.reserve_gib, precisions=precisions)
     except MemoryConfigError as e:
         raise UsageError(str(e)) from None
-    print(f"{args.preset}: {estimate(config, 1, 1, 1).params:,} parameters; "
-          f"{args.gpu_gib:g} GiB card ({args.reserve_gib:g} reserved); text {args.text_len} bytes, "
-          f"audio {args.audio_seconds:g} s = {audio_len} decoder rows")
-    print(format_memory_plan(rows if args.all else [r for r in rows if r.fits]))
+    print(f"{args.preset}: {estimate(config, 1, 1, 1).params:,} parameters; {args.gpu_gib:g} GiB card "
+          f"({args.reserve_gib:g} reserved, {MARGIN:.0%} margin)")
+    print(f"text {args.text_len} bytes, audio {args.audio_seconds:g} s = {audio_len} decoder rows")
+    if args.bf16_true:
+        print(f"note: {BF16_TRUE_NOTE}")
+    shown = rows if args.all else [r for r in rows if r.fits]
+    print(format_memory_plan(shown) if shown else "nothing fits; --all shows every setting and how far over it is")
     return 0 if any(r.fits for r in rows) else 1
 
 
-def _load_init(load, args: argparse.Namespace):
-    """The model of ``--init``/``--init-config``; any failure to read them is a usage error naming both files."""
-    from ..dia.checkpoint import DiaCheckpointError
+def _load_init(args: argparse.Namespace):
+    """The model of ``--init`` (a file or folder in any official layout) and ``--init-config`` (default: the
+    config.json beside it); any failure to read them is a usage error naming both."""
+    from ..dia.checkpoint import DiaCheckpointError, dia_version, load_dia_checkpoint
     from ..io import not_a_file
 
-    for option, path in (("--init", args.init), ("--init-config", args.init_config)):
-        if not_a_file(path):
-            raise UsageError(f"{option} {path} {not_a_file(path)}")
+    why_init = not_a_file(args.init)
+    if why_init and not os.path.isdir(args.init):
+        raise UsageError(f"--init {args.init} {why_init}")
+    if args.init_config is not None and not_a_file(args.init_config):
+        raise UsageError(f"--init-config {args.init_config} {not_a_file(args.init_config)}")
     try:
-        return load(args.init, args.init_config, grad_checkpointing=args.grad_checkpointing)
+        ours = dia_version(args.init, args.init_config) == "v0.1"
+        return load_dia_checkpoint(args.init, args.init_config, grad_checkpointing=args.grad_checkpointing,
+                                   implementation="tts-nb" if ours else "transformers")
     except DiaCheckpointError:
         raise
     except Exception as e:  # noqa: BLE001 - torch, safetensors and json each raise their own types for a bad file
         why = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise UsageError(f"--init {args.init} with --init-config {args.init_config} cannot be read as Dia weights "
-                         f"and their config.json ({why}); pass dia-v0_1.pth or model.safetensors and the "
-                         "config.json that came with them") from None
+                         f"and their config.json ({why}); pass the folder or file of an official Dia release "
+                         "(transformers shards, pytorch_model.bin, dia-v1.pth, dia-v0_1.pth) and its config.json") from None
 
 
 def _precision(text: str) -> str:
@@ -65,10 +80,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
-    from ..dia.checkpoint import DiaCheckpointError, load_dia_checkpoint
+    from ..dia.checkpoint import DiaCheckpointError
     from ..dia.codec import demo_corpus
     from ..dia.data import DiaDataset
-    from ..dia.model import DiaConfig, DiaModel
+    from ..dia.hf import transformers_model
+    from ..dia.model import DiaConfig
     from ..dia.train import TrainConfig, TrainConfigError, _world, train
 
     check_outputs([p for p in (args.init, args.init_config) if p], checkpoint=args.checkpoint)
@@ -84,12 +100,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device = "cuda"
     torch.manual_seed(args.seed)
     try:
-        if args.init:
-            if not args.init_config:
-                raise UsageError("--init needs --init-config: the config.json that came with the weights")
-            model = _load_init(load_dia_checkpoint, args)
+        if args.init:  # any official layout; v0.1 (cross-attention RoPE) only in this package's model
+            model = _load_init(args)
         else:
-            model = DiaModel(getattr(DiaConfig, args.preset)(), grad_checkpointing=args.grad_checkpointing)
+            model = transformers_model(getattr(DiaConfig, args.preset)(), grad_checkpointing=args.grad_checkpointing)
         cfg = TrainConfig(steps=args.steps, micro_batch_size=args.micro_batch_size, grad_accum=args.grad_accum,
                           lr=args.lr, precision=args.precision, seed=args.seed, optimizer=args.optimizer,
                           freeze_encoder=args.freeze_encoder, lora_rank=args.lora_rank)
@@ -108,22 +122,25 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dia-plan",
         help="which Dia training settings fit on a GPU (memory planner of notebook 05)",
-        description="Estimate peak training memory of Dia for combinations of precision, optimizer, "
-        "gradient checkpointing, frozen encoder and LoRA; print those that fit with the largest batch and "
-        "audio length. Exit 1 when nothing fits.",
+        description="Estimate peak training memory of Dia for bf16-mixed training with AdamW or 8-bit AdamW, "
+        "with or without gradient checkpointing, a frozen encoder and LoRA; print the settings that fit with a "
+        "10 %% margin, with the largest batch and audio length and why. Exit 1 when nothing fits.",
     )
     p.add_argument("--gpu-gib", type=positive_float, default=24.0, help="GPU memory in GiB (default 24)")
     p.add_argument("--reserve-gib", type=nonnegative_float, default=1.5, help="kept free for CUDA context (default 1.5)")
     p.add_argument("--preset", default="dia_1_6b", choices=["dia_1_6b", "small", "tiny"])
     p.add_argument("--text-len", type=positive_int, default=256, help="text bytes per item (default 256)")
     p.add_argument("--audio-seconds", type=positive_float, default=10.0, help="audio per item in seconds (default 10)")
-    p.add_argument("--all", action="store_true", help="also list the settings that do not fit")
+    p.add_argument("--all", action="store_true", help="also list the settings that do not fit or fit without margin")
+    p.add_argument("--bf16-true", action="store_true",
+                   help="also plan bf16-true (bfloat16 weights without a float32 copy: small updates are lost)")
     p.set_defaults(func=_cmd_plan)
 
     t = sub.add_parser(
         "dia-train",
         help="train a small Dia preset on synthetic demo codes (one process, or DDP under torchrun)",
-        description="Train a Dia preset on synthetic demo codes with the notebook 05 training loop. Under "
+        description="Train transformers' DiaForConditionalGeneration (a preset, or --init weights) on synthetic "
+        "demo codes with the notebook 05 training loop. Under "
         "`torchrun --nproc_per_node N -m tts_nb_utils.cli dia-train` each process trains one shard (DDP).",
     )
     t.add_argument("--preset", default="tiny", choices=["tiny", "small"])
@@ -140,8 +157,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lora-rank", type=positive_int, default=None, help="train rank-r LoRA adapters only (peft)")
     t.add_argument("--grad-checkpointing", action="store_true", help="recompute each layer in the backward pass")
     t.add_argument("--init", default=None,
-                   help="start from upstream weights (dia-v0_1.pth or model.safetensors) instead of the preset")
-    t.add_argument("--init-config", default=None, help="the config.json of --init")
+                   help="start from Dia weights instead of the preset: a folder or file in any official layout "
+                   "(transformers shards, pytorch_model.bin, dia-v1.pth, dia-v0_1.pth, model.safetensors)")
+    t.add_argument("--init-config", default=None, help="the config.json of --init (default: the one beside it)")
     t.add_argument("--items", type=positive_int, default=8)
     t.add_argument("--checkpoint", default=None)
     t.add_argument("--seed", type=seed, default=0)

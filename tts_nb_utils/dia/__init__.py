@@ -4,5 +4,7 @@ a memory planner and a training loop. Notebook 05 (``05_dia_training_on_a_3090.i
 Modules: ``delay`` (delay pattern), ``model`` (DiaConfig, DiaModel), ``data`` (dataset, collate, masks),
 ``loss`` (per-channel weighted cross-entropy), ``codec`` (DAC or synthetic codes, demo corpus), ``plots``,
 ``memory`` (estimate, plan), ``memcheck`` (measured peaks), ``train`` (training loop with accumulation, AMP,
-8-bit AdamW, LoRA, checkpoints, DDP), ``checkpoint`` (nari-labs/dia's v0.1 and 0626 files), ``generate`` (CFG).
+8-bit AdamW, LoRA, checkpoints, DDP; trains this package's model or transformers'), ``checkpoint`` (every official
+weight file, ``load_dia_checkpoint``), ``layouts`` (file discovery, nari <-> transformers names), ``hf`` (transformers'
+DiaForConditionalGeneration: configs, building, generation), ``generate`` (the readable CFG reference loop).
 """

@@ -10,8 +10,9 @@
 Upstream stores every projection as a ``DenseGeneral`` kernel ``[in..., out...]`` (``q_proj [dim, heads,
 head_dim]``, ``o_proj [heads, head_dim, dim]``, ``mlp.wi_fused [dim, 2, hidden]``, ``logits_dense [dim, 9,
 1028]``); ours are ``nn.Linear`` weights ``[out, in]``, so loading is a reshape and a transpose, exact to the bit.
-The file's suffix picks the format (``.pth``/``.pt`` or ``.safetensors``), the config picks the version.
-Used by notebook 05 and ``tts-nb dia-train --init``.
+The config picks the version; :mod:`.layouts` finds the file in a folder, reads every format (``.pth``/``.bin``,
+``.safetensors``, sharded index) and maps transformers' names, so every official file loads, into this model or
+transformers' ``DiaForConditionalGeneration``. Used by notebook 05 and ``tts-nb dia-train --init``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,22 @@ import torch
 
 from ..io import atomic_path, atomic_write_json
 from .delay import BOS, EOS, PAD
+from .layouts import (
+    DiaCheckpointError,
+    find_weights,
+    is_transformers_layout,
+    kernel_shape,
+    nari_to_transformers,
+    read_tensors,
+    safetensors_torch,
+    transformers_to_nari,
+)
 from .model import DiaConfig, DiaModel
 
 VERSIONS = ("v0.1", "0626")
-
-
-class DiaCheckpointError(ValueError):
-    """A checkpoint or config that does not match upstream's layout or this model (names the file and key)."""
+IMPLEMENTATIONS = ("tts-nb", "transformers")
+__all__ = ["DiaCheckpointError", "dia_version", "export_dia_checkpoint", "load_dia_checkpoint", "read_nari_state_dict",
+           "read_state_dict", "read_upstream_config", "upstream_config"]
 
 
 def read_upstream_config(config_path: str | os.PathLike) -> tuple[DiaConfig, str]:
@@ -77,21 +87,32 @@ def _config_v01(d: dict, path: Path) -> DiaConfig:
     return cfg
 
 
+def _rope_theta(sub: dict, where: str, path: Path) -> float:
+    """RoPE theta of a 0626 (``rope_theta``) or transformers 5 (``rope_parameters``) sub-config."""
+    params = sub.get("rope_parameters") or {}
+    _require(path, f"{where}.rope_parameters.rope_type", params.get("rope_type", "default"), "default")
+    _require(path, f"{where}.rope_scaling", sub.get("rope_scaling"), None)
+    return float(sub.get("rope_theta", params.get("rope_theta", 10000.0)))
+
+
 def _config_0626(d: dict, path: Path) -> DiaConfig:
+    """nari-labs' 0626 ``config.json``, which is also transformers' (4.x writes ``rope_theta`` and the token ids at
+    the top, 5.x ``rope_parameters`` and the token ids in ``decoder_config``)."""
     enc, dec = d["encoder_config"], d["decoder_config"]
     _require(path, "encoder_config.num_key_value_heads", enc["num_key_value_heads"], enc["num_attention_heads"])
     _require(path, "decoder_config.cross_num_key_value_heads", dec["cross_num_key_value_heads"],
              dec["cross_num_attention_heads"])
     _require(path, "decoder_config.cross_hidden_size", dec.get("cross_hidden_size", enc["hidden_size"]),
              enc["hidden_size"])
-    for key in ("rope_theta", "norm_eps"):
-        _require(path, f"decoder_config.{key}", dec.get(key, 10000.0 if key == "rope_theta" else 1e-5),
-                 enc.get(key, 10000.0 if key == "rope_theta" else 1e-5))
+    theta = _rope_theta(enc, "encoder_config", path)
+    _require(path, "decoder_config.rope_theta", _rope_theta(dec, "decoder_config", path), theta)
+    _require(path, "decoder_config.norm_eps", dec.get("norm_eps", 1e-5), enc.get("norm_eps", 1e-5))
     for part, sub in (("encoder_config", enc), ("decoder_config", dec)):
-        _require(path, f"{part}.rope_scaling", sub.get("rope_scaling"), None)
         _require(path, f"{part}.hidden_act", sub.get("hidden_act", "silu"), "silu")
     for key, ours in (("eos_token_id", EOS), ("pad_token_id", PAD), ("bos_token_id", BOS)):
-        _require(path, key, d.get(key, ours), ours)
+        top = d.get(key)
+        _require(path, key if top is not None else f"decoder_config.{key}",
+                 top if top is not None else dec.get(key, ours), ours)
     cfg = DiaConfig(
         enc_layers=enc["num_hidden_layers"], enc_dim=enc["hidden_size"], enc_heads=enc["num_attention_heads"],
         enc_head_dim=enc["head_dim"], enc_mlp=enc["intermediate_size"], dec_layers=dec["num_hidden_layers"],
@@ -99,8 +120,7 @@ def _config_0626(d: dict, path: Path) -> DiaConfig:
         dec_head_dim=dec["head_dim"], cross_heads=dec["cross_num_attention_heads"],
         cross_head_dim=dec["cross_head_dim"], dec_mlp=dec["intermediate_size"], src_vocab=enc["vocab_size"],
         tgt_vocab=dec["vocab_size"], delay_pattern=tuple(d.get("delay_pattern", (0, 8, 9, 10, 11, 12, 13, 14, 15))),
-        norm_eps=enc.get("norm_eps", 1e-5), rope_theta=float(enc.get("rope_theta", 10000.0)),
-        max_text_len=enc["max_position_embeddings"], max_audio_len=dec["max_position_embeddings"],
+        norm_eps=enc.get("norm_eps", 1e-5), rope_theta=theta, max_text_len=enc["max_position_embeddings"], max_audio_len=dec["max_position_embeddings"],
         cross_rope=False)
     _require(path, "decoder_config.num_channels", dec.get("num_channels", cfg.channels), cfg.channels)
     return cfg
@@ -147,32 +167,13 @@ def _upstream_name(ours: str) -> str:
     return ours.replace(".mlp.wi.", ".mlp.wi_fused.")
 
 
-def _head_dim(cfg: DiaConfig, name: str) -> int:
-    if name.startswith("encoder."):
-        return cfg.enc_head_dim
-    return cfg.cross_head_dim if ".cross_attention." in name else cfg.dec_head_dim
-
-
-def _kernel_shape(cfg: DiaConfig, name: str, out: int, inp: int) -> tuple[int, ...]:
-    """Upstream's DenseGeneral kernel shape for our Linear weight ``[out, inp]`` called ``name``."""
-    if name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight")):
-        return (inp, out // _head_dim(cfg, name), _head_dim(cfg, name))
-    if name.endswith("o_proj.weight"):
-        return (inp // _head_dim(cfg, name), _head_dim(cfg, name), out)
-    if name.endswith("mlp.wi.weight"):
-        return (inp, 2, out // 2)
-    if name.endswith("logits_dense.weight"):
-        return (inp, cfg.channels, cfg.tgt_vocab)
-    return (inp, out)  # mlp.wo
-
-
 def to_upstream_state_dict(model: DiaModel) -> dict[str, torch.Tensor]:
     """Our weights under upstream's names and ``DenseGeneral`` kernel shapes (contiguous copies)."""
     out = {}
     linear = {n + ".weight" for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
     for name, t in model.state_dict().items():
         if name in linear:
-            t = t.T.reshape(_kernel_shape(model.config, name, *t.shape))
+            t = t.T.reshape(kernel_shape(model.config, name, *t.shape))
         out[_upstream_name(name)] = t.detach().contiguous().clone()
     return out
 
@@ -181,22 +182,30 @@ def from_upstream_state_dict(state: dict[str, torch.Tensor], model: DiaModel, so
     """Copy upstream's tensors into ``model`` (names and shapes checked; kernels reshaped to ``[out, in]``)."""
     ours = model.state_dict()
     expected = {_upstream_name(n): n for n in ours}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise DiaCheckpointError(f"{source}: {len(missing)} tensors missing (first: {missing[:3]}), "
-                                 f"{len(unexpected)} unexpected (first: {unexpected[:3]}); the config.json does not "
-                                 "describe these weights (another model size or layout?)")
+    _check_names(state, set(expected), source)
     with torch.no_grad():
         for up_name, name in expected.items():
             t, target = state[up_name], ours[name]
             if t.dim() > 1 and math.prod(t.shape) == target.numel() and t.shape != target.shape:
                 split = _split(t.shape, target.shape[1])
                 t = t.reshape(math.prod(t.shape[:split]), -1).T
-            if tuple(t.shape) != tuple(target.shape):
-                raise DiaCheckpointError(f"{source}: {up_name} has shape {tuple(state[up_name].shape)}, the config "
-                                         f"gives {tuple(target.shape)}; use the config.json of these weights")
+            _check_shape(source, up_name, state[up_name], t, target)
             target.copy_(t)
+
+
+def _check_names(state: dict, expected: set[str], source: str) -> None:
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise DiaCheckpointError(f"{source}: {len(missing)} tensors missing (first: {missing[:3]}), "
+                                 f"{len(unexpected)} unexpected (first: {unexpected[:3]}); the config.json does not "
+                                 "describe these weights (another model size or layout?)")
+
+
+def _check_shape(source: str, name: str, stored: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> None:
+    if tuple(t.shape) != tuple(target.shape):
+        raise DiaCheckpointError(f"{source}: {name} has shape {tuple(stored.shape)}, the config "
+                                 f"gives {tuple(target.shape)}; use the config.json of these weights")
 
 
 def _split(shape, inp: int) -> int:
@@ -208,59 +217,105 @@ def _split(shape, inp: int) -> int:
 
 
 def read_state_dict(checkpoint_path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.pth``/``.pt`` (``torch.save``) or ``.safetensors`` file, on the CPU."""
-    path = Path(checkpoint_path)
-    if not path.is_file():
-        raise DiaCheckpointError(f"{path}: no such file; pass dia-v0_1.pth or model.safetensors")
-    if path.suffix == ".safetensors":
-        return _safetensors().load_file(str(path), device="cpu")
-    if path.suffix in (".pth", ".pt", ".bin"):
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-            state = state["model"]  # a training checkpoint of tts_nb_utils.dia.train
-        return state
-    raise DiaCheckpointError(f"{path}: unknown suffix {path.suffix!r}; use .pth/.pt (torch) or .safetensors")
+    """Tensors of a ``.pth``/``.pt``/``.bin``, ``.safetensors`` or sharded ``*.index.json`` file, on the CPU."""
+    return read_tensors(checkpoint_path)
 
 
-def _safetensors():
-    try:
-        import safetensors.torch
-    except ImportError:
-        raise DiaCheckpointError("reading or writing .safetensors needs the package safetensors: "
-                                 "`pip install safetensors` (or this project's `dia` extra)") from None
-    return safetensors.torch
+def _resolve(checkpoint_or_folder, config_path) -> tuple[Path, DiaConfig, str]:
+    weights, found_config = find_weights(checkpoint_or_folder)
+    config_path = config_path or found_config
+    if config_path is None:
+        raise DiaCheckpointError(f"{weights}: no config.json beside it; pass the config.json that came with the "
+                                 "weights (config_path / --init-config)")
+    return (weights, *read_upstream_config(config_path))
 
 
-def load_dia_checkpoint(checkpoint_path: str | os.PathLike, config_path: str | os.PathLike,
-                        grad_checkpointing: bool = False) -> DiaModel:
-    """Our :class:`DiaModel` (float32) with upstream's weights, configured like the version its config names."""
-    cfg, _ = read_upstream_config(config_path)
+def dia_version(checkpoint_or_folder: str | os.PathLike, config_path: str | os.PathLike | None = None) -> str:
+    """``"v0.1"`` or ``"0626"`` for a Dia weight file or folder (from its config.json; no tensors are read)."""
+    return _resolve(checkpoint_or_folder, config_path)[2]
+
+
+def read_nari_state_dict(checkpoint_or_folder: str | os.PathLike, config_path: str | os.PathLike | None = None,
+                         ) -> tuple[dict[str, torch.Tensor], DiaConfig, str, Path]:
+    """``(tensors in nari-labs' layout, config, version, weight file)`` of any official Dia file or folder.
+
+    ``config_path`` defaults to the ``config.json`` beside the weights. Transformers-layout files (shards with
+    their index, ``model.safetensors``) are mapped to nari's names and kernels, exactly."""
+    weights, cfg, version = _resolve(checkpoint_or_folder, config_path)
+    state = read_tensors(weights)
+    if is_transformers_layout(state):
+        if version == "v0.1":
+            raise DiaCheckpointError(f"{weights}: transformers-layout weights with a v0.1 config.json; transformers "
+                                     "has no Dia v0.1 (cross-attention RoPE): pass the 0626 config.json")
+        state = transformers_to_nari(state, cfg)
+    return state, cfg, version, weights
+
+
+def load_dia_checkpoint(checkpoint_or_folder: str | os.PathLike, config_path: str | os.PathLike | None = None,
+                        grad_checkpointing: bool = False, implementation: str = "tts-nb"):
+    """A float32 model with the weights of any official Dia file or folder (see :mod:`.layouts`).
+
+    ``implementation="tts-nb"``: our :class:`DiaModel`, configured like the version its config names (v0.1 and
+    0626). ``"transformers"``: transformers' ``DiaForConditionalGeneration``; v0.1 is refused, because
+    transformers' Dia has no RoPE in cross-attention and would compute other logits from those weights."""
+    if implementation not in IMPLEMENTATIONS:
+        raise DiaCheckpointError(f"implementation={implementation!r}: use one of {IMPLEMENTATIONS}")
+    state, cfg, version, weights = read_nari_state_dict(checkpoint_or_folder, config_path)
+    if implementation == "transformers":
+        if version == "v0.1":
+            raise DiaCheckpointError(f"{weights}: Dia v0.1 rotates cross-attention queries and keys, which "
+                                     "transformers' Dia cannot represent; load it with implementation='tts-nb'")
+        from .hf import transformers_model
+        model = transformers_model(cfg, device="meta")
+        hf_state = nari_to_transformers(state, cfg)
+        target = model.state_dict()
+        _check_names(hf_state, set(target), str(weights))
+        for name, t in hf_state.items():
+            _check_shape(str(weights), name, t, t, target[name])
+        model.load_state_dict(hf_state, assign=True)
+        model.model.decoder.embeddings.offsets = torch.arange(cfg.channels) * cfg.tgt_vocab  # a meta buffer
+        for rotary in (model.model.encoder.rotary_emb, model.model.decoder.rotary_emb):  # not in the file either
+            inv_freq, _ = rotary.compute_default_rope_parameters(rotary.config)
+            rotary.inv_freq, rotary.original_inv_freq = inv_freq, inv_freq.clone()
+        if grad_checkpointing:
+            from .hf import enable_checkpointing
+            enable_checkpointing(model)
+        return model.eval()
     with torch.device("meta"):
         model = DiaModel(cfg, grad_checkpointing=grad_checkpointing)
     model = model.to_empty(device="cpu")
-    from_upstream_state_dict(read_state_dict(checkpoint_path), model, str(checkpoint_path))
+    from_upstream_state_dict(state, model, str(weights))
     return model.eval()
 
 
-def export_dia_checkpoint(model: DiaModel, checkpoint_path: str | os.PathLike,
+def export_dia_checkpoint(model, checkpoint_path: str | os.PathLike,
                           config_path: str | os.PathLike | None = None, version: str | None = None) -> Path:
-    """Write ``model`` in upstream's layout (``.pth`` or ``.safetensors`` by suffix), atomically, and its
-    ``config.json`` when ``config_path`` is given. ``version`` defaults to the model's: ``"v0.1"`` when
-    ``config.cross_rope`` is True, else ``"0626"``; a version that does not match the model is refused."""
-    version = version or ("v0.1" if model.config.cross_rope else "0626")
-    if (version == "v0.1") != model.config.cross_rope:
-        raise DiaCheckpointError(f"version={version!r} but the model has cross_rope={model.config.cross_rope}: "
+    """Write ``model`` (ours or transformers' ``DiaForConditionalGeneration``) in nari-labs' layout, for the
+    community scripts and nari's ``Dia.from_local`` (``.pth``/``.bin`` or ``.safetensors`` by suffix), atomically,
+    and its ``config.json`` when ``config_path`` is given. ``version`` defaults to the model's: ``"v0.1"`` when
+    ``config.cross_rope`` is True, else ``"0626"``; a version that does not match the model is refused.
+    (For transformers' layout call the transformers model's ``save_pretrained``: see :func:`.hf.to_transformers`.)"""
+    if not isinstance(model, DiaModel):
+        from .hf import config_from_transformers
+        cfg = config_from_transformers(model.config)
+        state = transformers_to_nari({k: v.detach() for k, v in model.state_dict().items()}, cfg)
+    else:
+        cfg, state = model.config, None
+    version = version or ("v0.1" if cfg.cross_rope else "0626")
+    if (version == "v0.1") != cfg.cross_rope:
+        raise DiaCheckpointError(f"version={version!r} but the model has cross_rope={cfg.cross_rope}: "
                                  "upstream would compute other logits from these weights")
     if any(hasattr(m, "lora_A") for m in model.modules()):
         raise DiaCheckpointError("the model still has LoRA adapters: merge them first "
                                  "(tts_nb_utils.dia.train.merge_lora)")
+    state = state if state is not None else to_upstream_state_dict(model)
+    state = {k: v.contiguous().clone() for k, v in state.items()}
     path = Path(checkpoint_path)
-    state = to_upstream_state_dict(model)
     with atomic_path(path) as tmp:
         if path.suffix == ".safetensors":
-            _safetensors().save_file(state, str(tmp))
+            safetensors_torch().save_file(state, str(tmp))
         else:
             torch.save(state, tmp)
     if config_path is not None:
-        atomic_write_json(config_path, upstream_config(model.config, version))
+        atomic_write_json(config_path, upstream_config(cfg, version))
     return path

@@ -63,7 +63,7 @@ def synthetic_codes(y: np.ndarray, sr: int, channels: int = NUM_CHANNELS, codebo
 def encode(y: np.ndarray, sr: int, codec: str = "synthetic", device: str | torch.device = "cpu", seed: int = 0,
            ) -> torch.Tensor:
     """Codes ``[frames, 9]`` for one mono clip. ``codec``: ``"synthetic"`` (default, no downloads) or
-    ``"dac"`` (needs ``descript-audio-codec`` and, the first time, the network for its 44 kHz weights)."""
+    ``"dac"`` (transformers' ``DacModel``; the first time, the network for its 44 kHz weights)."""
     if codec == "synthetic":
         return synthetic_codes(y, sr, seed=seed)
     if codec == "dac":
@@ -96,25 +96,32 @@ def decode(codes: torch.Tensor, codec: str = "synthetic", device: str | torch.de
     if codec == "dac":
         model = _dac_model(device)
         with torch.inference_mode():
-            z, *_ = model.quantizer.from_codes(torch.as_tensor(codes, device=device).long().T[None])
-            return model.decode(z).squeeze().float().cpu().numpy()
+            audio = model.decode(audio_codes=torch.as_tensor(codes, device=device).long().T[None]).audio_values
+            return audio.squeeze().float().cpu().numpy()
     raise ValueError(f"CODEC={codec!r} is not known; use 'synthetic' or 'dac'")
 
 
 _DAC = {}
+DAC_REPO = "descript/dac_44khz"
 
 
 def _dac_model(device):
+    """transformers' ``DacModel`` with the 44 kHz weights Dia uses (``descript/dac_44khz``, downloaded once into
+    the Hugging Face cache: the only step of notebook 05 that needs the network, and only with CODEC='dac')."""
     try:
-        import dac  # noqa: PLC0415 - optional
+        from transformers import DacModel  # noqa: PLC0415 - the dia extra
     except ImportError:
         raise CodecUnavailableError(
-            "CODEC='dac' needs the optional package descript-audio-codec, which is not installed. Install it "
-            "with `pip install descript-audio-codec` (it downloads the 44 kHz weights on first use, so it also "
-            "needs the network), or keep CODEC='synthetic' to run without it."
+            "CODEC='dac' needs transformers (this project's `dia` extra: pip install 'tts-nb[dia]'), which is "
+            "not installed; or keep CODEC='synthetic' to run without it."
         ) from None
     if "model" not in _DAC:
-        _DAC["model"] = dac.DAC.load(dac.utils.download(model_type="44khz")).eval()
+        try:
+            _DAC["model"] = DacModel.from_pretrained(DAC_REPO).eval()
+        except OSError as e:
+            raise CodecUnavailableError(f"CODEC='dac': cannot load {DAC_REPO} ({e}); it downloads once from the "
+                                        "Hugging Face Hub, so connect to the network or keep CODEC='synthetic'"
+                                        ) from None
     return _DAC["model"].to(device)
 
 
@@ -122,9 +129,12 @@ def _dac_codes(y: np.ndarray, sr: int, device) -> torch.Tensor:
     model = _dac_model(device)
     if sr != DAC_SAMPLE_RATE:
         y = soxr.resample(np.asarray(y, dtype=np.float32), sr, DAC_SAMPLE_RATE)
-    x = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device)[None, None]
+    hop = 512  # DAC 44 kHz: one frame per 512 samples; pad the clip to whole frames like DiaProcessor
+    y = np.asarray(y, dtype=np.float32)
+    y = np.pad(y, (0, -len(y) % hop))
+    x = torch.as_tensor(y, device=device)[None, None]
     with torch.inference_mode():
-        _, codes, *_ = model.encode(model.preprocess(x, DAC_SAMPLE_RATE))
+        codes = model.encode(x).audio_codes
     return codes[0, :NUM_CHANNELS].T.long().cpu()  # [frames, 9]
 
 

@@ -81,9 +81,11 @@ def _items(batch: int, text_len: int, audio_len: int, delays) -> list[tuple[str,
 
 def measure_peak(config: DiaConfig, batch_size: int, text_len: int, audio_len: int, precision: str = "32-true",
                  optimizer: str = "adamw", grad_checkpointing: bool = False, freeze_encoder: bool = False,
-                 lora_rank: int | None = None, device: str | torch.device = "cpu") -> PeakCheck:
+                 lora_rank: int | None = None, device: str | torch.device = "cpu",
+                 implementation: str = "tts-nb") -> PeakCheck:
     """Peak bytes of two training steps of ``batch_size`` items (2 accumulated micro-batches each) of
-    ``text_len`` bytes and ``audio_len`` decoder rows, next to ``memory.estimate`` for the same setting."""
+    ``text_len`` bytes and ``audio_len`` decoder rows, next to ``memory.estimate`` for the same setting.
+    ``implementation``: this package's ``DiaModel`` (``"tts-nb"``) or transformers' (``"transformers"``)."""
     dev = resolve_device(device)
     dataset = DiaDataset(_items(2 * batch_size, text_len, audio_len, config.delay_pattern),
                          config.delay_pattern, max_text_len=text_len, max_audio_len=audio_len)
@@ -94,7 +96,7 @@ def measure_peak(config: DiaConfig, batch_size: int, text_len: int, audio_len: i
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         base = torch.cuda.memory_allocated(dev)
-        result = train(DiaModel(config, grad_checkpointing), dataset, cfg, dev)
+        result = train(_model(config, grad_checkpointing, implementation), dataset, cfg, dev)
         torch.cuda.synchronize(dev)
         peak = torch.cuda.max_memory_allocated(dev) - base
     else:
@@ -103,9 +105,19 @@ def measure_peak(config: DiaConfig, batch_size: int, text_len: int, audio_len: i
             raise RuntimeError("measuring CPU memory needs glibc's mallinfo2 (Linux, glibc >= 2.33); use a GPU")
         base = in_use()
         with _PeakCPU(in_use) as mode:
-            result = train(DiaModel(config, grad_checkpointing), dataset, cfg, dev)
+            result = train(_model(config, grad_checkpointing, implementation), dataset, cfg, dev)
         peak = mode.peak - base
     kw = dict(precision=result.precision, optimizer=optimizer, grad_checkpointing=grad_checkpointing,
               freeze_encoder=freeze_encoder, lora_rank=lora_rank)
     est = estimate(config, batch_size, text_len, audio_len, **kw)
     return PeakCheck(peak, est.total_bytes, est.settings | {"device": str(dev)})
+
+
+def _model(config: DiaConfig, grad_checkpointing: bool, implementation: str) -> torch.nn.Module:
+    if implementation == "transformers":
+        from .hf import transformers_model
+
+        return transformers_model(config, grad_checkpointing=grad_checkpointing)
+    if implementation != "tts-nb":
+        raise ValueError(f"implementation={implementation!r}: use 'tts-nb' or 'transformers'")
+    return DiaModel(config, grad_checkpointing)

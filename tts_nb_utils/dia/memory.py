@@ -9,8 +9,9 @@ What is exact and what is an estimate:
 
 * **Exact** (checked in tests against real tensors): parameter counts (the model is built on the meta
   device), weight, gradient and optimizer-state bytes for torch's AdamW and SGD with momentum.
-* **Approximate**: ``adamw8bit`` uses bitsandbytes' layout (1 byte per state element for tensors of at least
-  4096 elements, 4 bytes below) and ignores its small quantisation statistics.
+* **Exact for bitsandbytes' layout**: ``adamw8bit`` (``bnb.optim.AdamW8bit``): two uint8 states per element for
+  tensors of at least 4096 elements, plus per 256-element block one float32 ``absmax`` per state (0.03 B/param)
+  and a 256-entry float32 ``qmap`` per state and tensor; float32 states below 4096 elements.
 * **Estimate**: activations. The model counts, per token and layer, the tensors autograd saves in this
   package's ``DiaModel`` (projections, RoPE's float32 copies, the GQA-expanded keys and values, the gated MLP,
   RMSNorm's float32 intermediates), assumes a memory-efficient SDPA kernel (no T x T score matrix: true
@@ -41,6 +42,8 @@ from .model import DiaConfig, DiaModel
 GIB = 2**30
 OPTIMIZERS = ("adamw", "adamw8bit", "sgd")
 BNB_MIN_8BIT_SIZE = 4096  # bitsandbytes keeps 32-bit states for smaller tensors
+BNB_BLOCK = 256  # bitsandbytes' blockwise quantisation: one float32 absmax per state and 256 elements
+MARGIN = 0.10  # a setting "fits" when its estimate plus 10 % stays within the usable memory (see plan)
 
 
 class MemoryConfigError(ValueError):
@@ -178,8 +181,9 @@ def _optimizer_bytes(optimizer: str, trainable: list[int], pb: int) -> int:
     n_train = sum(trainable)
     if optimizer == "adamw":
         return 2 * n_train * pb + 4 * len(trainable)  # exp_avg, exp_avg_sq in the parameter dtype; float32 step
-    if optimizer == "adamw8bit":
-        return sum(2 * n if n >= BNB_MIN_8BIT_SIZE else 8 * n for n in trainable)
+    if optimizer == "adamw8bit":  # state1/2 uint8, absmax1/2 float32 per block, qmap1/2 256 x float32
+        return sum(2 * n + 8 * -(-n // BNB_BLOCK) + 2 * 4 * 256 if n >= BNB_MIN_8BIT_SIZE else 8 * n
+                   for n in trainable)
     return n_train * pb  # sgd with momentum: one buffer per parameter
 
 
@@ -231,8 +235,9 @@ def autocast_cache_bytes(config: DiaConfig, freeze_encoder: bool = False) -> int
 
 @dataclass
 class PlanRow:
-    """One setting: whether batch 1 fits at the given lengths, the largest batch that fits there, the
-    longest audio (decoder rows) that fits at batch 1, and the estimate at the largest batch."""
+    """One setting at the given lengths. ``verdict``: ``"fits"`` (batch 1 plus :data:`MARGIN` fits), ``"tight"``
+    (batch 1 fits only without the margin: expect out-of-memory errors), ``"no"``. ``max_batch`` and
+    ``max_audio_len`` (decoder rows at batch 1) keep the margin; ``why`` says in words what decides the row."""
 
     precision: str
     optimizer: str
@@ -244,6 +249,8 @@ class PlanRow:
     max_audio_len: int
     gib_at_max_batch: float
     gib_at_batch_1: float
+    verdict: str = "fits"
+    why: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -259,37 +266,62 @@ def _largest(fits, lo: int, hi: int) -> int:
     return lo
 
 
+_PARTS = {"weights": "weights", "master_weights": "fp32 weights", "gradients": "gradients",
+          "optimizer_states": "optimizer states", "activations": "activations", "logits": "logits"}
+BF16_TRUE_NOTE = ("bf16-true keeps no float32 weights: at Dia's fine-tuning LR of 1e-5 most updates fall below "
+                  "bfloat16's step and are lost")
+
+
+def _why(one: MemoryEstimate, budget: float, verdict: str, precision: str) -> str:
+    part = max(one.breakdown, key=one.breakdown.get)
+    spare = (budget - one.total_bytes) / GIB
+    text = f"{-spare:.1f} GiB over" if verdict == "no" else f"{spare:.1f} GiB spare"
+    text += f" (< {MARGIN:.0%} margin)" if verdict == "tight" else ""
+    text += f"; most: {_PARTS.get(part, part)} {one.breakdown[part] / GIB:.1f}"
+    return text
+
+
 def plan(
     gpu_gib: float = 24,
     config: DiaConfig | None = None,
     text_len: int = 256,
     audio_len: int = 877,
     reserve_gib: float = 1.5,
-    precisions: tuple[str, ...] = ("bf16-mixed", "bf16-true"),
-    optimizers: tuple[str, ...] = OPTIMIZERS,
+    precisions: tuple[str, ...] = ("bf16-mixed",),
+    optimizers: tuple[str, ...] = ("adamw", "adamw8bit"),
     lora_ranks: tuple[int | None, ...] = (None, 16),
     max_batch: int = 256,
+    margin: float = MARGIN,
 ) -> list[PlanRow]:
     """Every combination of the settings, fitting ones first (then by largest batch).
 
-    Defaults: Dia-1.6B, 256 text bytes, 877 decoder rows (10 s of audio: ``decoder_length(861)``), and
-    ``gpu_gib - reserve_gib`` usable GiB (the reserve covers the CUDA context and fragmentation).
+    Defaults: Dia-1.6B, 256 text bytes, 877 decoder rows (10 s of audio: ``decoder_length(861)``), the settings
+    that make sense for fine-tuning (bf16-mixed, AdamW or 8-bit AdamW; pass ``precisions=("bf16-mixed",
+    "bf16-true")`` or ``optimizers=OPTIMIZERS`` for the others), and ``gpu_gib - reserve_gib`` usable GiB (the
+    reserve covers the CUDA context). A setting fits when its estimate times ``1 + margin`` is within that:
+    the margin covers allocator fragmentation, library workspaces and the activation estimate's error (within
+    15 % of measured peaks in ``tests/test_dia_memory.py``).
     """
     config = config or DiaConfig.dia_1_6b()
     budget = (gpu_gib - reserve_gib) * GIB
     rows = []
     for prec, opt, ckpt, frz, lora in itertools.product(precisions, optimizers, (False, True), (False, True),
                                                         lora_ranks):
+        if lora and opt == "adamw8bit" and "adamw" in optimizers:
+            continue  # LoRA's adapter states are a few MB: 8-bit AdamW changes nothing there
         kw = dict(precision=prec, optimizer=opt, grad_checkpointing=ckpt, freeze_encoder=frz, lora_rank=lora)
+
+        def ok(b, t, kw=kw):
+            return estimate(config, b, text_len, t, **kw).total_bytes * (1 + margin) <= budget
+
         one = estimate(config, 1, text_len, audio_len, **kw)
-        mb = _largest(lambda b, kw=kw: estimate(config, b, text_len, audio_len, **kw).total_bytes <= budget, 1,
-                      max_batch)
-        ml = _largest(lambda t, kw=kw: estimate(config, 1, text_len, t, **kw).total_bytes <= budget, 1,
-                      config.max_audio_len)
+        mb = _largest(lambda b: ok(b, audio_len), 1, max_batch)
+        ml = _largest(lambda t: ok(1, t), 1, config.max_audio_len)
+        verdict = "fits" if mb >= 1 else "tight" if one.total_bytes <= budget else "no"
         at = estimate(config, max(mb, 1), text_len, audio_len, **kw)
-        rows.append(PlanRow(prec, opt, ckpt, frz, lora, mb >= 1, max(mb, 0), max(ml, 0),
-                            round(at.total_gib, 2), round(one.total_gib, 2)))
-    rows.sort(key=lambda r: (not r.fits, -r.max_batch, -r.max_audio_len))
+        rows.append(PlanRow(prec, opt, ckpt, frz, lora, mb >= 1, max(mb, 0), max(ml, 0), round(at.total_gib, 2),
+                            round(one.total_gib, 2), verdict, _why(one, budget, verdict, prec)))
+    rows.sort(key=lambda r: (not r.fits, r.verdict != "tight", -r.max_batch, -r.max_audio_len))
     return rows
 
 
@@ -300,13 +332,14 @@ def format_breakdown(est: MemoryEstimate) -> str:
 
 
 def format_memory_plan(rows: list[PlanRow], limit: int | None = None) -> str:
-    """A text table of ``plan`` rows (fitting first)."""
-    head = (f"{'precision':<11}{'optimizer':<10}{'ckpt':<6}{'frz enc':<8}{'lora':<6}{'fits':<6}"
-            f"{'max batch':>10}{'max rows@b1':>12}{'GiB@max':>9}{'GiB@b1':>8}")
-    lines = [head, "-" * len(head)]
+    """A text table of ``plan`` rows (fitting first), each with its reason; lines under 120 characters."""
+    head = (f"{'setting':<42}{'fits':<6}{'batch':>5}{'rows@b1':>8}{'GiB@b1':>7}  why (at batch 1, GiB)")
+    lines = [head, "-" * 116]
     for r in rows[:limit]:
-        lines.append(f"{r.precision:<11}{r.optimizer:<10}{'yes' if r.grad_checkpointing else 'no':<6}"
-                     f"{'yes' if r.freeze_encoder else 'no':<8}{str(r.lora_rank or '-'):<6}"
-                     f"{'yes' if r.fits else 'NO':<6}{r.max_batch:>10}{r.max_audio_len:>12}"
-                     f"{r.gib_at_max_batch:>9.2f}{r.gib_at_batch_1:>8.2f}")
+        name = ("bf16-true " if r.precision == "bf16-true" else "") + (
+            "8-bit AdamW" if r.optimizer == "adamw8bit" else r.optimizer)
+        name += " +ckpt" * r.grad_checkpointing + " +frozen enc" * r.freeze_encoder
+        name += f" +LoRA{r.lora_rank}" if r.lora_rank else ""
+        lines.append(f"{name:<42}{r.verdict:<6}{r.max_batch:>5}{r.max_audio_len:>8}{r.gib_at_batch_1:>7.1f}  "
+                     f"{r.why}")
     return "\n".join(lines)

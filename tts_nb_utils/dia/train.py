@@ -38,6 +38,7 @@ from ..io import atomic_path, show_progress
 from ..schedules.build import warmup_then_decay
 from .data import DiaBatch, DiaDataset, collate, text_dropout_flags
 from .delay import BOS, PAD
+from .hf import quiet_logger
 from .loss import DEFAULT_CHANNEL_WEIGHTS, channel_ce_sums, weighted_loss
 
 
@@ -50,8 +51,33 @@ class TrainConfigError(ValueError):
 
 
 OPTIMIZERS = ("adamw", "adamw8bit")
-#: Dia's linear layers inside the transformer blocks (what LoRA adapts, as the memory planner counts it).
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "wi", "wo")
+#: Dia's linear layers inside the transformer blocks (what LoRA adapts, as the memory planner counts it), by
+#: their names in this package's DiaModel (``wi``/``wo``) and in transformers' (``gate_up_proj``/``down_proj``).
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "wi", "wo", "gate_up_proj", "down_proj")
+
+
+def is_transformers_dia(model: torch.nn.Module) -> bool:
+    """True for transformers' ``DiaForConditionalGeneration`` (or a DDP wrapper of it)."""
+    return hasattr(_unwrap(model), "get_encoder") and hasattr(_unwrap(model), "logits_dense")
+
+
+def encoder_of(model: torch.nn.Module) -> torch.nn.Module:
+    """The text encoder of either model (``model.encoder`` here, ``model.model.encoder`` in transformers)."""
+    model = _unwrap(model)
+    return model.get_encoder() if is_transformers_dia(model) else model.encoder
+
+
+def forward_logits(net: torch.nn.Module, b: DiaBatch) -> torch.Tensor:
+    """Teacher-forced logits ``[B, T, C, V]`` of either model for a collated batch. transformers' model takes the
+    text mask as ``attention_mask`` (its encoder and cross-attention masks are built from it) and returns
+    ``[B * C, T, V]``; the logits are the same (``tests/test_dia_layouts.py``)."""
+    if not is_transformers_dia(net):
+        return net(**b.model_inputs())
+    B, T, C = b.audio_in.shape
+    padded = not bool(b.text_mask.all())
+    out = net(input_ids=b.text, attention_mask=b.text_mask.long() if padded else None,
+              decoder_input_ids=b.audio_in, use_cache=False)
+    return out.logits.view(B, C, T, -1).transpose(1, 2)
 
 
 @dataclass
@@ -122,7 +148,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 def _optional(package: str, setting: str):
     try:
-        return __import__(package)
+        with quiet_logger(package):  # bitsandbytes warns when an optional CPU kernel is not fetched from the Hub
+            return __import__(package)
     except ImportError:
         raise TrainConfigError(f"{setting} needs the optional package {package}, which is not installed: "
                                f"`pip install {package}` (or this project's `dia` extra: pip install 'tts-nb[dia]')"
@@ -136,7 +163,7 @@ def prepare_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
     decoder's blocks, and of the encoder's unless it is frozen; embeddings and the output layer stay frozen.
     """
     if cfg.freeze_encoder:
-        model.encoder.requires_grad_(False)
+        encoder_of(model).requires_grad_(False)
     if cfg.lora_rank and not any(hasattr(m, "lora_A") for m in model.modules()):
         peft = _optional("peft", f"lora_rank={cfg.lora_rank}")
         blocks = "decoder" if cfg.freeze_encoder else "(encoder|decoder)"
@@ -353,7 +380,7 @@ def _train_step(run: _Run, micro: list[DiaBatch], cfg: TrainConfig, result: DiaT
         with contextlib.nullcontext() if world == 1 or last else run.net.no_sync():  # all-reduce once
             with torch.autocast(dev.type, dtype=run.amp_dtype or torch.float32, enabled=run.amp_dtype is not None,
                                 cache_enabled=False):  # no cached 16-bit copy of every weight (module docstring)
-                logits = run.net(**b.model_inputs())
+                logits = forward_logits(run.net, b)
             sums, _ = channel_ce_sums(logits, b.targets)
             del logits
             loss = weighted_loss(sums, counts, cfg.channel_weights)

@@ -17,8 +17,9 @@ its own small format, a JSON or YAML file with one ``dia_train`` mapping; the ke
       audio_seconds: 10
       gpu_gib: 24              # the card; tts-nb doctor --gpu-gib overrides it
 
-The estimate is compared with the card less :data:`RESERVE_GIB`; a config that does not fit is an error whose
-fix is the fitting row of :func:`~tts_nb_utils.dia.memory.plan` that changes the fewest settings.
+The estimate is compared with the card less :data:`RESERVE_GIB`; a config that does not fit is an error, one
+that fits only without the planner's margin (:data:`~tts_nb_utils.dia.memory.MARGIN`) a warning; the fix is the
+fitting row of :func:`~tts_nb_utils.dia.memory.plan` that changes the fewest settings.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def check_dia(target: Target, gpu_gib: float | None = None) -> None:
     """Estimate the peak memory of the configured step and compare it with the card."""
     from ..dia.codec import FRAMES_PER_SECOND
     from ..dia.delay import decoder_length
-    from ..dia.memory import MemoryConfigError, estimate
+    from ..dia.memory import MARGIN, MemoryConfigError, estimate
 
     s, unknown = read_dia_config(target.path, gpu_gib)
     for key in unknown:
@@ -88,6 +89,11 @@ def check_dia(target: Target, gpu_gib: float | None = None) -> None:
         target.add("error", f"needs {est.total_gib:.1f} GiB, the card has {budget:.1f} GiB to give: out of memory "
                    "at the first step", f"{target.path.name}#dia_train",
                    _fitting(config, s, est.settings["precision"], audio_len), "05_dia_training_on_a_3090.ipynb")
+    elif est.total_gib * (1 + MARGIN) > budget:
+        target.add("warning", f"needs {est.total_gib:.1f} GiB of the {budget:.1f} GiB the card has to give: less than "
+                   f"the {MARGIN:.0%} margin for allocator fragmentation and library workspaces",
+                   f"{target.path.name}#dia_train", _fitting(config, s, est.settings["precision"], audio_len),
+                   "05_dia_training_on_a_3090.ipynb")
 
 
 def _fitting(config, s: dict[str, Any], precision: str, audio_len: int) -> str:
