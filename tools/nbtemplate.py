@@ -30,7 +30,8 @@ if "google.colab" in sys.modules:
 
     if not os.path.isdir("/content/tts-nb"):
         !git clone -q --depth 1 https://github.com/{GITHUB_REPO} /content/tts-nb
-    %pip install -q -e /content/tts-nb
+    # [dia]: transformers, peft and bitsandbytes, which notebook 05 trains with
+    %pip install -q -e "/content/tts-nb[dia]"
     if "/content/tts-nb" not in sys.path:
         sys.path.insert(0, "/content/tts-nb")
     %cd /content/tts-nb/notebooks'''
