@@ -13,6 +13,7 @@ from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
 from ..dataprep.validate import CODES, ValidationConfig
 from ..errors import UsageError
+from ..parallel import JOBS_ENV, MAX_JOBS, default_jobs
 from ._common import add_dataclass_options, dataclass_from_args, dbfs, positive_int, unit_interval
 
 
@@ -102,7 +103,7 @@ def _cmd_slice(args: argparse.Namespace) -> int:
 
     job = SliceJob(preset=args.preset, slicer=_slicer_config(args), max_=args.max, alpha=args.alpha,
                    decoder=args.decoder, speaker=args.speaker, language=args.language)
-    result = slice_to_folder(args.input, args.output, job, progress=not args.quiet)
+    result = slice_to_folder(args.input, args.output, job, progress=not args.quiet, jobs=args.jobs)
     for f in result.failed:
         print(f"failed: {f['source']}: {f['reason']}", file=sys.stderr)
     for x in result.left_out:
@@ -124,13 +125,19 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         normalize=not args.no_normalize, loudness_lufs=args.lufs, max_=args.max, alpha=args.alpha,
         validation=dataclass_from_args(ValidationConfig, args),
     )
-    result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
+    result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet, jobs=args.jobs)
     return _print_result(result)
 
 
 def _denoise_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stationary", action="store_true", help="one noise profile for the whole file (hum, hiss)")
     p.add_argument("--prop-decrease", type=unit_interval, default=1.0, help="how much of the noise to remove, 0..1")
+
+
+def _jobs_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=positive_int, default=default_jobs(), metavar="N",
+                   help=f"processes for the files (default {default_jobs()}: this machine's cores, at most "
+                   f"{MAX_JOBS}; or {JOBS_ENV})")
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -175,6 +182,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="gpt-sovits: ffmpeg when on PATH (auto), or the NumPy reproduction of its decode")
     s.add_argument("--speaker", help="speaker field of the .list (default: OUT's folder name)")
     s.add_argument("--language", default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
+    _jobs_arg(s)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_slice)
 
@@ -194,5 +202,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="level each clip to this integrated loudness (ITU-R BS.1770, e.g. -23) instead of the mix")
     p.add_argument("--max", type=unit_interval, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
     p.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
+    _jobs_arg(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_prepare)
