@@ -89,10 +89,28 @@ def _kernels(sr: int) -> tuple[np.ndarray, ...]:
             within.reshape(GROUP * 4, GROUP * 4), across, m_pow[GROUP])
 
 
+@lru_cache(maxsize=1)
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def k_weighted(x: np.ndarray, sr: int) -> np.ndarray:
     """``x`` (``[n]``, float) through the K-weighting filter from rest, float32: ``scipy.signal.sosfilt`` of
     :func:`k_weighting_biquads` without scipy (see the module docstring)."""
-    zero_state, from_state, to_state, m_pow, within, across, m_group = _kernels(int(sr))
+    return _k_weighted_blocks(x, sr).reshape(-1)[: len(x)]
+
+
+def _k_weighted_blocks(x: np.ndarray, sr: int) -> np.ndarray:
+    """:func:`k_weighted` as ``[blocks, BLOCK]``, zero-padded at the end. One BLAS thread: these products are
+    small, and a second thread on a busy machine made them 5x slower (issue 29)."""
+    with _blas().limit(limits=1, user_api="blas"):
+        return _filter_blocks(x, int(sr))
+
+
+def _filter_blocks(x: np.ndarray, sr: int) -> np.ndarray:
+    zero_state, from_state, to_state, m_pow, within, across, m_group = _kernels(sr)
     n = len(x)
     groups = max(1, -(-n // (BLOCK * GROUP)))
     padded = np.zeros(groups * GROUP * BLOCK, np.float32)
@@ -105,8 +123,17 @@ def k_weighted(x: np.ndarray, sr: int) -> np.ndarray:
         starts[g] = state
         state = m_group @ state + step
     states = np.einsum("jab,gb->gja", m_pow, starts).reshape(groups, GROUP * 4) + pushed @ within
-    y = blocks @ zero_state + states.reshape(-1, 4).astype(np.float32) @ from_state
-    return y.reshape(-1)[:n]
+    return blocks @ zero_state + states.reshape(-1, 4).astype(np.float32) @ from_state
+
+
+def _energy_to(blocks: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Sum of squares of the flattened ``blocks`` before each sample index in ``bounds`` (float64)."""
+    per_block = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+    running = np.concatenate(([0.0], np.cumsum(per_block)))
+    q, r = np.divmod(bounds, blocks.shape[1])
+    rows = blocks[np.minimum(q, len(blocks) - 1)].astype(np.float64)
+    partial = np.einsum("ij,ij->i", rows, rows * (np.arange(blocks.shape[1]) < r[:, None]))
+    return running[q] + partial
 
 
 def integrated_loudness(y: np.ndarray, sr: int) -> float | None:
@@ -122,9 +149,7 @@ def integrated_loudness(y: np.ndarray, sr: int) -> float | None:
     bounds = np.minimum((BLOCK_S * STEP * j * sr).astype(np.int64), n)  # 100 ms steps, pyloudnorm's int() bounds
     z = np.zeros(count)
     for c in range(channels):
-        weighted = k_weighted(x[:, c], sr)
-        running = np.concatenate(([0.0], np.cumsum(np.square(weighted), dtype=np.float64)))
-        steps = np.diff(running[bounds])  # per 100 ms step
+        steps = np.diff(_energy_to(_k_weighted_blocks(x[:, c], sr), bounds))  # per 100 ms step
         block = steps[:count] + steps[1 : count + 1] + steps[2 : count + 2] + steps[3 : count + 3]
         z += CHANNEL_GAINS[c] * block / (BLOCK_S * sr)
     with np.errstate(divide="ignore"):
