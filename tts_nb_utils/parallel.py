@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 from .io import show_progress
@@ -43,11 +42,18 @@ def ordered_map(fn: Callable[[Any], T], tasks: Sequence[Any], jobs: int = 1, des
     One process (no pool) when ``jobs`` is 1 or there is one task. Results keep the order of ``tasks``; an
     exception in ``fn`` is raised here, as in the loop.
     """
-    from tqdm.auto import tqdm
+    def bar(it):
+        if not show_progress(progress):  # no tqdm import at all: tqdm.auto costs a quiet run ~0.1 s of start-up
+            return it
+        from tqdm.auto import tqdm
 
-    bar = {"total": len(tasks), "desc": desc, "unit": "file", "disable": not show_progress(progress)}
+        return tqdm(it, total=len(tasks), desc=desc, unit="file")
+
     workers = min(int(jobs), len(tasks))
     if workers <= 1:
-        return [fn(t) for t in tqdm(tasks, **bar)]
+        return [fn(t) for t in bar(tasks)]
+    # Imported here: it loads multiprocessing, which a run with one job never needs.
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(fn, tasks, chunksize=max(1, chunksize)), **bar))
+        return list(bar(pool.map(fn, tasks, chunksize=max(1, chunksize))))
