@@ -210,3 +210,25 @@ def test_a_long_file_decoded_in_parallel_parts_is_bit_identical(tmp_path, monkey
     assert parts is not None and np.array_equal(whole.view(np.int32), parts.view(np.int32))
     monkeypatch.setattr(decode, "_same", lambda a, b: False)  # a seam that differs: decoded in one piece
     assert np.array_equal(decode.decode_ffmpeg(path, 32000, parts=2).view(np.int32), whole.view(np.int32))
+
+
+def test_the_in_place_mix_writes_the_samples_of_slice_audios_mix():
+    from tts_nb_utils.dataprep.normalize import gpt_sovits_mix
+    from tts_nb_utils.dataprep.presets import mix_to_pcm
+
+    rng = np.random.default_rng(0)
+    for k in range(600):
+        n = int(rng.integers(1, 3000))
+        chunk = (float(rng.choice([1e-6, 0.01, 0.5, 1.0, 1.5, 4.0])) * rng.uniform(-1, 1, n)).astype(np.float32)
+        if k % 50 == 0:
+            chunk[rng.integers(0, n)] = rng.choice([np.nan, np.inf, -np.inf])
+        if k % 77 == 0:
+            chunk[:] = 0  # digital silence: 0/0
+        for max_, alpha in ((0.9, 0.25), (0.5, 0.0), (1.0, 1.0)):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mixed = gpt_sovits_mix(chunk, max_, alpha)
+            got = mix_to_pcm(chunk, max_, alpha)
+            if not np.isfinite(mixed).all():
+                assert got is None
+            else:
+                assert np.array_equal(got, (mixed * 32767).astype(np.int16))

@@ -30,7 +30,7 @@ from ..audio.files import read_audio_file
 from ..errors import UsageError
 from ..io import atomic_path, atomic_write_text, list_audio_files
 from ..parallel import ordered_map
-from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, gpt_sovits_mix
+from .normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from .slicer import SlicerConfig, slice_frames
 
 PRESETS = ("gpt-sovits", "openvpi")
@@ -93,13 +93,24 @@ def gpt_sovits_chunks(y: np.ndarray, cfg: SliceJob) -> tuple[list[tuple[int, int
     bounds, hop, _ = slice_frames(y, GPT_SOVITS_SR, slicer, rule="gpt-sovits")
     if bounds is None:  # upstream's slicer returns the bare waveform; unpacking it fails (slice_audio.py:37)
         return [], True
-    out = []
-    for a, b in bounds:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mixed = gpt_sovits_mix(y[a * hop : min(len(y), b * hop)], cfg.max_, cfg.alpha)
-        pcm = (mixed * 32767).astype(np.int16) if np.isfinite(mixed).all() else None
-        out.append((a * hop, b * hop, pcm))
-    return out, False
+    return [(a * hop, b * hop, mix_to_pcm(y[a * hop : min(len(y), b * hop)], cfg.max_, cfg.alpha))
+            for a, b in bounds], False
+
+
+def mix_to_pcm(chunk: np.ndarray, max_: float = DEFAULT_MAX, alpha: float = DEFAULT_ALPHA) -> np.ndarray | None:
+    """``(gpt_sovits_mix(chunk) * 32767).astype(int16)`` with the same float32 operations in the same order,
+    in place (two temporaries instead of six); None where the mix is not finite (silence, NaN or Inf in the
+    chunk: exactly when the peak is 0 or not finite)."""
+    peak = np.maximum(chunk.max(), -chunk.min()) if len(chunk) else np.float32(0)  # == np.abs(chunk).max()
+    if not (np.isfinite(peak) and peak > 0):
+        return None
+    if peak > 1:
+        chunk = chunk / peak  # slice_audio.py:39-40: divides by the old peak once more below
+    mixed = chunk / peak
+    mixed *= max_ * alpha
+    mixed += (1 - alpha) * chunk
+    mixed *= 32767
+    return mixed.astype(np.int16)
 
 
 def sidecar_text(src: Path) -> str | None:
