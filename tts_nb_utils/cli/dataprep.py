@@ -179,7 +179,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max", type=unit_interval, default=DEFAULT_MAX, help="gpt-sovits mix: peak target")
     s.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="gpt-sovits mix: share of the peak-normalised chunk")
     s.add_argument("--decoder", choices=("auto", "ffmpeg", "fallback"), default="auto",
-                   help="gpt-sovits: ffmpeg when on PATH (auto), or the NumPy reproduction of its decode")
+                   help="gpt-sovits: ffmpeg (auto: PATH's, else imageio-ffmpeg's bundled binary), or the NumPy "
+                   "reproduction of its decode")
     s.add_argument("--speaker", help="speaker field of the .list (default: OUT's folder name)")
     s.add_argument("--language", default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
     _jobs_arg(s)
