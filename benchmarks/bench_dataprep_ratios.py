@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,10 +54,18 @@ def load_audio(file, sr):
 OURS = [sys.executable, "-m", "tts_nb_utils.cli"]
 
 
-def wall(cmd: list[str], env: dict | None = None) -> float:
+CPU: dict[str, list] = {}  # CPU seconds (user + system, the command and its children) per command name
+
+
+def wall(cmd: list[str], env: dict | None = None, name: str = "") -> float:
+    """Wall seconds of ``cmd``; its CPU seconds go to ``CPU[name]`` (a figure a busy machine disturbs less)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, env=env or ENV, check=True, capture_output=True)
-    return time.perf_counter() - t
+    seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(name, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return seconds
 
 
 def interleaved(cmds: dict[str, list[str]], rounds: int) -> dict[str, list]:
@@ -64,11 +73,13 @@ def interleaved(cmds: dict[str, list[str]], rounds: int) -> dict[str, list]:
     times: dict[str, list] = {k: [] for k in cmds}
     for _ in range(rounds):
         for name, cmd in cmds.items():
-            times[name].append(wall(cmd))
+            times[name].append(wall(cmd, name=name))
     return times
 
 
-def show(times: dict[str, list], peer: str, aims: dict[str, float] | None = None, audio_s: float | None = None):
+def show(times: dict[str, list], peer: str, aims: dict[str, float] | None = None, audio_s: float | None = None,
+         cpu_prefix: str | None = None):
+    """Medians, ranges and ratios to ``peer`` (per round too); CPU seconds where :func:`wall` measured them."""
     ref = statistics.median(times[peer])
     for name, ts in times.items():
         med = statistics.median(ts)
@@ -80,6 +91,9 @@ def show(times: dict[str, list], peer: str, aims: dict[str, float] | None = None
             line += f"  {peer} / this: {ref / med:4.2f}x (rounds {min(rounds):.2f}-{max(rounds):.2f})"
             if aims and name in aims:
                 line += f"  aim >= {aims[name]}x"
+        cpu = CPU.get(f"{cpu_prefix}{name}") if cpu_prefix is not None else None
+        if cpu:
+            line += f"  CPU {statistics.median(cpu):.2f} s"
         print(line)
 
 
@@ -133,13 +147,13 @@ def slice_ratios(tmp: Path, rounds: int, files: int) -> None:
         for _ in range(rounds):
             for name, cmd in cmds.items():
                 shutil.rmtree(outs[name], ignore_errors=True)
-                times[name].append(wall(cmd, env_up if name == "slice_audio.py" else None))
+                times[name].append(wall(cmd, env_up if name == "slice_audio.py" else None, f"{label}: {name}"))
         theirs = sorted(p.name for p in outs["slice_audio.py"].glob("*.wav"))
         same = all(sorted(p.name for p in o.glob("*.wav")) == theirs
                    and all((o / n).read_bytes() == (outs["slice_audio.py"] / n).read_bytes() for n in theirs)
                    for o in list(outs.values())[1:])
         print(f" {label}: {audio_s / 60:.1f} min of audio, {len(theirs)} clips, every clip byte-identical: {same}")
-        show(times, "slice_audio.py", {f"tts-nb slice --jobs {jobs}": aim})
+        show(times, "slice_audio.py", {f"tts-nb slice --jobs {jobs}": aim}, cpu_prefix=f"{label}: ")
 
 
 def validate_ratios(tmp: Path, rounds: int) -> None:
@@ -158,7 +172,7 @@ def validate_ratios(tmp: Path, rounds: int) -> None:
         floor.append(time.perf_counter() - t)
     times["floor: soundfile.read, no start-up"] = floor
     print(f"2. validate, 60 min (60 FLAC files, 22.05 kHz), start-up included; {rounds} interleaved rounds")
-    show(times, "tts-nb validate --jobs 1", audio_s=3600.0)
+    show(times, "tts-nb validate --jobs 1", audio_s=3600.0, cpu_prefix="")
     j1, j2 = (statistics.median(times[f"tts-nb validate --jobs {j}"]) for j in (1, 2))
     print(f"   jobs 2 / jobs 1 in time: {j2 / j1:.2f} (aim <= 0.6); jobs 2 at {3600 / j2:.0f}x (aim >= 2500x); "
           f"{j2 / statistics.median(floor):.1f}x the decode floor")
