@@ -179,7 +179,10 @@ def test_an_ffmpeg_is_always_found():
 def test_the_bundled_ffmpeg_writes_the_clips_slice_audio_wrote_with_debians(tmp_path, monkeypatch):
     from tts_nb_utils.audio.decode import FFMPEG_ENV, _bundled_ffmpeg
 
-    monkeypatch.setenv(FFMPEG_ENV, _bundled_ffmpeg())  # reference hashes: Debian's ffmpeg 5.1
+    monkeypatch.setenv(FFMPEG_ENV, "bundled")  # reference hashes: Debian's ffmpeg 5.1
+    from tts_nb_utils.audio.decode import ffmpeg_exe
+
+    assert ffmpeg_exe() == _bundled_ffmpeg()
     src = tmp_path / "unseen"
     write_cases(src)
     _check_against_upstream(src, REF["slice_audio"]["unseen"], tmp_path / "out", "ffmpeg")
