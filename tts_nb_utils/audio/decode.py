@@ -204,14 +204,16 @@ def _decode_parts(path, sr: int, exe: str, parts: int, frames: int, in_rate: int
         body = out[a * up // down : (b * up // down if k < parts - 1 else n_out)]
         run = _Ffmpeg(_run_command(path, sr, exe, lo, None if hi == frames else hi - lo, in_rate))
         views = [memoryview(x).cast("B") for x in (head, body, tail)]
-        result: list = []
-        t = threading.Thread(target=lambda r=run, v=views, res=result: res.append(_fill(r.proc.stdout, v)))
-        t.start()
-        heads.append(head), tails.append(tail), runs.append((run, result, 4 * (len(head) + len(body) + len(tail))))
-        threads.append(t)
+        result: list = []  # the reader thread's (bytes read into the views, bytes over)
+        threads.append(threading.Thread(target=lambda r=run, v=views, res=result: res.append(_fill(r.proc.stdout, v))))
+        threads[-1].start()
+        heads.append(head)
+        tails.append(tail)
+        runs.append((run, result, 4 * (len(head) + len(body) + len(tail))))
     for t in threads:
         t.join()
-    ok = all(run.finish() is None and res == [(want, 0)] for run, res, want in runs)
+    failed = [run.finish() is not None for run, _, _ in runs]  # every process waited for, failed or not
+    ok = not any(failed) and all(res == [(want, 0)] for _, res, want in runs)
     for k in range(parts - 1):
         seam = cuts[k + 1] * up // down
         ok = ok and _same(tails[k][:half], out[seam : seam + half]) and _same(heads[k + 1][-half:], out[seam - half : seam])
