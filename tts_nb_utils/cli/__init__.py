@@ -18,7 +18,7 @@ from ..errors import UsageError
 #: Modules whose ``register_cli(subparsers)`` adds subcommands, in the order ``tts-nb --help`` lists them, with
 #: the commands each adds: ``tts-nb CMD ...`` imports only CMD's module (a command missing here loads them all).
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "tts_nb_utils.cli.run": ("run", "list", "docs", "strip"),
+    "tts_nb_utils.cli.run": ("run", "sweep", "list", "docs", "strip"),
     "tts_nb_utils.cli.dataprep": ("validate", "denoise", "slice", "prepare"),  # 01
     "tts_nb_utils.cli.gpt_sovits": ("sovits-log", "scan-checkpoints"),  # 02
     "tts_nb_utils.cli.diffsinger": ("check-config",),  # 03
