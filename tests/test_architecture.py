@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tts_nb_utils"
 NOTEBOOK_LAYERS = ("tts_nb_utils.demos", "tts_nb_utils.runner", "tts_nb_utils.cli")
-LOW_LAYERS = ("tts_nb_utils.errors", "tts_nb_utils.io", "tts_nb_utils.device", "tts_nb_utils.audio")
+LOW_LAYERS = ("tts_nb_utils.errors", "tts_nb_utils.io", "tts_nb_utils.parallel", "tts_nb_utils.device", "tts_nb_utils.audio")
 
 
 def _name(path: Path) -> str:

@@ -186,3 +186,13 @@ def test_rerun_with_other_settings_redoes_the_clips(corpus, tmp_path):
     again = prepare_folder(corpus, out, PrepareConfig(denoise=False, alpha=0.5), progress=False)
     changed = [e["path"] for e in again.entries if digest(out / "clips").get(e["path"][6:]) != first.get(e["path"][6:])]
     assert changed, "clips made with other settings must be rewritten, not skipped"
+
+
+def test_prepare_with_jobs_writes_what_one_process_writes(corpus, tmp_path):
+    cfg = PrepareConfig(denoise=False, sample_rate=22050)
+    one = prepare_folder(corpus, tmp_path / "one", cfg, progress=False, jobs=1)
+    two = prepare_folder(corpus, tmp_path / "two", cfg, progress=False, jobs=2)
+    assert one.source_status == two.source_status and one.entries == two.entries and len(one.entries) > 5
+    assert [c.as_dict() for c in one.clips] == [c.as_dict() for c in two.clips]
+    clips = {k: v for k, v in digest(tmp_path / "one").items() if k.startswith("clips/")}
+    assert clips == {k: v for k, v in digest(tmp_path / "two").items() if k.startswith("clips/")}

@@ -51,3 +51,19 @@ def test_prepare_with_lufs_and_the_validator_reports_loudness(tmp_path):
         assert clip.metrics.loudness_lufs == pytest.approx(-20.0, abs=0.1)
     assert check_signal(y, sr)[1].loudness_lufs == pytest.approx(
         pyloudnorm.Meter(sr).integrated_loudness(y.astype(np.float64)), abs=0.01)
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000, 96000])
+def test_k_weighting_is_pyloudnorms_filter_run_without_scipy_signal(sr):
+    from scipy.signal import sosfilt
+
+    from tts_nb_utils.audio.loudness import k_weighted, k_weighting_biquads
+
+    meter = pyloudnorm.Meter(sr)
+    for (b, a), theirs in zip(k_weighting_biquads(sr), meter._filters.values(), strict=True):
+        assert np.allclose(b, theirs.b, rtol=1e-12) and np.allclose(a, theirs.a, rtol=1e-12)
+    rng = np.random.default_rng(sr)
+    sos = np.array([np.concatenate([b, a]) for b, a in k_weighting_biquads(sr)])
+    for n in (1, 31, 4097, 300_001):  # under one block, a block and a bit, several groups of blocks
+        x = rng.standard_normal(n).astype(np.float32)
+        assert np.abs(k_weighted(x, sr) - sosfilt(sos, x.astype(np.float64))).max() < 2e-5

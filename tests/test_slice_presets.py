@@ -166,3 +166,72 @@ def test_cli_usage_errors_exit_2_and_a_failed_file_exits_1(tmp_path):
     run = _cli("slice", str(DEMO), str(tmp_path / "o"), "-q", "--decoder", "fallback")
     assert run.returncode == 1 and "take07_corrupt.wav" in run.stderr  # the corrupt demo take
     assert (tmp_path / "o" / "o.list").is_file()
+
+
+def test_an_ffmpeg_is_always_found():
+    """imageio-ffmpeg is a dependency: without ffmpeg on PATH its static binary decodes, so the byte-exact path
+    (and the tests above) run wherever the package is installed."""
+    from tts_nb_utils.audio.decode import _bundled_ffmpeg
+
+    assert have_ffmpeg() and _bundled_ffmpeg() is not None
+
+
+def test_the_bundled_ffmpeg_writes_the_clips_slice_audio_wrote_with_debians(tmp_path, monkeypatch):
+    from tts_nb_utils.audio.decode import FFMPEG_ENV, _bundled_ffmpeg
+
+    monkeypatch.setenv(FFMPEG_ENV, "bundled")  # reference hashes: Debian's ffmpeg 5.1
+    from tts_nb_utils.audio.decode import ffmpeg_exe
+
+    assert ffmpeg_exe() == _bundled_ffmpeg()
+    src = tmp_path / "unseen"
+    write_cases(src)
+    _check_against_upstream(src, REF["slice_audio"]["unseen"], tmp_path / "out", "ffmpeg")
+
+
+def test_jobs_write_the_same_clips_and_list_as_one_process(tmp_path):
+    src = tmp_path / "in"
+    write_cases(src)
+    one = slice_to_folder(src, tmp_path / "a" / "o", SliceJob(), progress=False, jobs=1)
+    two = slice_to_folder(src, tmp_path / "b" / "o", SliceJob(), progress=False, jobs=2)
+    assert [c["name"] for c in one.clips] == [c["name"] for c in two.clips] and len(one.clips) > 5
+    for clip in one.clips:
+        assert (tmp_path / "a" / "o" / clip["name"]).read_bytes() == (tmp_path / "b" / "o" / clip["name"]).read_bytes()
+    lists = [(tmp_path / d / "o" / "o.list").read_text().replace(str(tmp_path / d), "") for d in "ab"]
+    assert lists[0] == lists[1]
+
+
+@pytest.mark.parametrize(("sr", "channels", "suffix"), [(44100, 2, ".flac"), (48000, 1, ".wav"), (22050, 1, ".wav")])
+def test_a_long_file_decoded_in_parallel_parts_is_bit_identical(tmp_path, monkeypatch, sr, channels, suffix):
+    from tts_nb_utils.audio import decode
+
+    rng = np.random.default_rng(sr)
+    path = tmp_path / f"long{suffix}"
+    sf.write(str(path), (0.2 * rng.standard_normal((45 * sr + 123, channels))).astype(np.float32), sr,
+             subtype="PCM_16")
+    whole = decode.decode_ffmpeg(path, 32000)
+    parts = decode._decode_parts(path, 32000, decode.ffmpeg_exe(), 2, *decode._pcm_length(path))
+    assert parts is not None and np.array_equal(whole.view(np.int32), parts.view(np.int32))
+    monkeypatch.setattr(decode, "_same", lambda a, b: False)  # a seam that differs: decoded in one piece
+    assert np.array_equal(decode.decode_ffmpeg(path, 32000, parts=2).view(np.int32), whole.view(np.int32))
+
+
+def test_the_in_place_mix_writes_the_samples_of_slice_audios_mix():
+    from tts_nb_utils.dataprep.normalize import gpt_sovits_mix
+    from tts_nb_utils.dataprep.presets import mix_to_pcm
+
+    rng = np.random.default_rng(0)
+    for k in range(600):
+        n = int(rng.integers(1, 3000))
+        chunk = (float(rng.choice([1e-6, 0.01, 0.5, 1.0, 1.5, 4.0])) * rng.uniform(-1, 1, n)).astype(np.float32)
+        if k % 50 == 0:
+            chunk[rng.integers(0, n)] = rng.choice([np.nan, np.inf, -np.inf])
+        if k % 77 == 0:
+            chunk[:] = 0  # digital silence: 0/0
+        for max_, alpha in ((0.9, 0.25), (0.5, 0.0), (1.0, 1.0)):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mixed = gpt_sovits_mix(chunk, max_, alpha)
+            got = mix_to_pcm(chunk, max_, alpha)
+            if not np.isfinite(mixed).all():
+                assert got is None
+            else:
+                assert np.array_equal(got, (mixed * 32767).astype(np.int16))

@@ -19,17 +19,25 @@ from typing import Any
 from .. import __version__
 from ..errors import UsageError
 
-#: Modules whose ``register_cli(subparsers)`` adds subcommands, in the order ``tts-nb --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "tts_nb_utils.cli.run",  # run, sweep, list, docs, strip
-    "tts_nb_utils.cli.dataprep",  # 01: validate, denoise, slice, prepare
-    "tts_nb_utils.cli.gpt_sovits",  # 02: sovits-log
-    "tts_nb_utils.cli.diffsinger",  # 03: check-config
-    "tts_nb_utils.cli.schedules",  # 04: lr-plan
-    "tts_nb_utils.cli.dia",  # 05: dia-plan, dia-train
-    "tts_nb_utils.cli.applio",  # 06, 07: check-embedders, check-features
-    "tts_nb_utils.cli.doctor",  # 08: doctor
-)
+#: Modules whose ``register_cli(subparsers)`` adds subcommands, in the order ``tts-nb --help`` lists them, with
+#: the commands each adds: ``tts-nb CMD ...`` imports only CMD's module (a command missing here loads them all).
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "tts_nb_utils.cli.run": ("run", "sweep", "list", "docs", "strip"),
+    "tts_nb_utils.cli.dataprep": ("validate", "denoise", "slice", "prepare"),  # 01
+    "tts_nb_utils.cli.gpt_sovits": ("sovits-log", "scan-checkpoints"),  # 02
+    "tts_nb_utils.cli.diffsinger": ("check-config",),  # 03
+    "tts_nb_utils.cli.schedules": ("lr-plan",),  # 04
+    "tts_nb_utils.cli.dia": ("dia-plan", "dia-train"),  # 05
+    "tts_nb_utils.cli.applio": ("check-embedders", "check-features"),  # 06, 07
+    "tts_nb_utils.cli.doctor": ("doctor",),  # 08
+}
+
+
+def modules_for(argv: list[str] | None) -> list[str]:
+    """The command modules ``argv`` needs: the one that defines its command, or all (``tts-nb --help``, no
+    command, a command not in :data:`COMMAND_MODULES`)."""
+    command = next((a for a in argv or [] if not a.startswith("-")), None)
+    return [m for m, cmds in COMMAND_MODULES.items() if command in cmds] or list(COMMAND_MODULES)
 
 
 #: The exit-code rule of every command, printed under each ``--help`` and in the README.
@@ -40,7 +48,8 @@ EXIT_CODES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``tts-nb`` parser with the commands ``argv`` needs (:func:`modules_for`; all when None)."""
     parser = argparse.ArgumentParser(
         prog="tts-nb",
         description="Notebooks that reproduce and fix real TTS training failures, and the tools behind them.",
@@ -49,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tts-nb {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error (exit 3)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules_for(argv) if argv is not None else COMMAND_MODULES:
         importlib.import_module(name).register_cli(sub)
     for command in sub.choices.values():
         command.epilog = EXIT_CODES
@@ -95,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 prints escaped, never crashes a run
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse has printed the usage error (2) or the help (0)

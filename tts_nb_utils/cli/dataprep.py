@@ -14,6 +14,7 @@ from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
 from ..dataprep.validate import CODES, ERROR_CODES, ValidationConfig
 from ..errors import UsageError
+from ..parallel import JOBS_ENV, MAX_JOBS, default_jobs
 from ._common import (
     add_dataclass_options,
     add_strict,
@@ -143,7 +144,7 @@ def _cmd_slice(args: argparse.Namespace) -> int:
     job = SliceJob(preset=args.preset, slicer=_slicer_config(args), max_=args.max, alpha=args.alpha,
                    decoder=args.decoder, speaker=args.speaker, language=args.language)
     try:
-        result = slice_to_folder(args.input, args.output, job, progress=not args.quiet)
+        result = slice_to_folder(args.input, args.output, job, progress=not args.quiet, jobs=args.jobs)
     except SlicerConfigError as e:  # a value that only fails once converted (upstream's int() of each setting)
         raise UsageError(f"{e} (GPT-SoVITS's slice_audio.py passes int() of each setting)") from None
     for f in result.failed:
@@ -196,7 +197,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         validation=dataclass_from_args(ValidationConfig, args),
     )
     try:
-        result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet)
+        result = prepare_folder(args.input, args.output, cfg, progress=not args.quiet, jobs=args.jobs)
     except SlicerConfigError as e:
         raise UsageError(str(e)) from None
     return _print_result(result)
@@ -205,6 +206,12 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 def _denoise_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stationary", action="store_true", help="one noise profile for the whole file (hum, hiss)")
     p.add_argument("--prop-decrease", type=unit_interval, default=1.0, help="how much of the noise to remove, 0..1")
+
+
+def _jobs_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=jobs, default=default_jobs(), metavar="N",
+                   help=f"processes for the files (default {default_jobs()}: this machine's cores, at most "
+                   f"{MAX_JOBS}; or {JOBS_ENV})")
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -249,10 +256,12 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max", type=unit_interval, default=DEFAULT_MAX, help="gpt-sovits mix: peak target")
     s.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="gpt-sovits mix: share of the peak-normalised chunk")
     s.add_argument("--decoder", choices=("auto", "ffmpeg", "fallback"), default="auto",
-                   help="gpt-sovits: ffmpeg when on PATH (auto), or the NumPy reproduction of its decode")
+                   help="gpt-sovits: ffmpeg (auto: PATH's, else imageio-ffmpeg's bundled binary), or the NumPy "
+                   "reproduction of its decode")
     s.add_argument("--speaker", type=list_field, help="speaker field of the .list (default: OUT's folder name)")
     s.add_argument("--language", type=list_field, default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
     add_strict(s)
+    _jobs_arg(s)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_slice)
 
@@ -276,5 +285,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="level each clip to this integrated loudness (ITU-R BS.1770, e.g. -23) instead of the mix")
     p.add_argument("--max", type=unit_interval, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
     p.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
+    _jobs_arg(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_prepare)

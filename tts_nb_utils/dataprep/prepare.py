@@ -26,9 +26,9 @@ from ..io import (
     atomic_write_text,
     list_audio_files,
     refuse_overlap,
-    show_progress,
     stale_parts_under,
 )
+from ..parallel import ordered_map
 from .denoise import denoise
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, normalize_chunk, normalize_loudness
 from .rates import RateChoice, output_rate
@@ -159,21 +159,50 @@ def _stale_clips(out_dir: Path, entries: list[dict]) -> list[Path]:
     return sorted(p for p in folder.glob("*.wav") if p.resolve() not in listed) if folder.is_dir() else []
 
 
+def _prepare_source(task: tuple[Path, Path, Path, PrepareConfig, ValidationConfig, str]) -> tuple[FileReport, dict, dict]:
+    """One source (a worker's task): its validation row, its status and its finished record (entries, drops)."""
+    path, in_dir, out_dir, cfg, vcfg, fingerprint = task
+    rel = path.relative_to(in_dir)
+    row = validate_file(path, vcfg, root=in_dir)
+    fatal = [c for c in row.issues if c in cfg.skip_codes]
+    if fatal:
+        return row, {"source": row.path, "status": "skipped", "reason": ", ".join(fatal)}, {}
+    state = out_dir / STATE_DIR / f"{rel.as_posix()}.json"
+    try:
+        done = json.loads(state.read_text()) if state.exists() else None
+    except (OSError, ValueError):  # a name too long for a state file, or a state file cut short
+        done = None
+    if (done is None or done.get("config") != fingerprint
+            or not all((out_dir / e["path"]).exists() for e in done["entries"])):
+        try:
+            done_entries, done_drops = process_source(path, rel, out_dir, cfg)
+            done = {"config": fingerprint, "entries": done_entries, "drops": done_drops}
+            atomic_write_json(state, done)
+        except Exception as e:  # noqa: BLE001 - one bad source must not stop the batch
+            return row, {"source": row.path, "status": "failed", "reason": _failure(e)}, {}
+    return row, {"source": row.path, "status": "used", "reason": None}, done
+
+
+def _validate_clip(task: tuple[Path, ValidationConfig, Path]) -> FileReport:
+    return validate_file(*task)
+
+
 def prepare_folder(
     in_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     cfg: PrepareConfig = PrepareConfig(),
     progress: bool = True,
+    jobs: int = 1,
 ) -> PrepareResult:
     """Run the pipeline on every audio file under ``in_dir`` into ``out_dir``.
 
     Writes ``clips/*.wav`` (named ``<source>_<start>_<end>.wav``, sample positions in the source),
     ``manifest.jsonl`` (path, duration_s, sample_rate, source, start_s, end_s, start/end samples),
     ``report.json``, ``report.md`` and ``durations.png``. A source that fails goes into the report and the run
-    goes on. Raises UsageError when ``in_dir`` does not exist, ValidationUsageError when ``out_dir`` is inside it.
+    goes on. ``jobs``: processes for the sources and the clip checks (``tts-nb prepare --jobs``); the outputs
+    are the same for any number. Raises UsageError when ``in_dir`` does not exist, ValidationUsageError when
+    ``out_dir`` is inside it.
     """
-    from tqdm.auto import tqdm
-
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     files = list_audio_files(in_dir)
     refuse_overlap(in_dir, out_dir)
@@ -182,39 +211,23 @@ def prepare_folder(
     vcfg = replace(cfg.validation, sample_rate=cfg.sample_rate)
     for stale in stale_parts_under(out_dir):  # temp files of a run that was killed
         stale.unlink(missing_ok=True)
+    if cfg.denoise and jobs > 1:
+        import noisereduce  # noqa: F401 - imported (with torch) once here, not once per worker
     fingerprint = json.dumps(cfg.as_dict(), sort_keys=True, default=str)
+    tasks = [(path, in_dir, out_dir, cfg, vcfg, fingerprint) for path in files]
     source_rows, entries, drops, status = [], [], [], []
-    for path in tqdm(files, desc="prepare", unit="file", disable=not show_progress(progress)):
-        rel = path.relative_to(in_dir)
-        row = validate_file(path, vcfg, root=in_dir)
+    for row, st, done in ordered_map(_prepare_source, tasks, jobs, "prepare", progress):
         source_rows.append(row)
-        fatal = [c for c in row.issues if c in cfg.skip_codes]
-        if fatal:
-            status.append({"source": row.path, "status": "skipped", "reason": ", ".join(fatal)})
-            continue
-        state = out_dir / STATE_DIR / f"{rel.as_posix()}.json"
-        try:
-            done = json.loads(state.read_text()) if state.exists() else None
-        except (OSError, ValueError):  # a name too long for a state file, or a state file cut short
-            done = None
-        if (done is None or done.get("config") != fingerprint
-                or not all((out_dir / e["path"]).exists() for e in done["entries"])):
-            try:
-                done_entries, done_drops = process_source(path, rel, out_dir, cfg)
-                done = {"config": fingerprint, "entries": done_entries, "drops": done_drops}
-                atomic_write_json(state, done)
-            except Exception as e:  # noqa: BLE001 - one bad source must not stop the batch
-                status.append({"source": row.path, "status": "failed", "reason": _failure(e)})
-                continue
-        entries += done["entries"]
-        drops += done["drops"]
-        status.append({"source": row.path, "status": "used", "reason": None})
+        status.append(st)
+        entries += done.get("entries", [])
+        drops += done.get("drops", [])
     manifest = atomic_write_text(out_dir / "manifest.jsonl", "".join(json.dumps(e) + "\n" for e in entries))
     for stale in _stale_clips(out_dir, entries):  # clips an earlier run with other settings wrote
         stale.unlink()
         status.append({"source": stale.relative_to(out_dir).as_posix(), "status": "removed",
                        "reason": "a clip from an earlier run with other settings; not in this manifest"})
-    clip_rows = [validate_file(out_dir / e["path"], vcfg, root=out_dir) for e in entries]
+    clip_tasks = [(out_dir / e["path"], vcfg, out_dir) for e in entries]
+    clip_rows = ordered_map(_validate_clip, clip_tasks, jobs, progress=False, chunksize=max(1, len(entries) // (4 * jobs)))
     report = build_report(source_rows, clip_rows, status, drops, cfg.as_dict())
     report["summary"]["sample_rate"] = rate.reason
     md = write_report(out_dir, report, (vcfg.min_duration_s, vcfg.max_duration_s))

@@ -19,17 +19,18 @@ Used by notebook 01 and ``tts-nb slice``. Imports no torch.
 from __future__ import annotations
 
 import os
-import wave
+import struct
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..audio.decode import DecodeError, decode_like_ffmpeg
+from ..audio.decode import DecodeError, decode_like_ffmpeg, have_ffmpeg
 from ..audio.files import read_audio_file
 from ..errors import UsageError
-from ..io import atomic_path, atomic_write_text, list_audio_files, show_progress
-from .normalize import DEFAULT_ALPHA, DEFAULT_MAX, gpt_sovits_mix
+from ..io import atomic_path, atomic_write_text, list_audio_files
+from ..parallel import ordered_map
+from .normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from .slicer import SlicerConfig, slice_frames
 
 PRESETS = ("gpt-sovits", "openvpi")
@@ -73,14 +74,15 @@ class SliceResult:
 
 
 def write_wav_int16(path: str | os.PathLike, samples: np.ndarray, sr: int) -> Path:
-    """An int16 PCM WAV with the canonical 44-byte header (as ``scipy.io.wavfile.write``), atomically."""
+    """An int16 PCM WAV with the canonical 44-byte header (as ``scipy.io.wavfile.write``), atomically; the
+    samples go from the array to the file without a copy."""
     data = np.ascontiguousarray(samples, dtype="<i2")
     channels = 1 if data.ndim == 1 else data.shape[1]
-    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(int(sr))
-        w.writeframes(data.tobytes())
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data.nbytes, b"WAVE", b"fmt ", 16, 1, channels,
+                         int(sr), int(sr) * channels * 2, channels * 2, 16, b"data", data.nbytes)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(header)
+        f.write(data.data)
     return Path(path)
 
 
@@ -91,13 +93,24 @@ def gpt_sovits_chunks(y: np.ndarray, cfg: SliceJob) -> tuple[list[tuple[int, int
     bounds, hop, _ = slice_frames(y, GPT_SOVITS_SR, slicer, rule="gpt-sovits")
     if bounds is None:  # upstream's slicer returns the bare waveform; unpacking it fails (slice_audio.py:37)
         return [], True
-    out = []
-    for a, b in bounds:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mixed = gpt_sovits_mix(y[a * hop : min(len(y), b * hop)], cfg.max_, cfg.alpha)
-        pcm = (mixed * 32767).astype(np.int16) if np.isfinite(mixed).all() else None
-        out.append((a * hop, b * hop, pcm))
-    return out, False
+    return [(a * hop, b * hop, mix_to_pcm(y[a * hop : min(len(y), b * hop)], cfg.max_, cfg.alpha))
+            for a, b in bounds], False
+
+
+def mix_to_pcm(chunk: np.ndarray, max_: float = DEFAULT_MAX, alpha: float = DEFAULT_ALPHA) -> np.ndarray | None:
+    """``(gpt_sovits_mix(chunk) * 32767).astype(int16)`` with the same float32 operations in the same order,
+    in place (two temporaries instead of six); None where the mix is not finite (silence, NaN or Inf in the
+    chunk: exactly when the peak is 0 or not finite)."""
+    peak = np.maximum(chunk.max(), -chunk.min()) if len(chunk) else np.float32(0)  # == np.abs(chunk).max()
+    if not (np.isfinite(peak) and peak > 0):
+        return None
+    if peak > 1:
+        chunk = chunk / peak  # slice_audio.py:39-40: divides by the old peak once more below
+    mixed = chunk / peak
+    mixed *= max_ * alpha
+    mixed += (1 - alpha) * chunk
+    mixed *= 32767
+    return mixed.astype(np.int16)
 
 
 def sidecar_text(src: Path) -> str | None:
@@ -112,8 +125,8 @@ def sidecar_text(src: Path) -> str | None:
     return None
 
 
-def _slice_gpt_sovits(src: Path, out_dir: Path, cfg: SliceJob, result: SliceResult) -> list[dict]:
-    y, result.decoder = decode_like_ffmpeg(src, GPT_SOVITS_SR, cfg.decoder)
+def _slice_gpt_sovits(src: Path, out_dir: Path, cfg: SliceJob, result: SliceResult, parts: int = 1) -> list[dict]:
+    y, result.decoder = decode_like_ffmpeg(src, GPT_SOVITS_SR, cfg.decoder, parts)
     chunks, too_short = gpt_sovits_chunks(y, cfg)
     if too_short:
         result.failed.append({"source": src.name, "reason": f"too short to slice ({len(y)} samples at 32 kHz)"})
@@ -130,7 +143,7 @@ def _slice_gpt_sovits(src: Path, out_dir: Path, cfg: SliceJob, result: SliceResu
     return written
 
 
-def _slice_openvpi(src: Path, out_dir: Path, cfg: SliceJob, result: SliceResult) -> list[dict]:
+def _slice_openvpi(src: Path, out_dir: Path, cfg: SliceJob, result: SliceResult, parts: int = 1) -> list[dict]:
     import soundfile as sf
 
     try:
@@ -156,12 +169,26 @@ def _sources(in_path: Path) -> list[Path]:
     return list_audio_files(in_path, recursive=False)  # raises UsageError naming a missing folder
 
 
-def slice_to_folder(in_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: SliceJob = SliceJob(),
-                    progress: bool = True) -> SliceResult:
-    """Slice a file, or every audio file directly in a folder, into ``out_dir`` with the preset ``cfg.preset``,
-    then write ``<out_dir name>.list``. A file that cannot be decoded is reported and the run goes on."""
-    from tqdm.auto import tqdm
+def _slice_source(task: tuple[Path, Path, SliceJob, int]) -> tuple[SliceResult, list[dict] | None]:
+    """One source into ``out_dir`` (a worker's task): its own result rows, and its clips (None: it failed)."""
+    src, out_dir, cfg, parts = task
+    part = SliceResult()
+    run = _slice_gpt_sovits if cfg.preset == "gpt-sovits" else _slice_openvpi
+    try:
+        return part, run(src, out_dir, cfg, part, parts)
+    except (DecodeError, OSError) as e:  # undecodable, or a clip name too long for OUT: reported, run goes on
+        part.failed.append({"source": src.name, "reason": str(e)})
+        return part, None
 
+
+def slice_to_folder(in_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: SliceJob = SliceJob(),
+                    progress: bool = True, jobs: int = 1) -> SliceResult:
+    """Slice a file, or every audio file directly in a folder, into ``out_dir`` with the preset ``cfg.preset``,
+    then write ``<out_dir name>.list``. A file that cannot be decoded is reported and the run goes on.
+
+    ``jobs``: processes for the files (``tts-nb slice --jobs``); with fewer files than jobs, a long WAV/FLAC
+    source is decoded by several ffmpeg processes at once (bit-identical, :func:`~..audio.decode.decode_ffmpeg`).
+    """
     cfg.check()
     in_path, out_dir = Path(in_path), Path(out_dir)
     sources = _sources(in_path)
@@ -169,14 +196,17 @@ def slice_to_folder(in_path: str | os.PathLike, out_dir: str | os.PathLike, cfg:
         raise UsageError(f"output folder {out_dir} is the input folder; choose another (a rerun would slice clips)")
     out_dir.mkdir(parents=True, exist_ok=True)
     result = SliceResult()
-    run = _slice_gpt_sovits if cfg.preset == "gpt-sovits" else _slice_openvpi
     lines = []
     speaker = cfg.speaker or out_dir.resolve().name
-    for src in tqdm(sources, desc="slice", unit="file", disable=not show_progress(progress)):
-        try:
-            clips = run(src, out_dir, cfg, result)
-        except (DecodeError, OSError) as e:  # undecodable, or a clip name too long for OUT: reported, run goes on
-            result.failed.append({"source": src.name, "reason": str(e)})
+    parts = max(1, int(jobs) // max(1, len(sources)))
+    if cfg.preset == "gpt-sovits" and cfg.decoder != "fallback":
+        have_ffmpeg()  # found once here, not once per worker
+    tasks = [(src, out_dir, cfg, parts) for src in sources]
+    for src, (part, clips) in zip(sources, ordered_map(_slice_source, tasks, jobs, "slice", progress), strict=True):
+        result.failed += part.failed
+        result.left_out += part.left_out
+        result.decoder = part.decoder or result.decoder
+        if clips is None:
             continue
         text = sidecar_text(src)
         if text is not None and len(clips) != 1:

@@ -13,7 +13,6 @@ import math
 import os
 import re
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -25,7 +24,8 @@ from ..audio.loudness import integrated_loudness
 from ..audio.signal import EPS, SILENT_PEAK_DBFS, to_db
 from ..audio.snr import estimate_snr_db, spectrogram
 from ..errors import UsageError
-from ..io import atomic_write_json, atomic_write_text, cli_field, list_audio_files, show_progress
+from ..io import atomic_write_json, atomic_write_text, cli_field, list_audio_files
+from ..parallel import ordered_map
 from .rates import flag_mixed_rates
 
 #: Every issue code, in report order. A file with one of FATAL_CODES gets only that code.
@@ -285,16 +285,9 @@ def validate_folder(
 
     ``jobs > 1`` validates in that many processes. Raises UsageError for a missing folder.
     """
-    from tqdm.auto import tqdm
-
     files = list_audio_files(folder)
     tasks = [(str(p), cfg, str(folder)) for p in files]
-    if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            it = pool.map(_validate_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs)))
-            rows = list(tqdm(it, total=len(tasks), desc="validate", unit="file", disable=not show_progress(progress)))
-    else:
-        rows = [_validate_one(t) for t in tqdm(tasks, desc="validate", unit="file", disable=not show_progress(progress))]
+    rows = ordered_map(_validate_one, tasks, jobs, "validate", progress, chunksize=len(tasks) // (4 * max(1, jobs)))
     flag_mixed_rates(rows, cfg.sample_rate)
     return rows
 

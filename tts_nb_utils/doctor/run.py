@@ -8,16 +8,13 @@ there, so the report is no all-clear) while the other paths are still judged; a 
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
 from ..errors import UsageError
-from .check_applio import check_applio
-from .check_audio import AUDIO_PRESETS, check_audio
-from .check_coqui import check_coqui
-from .check_dia import check_dia
-from .check_diffsinger import base_files, check_diffsinger_config, check_diffsinger_experiment
-from .check_sovits import check_sovits
+from .check_audio import AUDIO_PRESETS
+from .check_diffsinger import base_files
 from .kinds import KINDS, find, upstream_shipped
 from .report import DoctorReport, Target
 
@@ -50,6 +47,24 @@ def discover(paths: list[str | os.PathLike], skipped: list[str] | None = None) -
     return [t for t in targets if not (t.kind == "diffsinger-config" and t.path.absolute() in bases)]
 
 
+#: Each kind's check as (module, function): imported only when a target of that kind is found, so a doctor
+#: run on audio folders and configs loads no torch (the GPT-SoVITS and Coqui checks do).
+CHECKS = {
+    "audio": (".check_audio", "check_audio"),
+    "gpt-sovits": (".check_sovits", "check_sovits"),
+    "diffsinger-config": (".check_diffsinger", "check_diffsinger_config"),
+    "diffsinger-experiment": (".check_diffsinger", "check_diffsinger_experiment"),
+    "coqui-run": (".check_coqui", "check_coqui"),
+    "applio-model": (".check_applio", "check_applio"),
+    "dia-config": (".check_dia", "check_dia"),
+}
+
+
+def _check(kind: str):
+    module, name = CHECKS[kind]
+    return getattr(importlib.import_module(module, __package__), name)
+
+
 def run_doctor(paths: list[str | os.PathLike], gpu_gib: float | None = None,
                audio_preset: str = "none") -> DoctorReport:
     """Check every path; see the module docstring. ``gpu_gib`` overrides a Dia config's card size,
@@ -61,19 +76,11 @@ def run_doctor(paths: list[str | os.PathLike], gpu_gib: float | None = None,
     skipped: list[str] = []
     targets = discover(paths, skipped)
     experiments = [t.path.absolute() for t in targets if t.kind == "diffsinger-experiment"]
-    checks = {
-        "audio": lambda t: check_audio(t, audio_preset),
-        "gpt-sovits": check_sovits,
-        "diffsinger-config": lambda t: check_diffsinger_config(t, experiments),
-        "diffsinger-experiment": check_diffsinger_experiment,
-        "coqui-run": check_coqui,
-        "applio-model": check_applio,
-        "dia-config": lambda t: check_dia(t, gpu_gib),
-    }
+    extra = {"audio": (audio_preset,), "diffsinger-config": (experiments,), "dia-config": (gpu_gib,)}
     for t in targets:
-        if t.kind in checks:
+        if t.kind in CHECKS:
             try:
-                checks[t.kind](t)
+                _check(t.kind)(t, *extra.get(t.kind, ()))
             except (OSError, UnicodeDecodeError) as e:
                 where = Path(e.filename) if getattr(e, "filename", None) else t.path
                 t.add("error", f"cannot read: {getattr(e, 'strerror', None) or e}", where, "check the file and "

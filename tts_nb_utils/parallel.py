@@ -1,0 +1,59 @@
+"""Worker processes for the batch commands (``tts-nb slice``, ``prepare``, ``validate``; notebook 01's folders).
+
+:func:`default_jobs` is the ``--jobs`` default: the cores this process may use, at most :data:`MAX_JOBS` (the
+same cap as the notebooks' torch threads, ``device.configure_threads``), or ``TTS_NB_JOBS`` when set.
+:func:`ordered_map` runs a module-level function over tasks in a process pool, results in task order, with a
+progress bar. A low layer: imports nothing else from the package but ``io``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from .io import show_progress
+
+T = TypeVar("T")
+MAX_JOBS = 4
+JOBS_ENV = "TTS_NB_JOBS"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_jobs() -> int:
+    """``TTS_NB_JOBS`` when it is a whole number of 1 or more, else ``min(usable cores, MAX_JOBS)``."""
+    env = os.environ.get(JOBS_ENV, "").strip()
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return min(usable_cores(), MAX_JOBS)
+
+
+def ordered_map(fn: Callable[[Any], T], tasks: Sequence[Any], jobs: int = 1, desc: str = "",
+                progress: bool = True, chunksize: int = 1) -> list[T]:
+    """``[fn(t) for t in tasks]`` in up to ``jobs`` processes (``fn`` must be a module-level function).
+
+    One process (no pool) when ``jobs`` is 1 or there is one task. Results keep the order of ``tasks``; an
+    exception in ``fn`` is raised here, as in the loop.
+    """
+    def bar(it):
+        if not show_progress(progress):  # no tqdm import at all: tqdm.auto costs a quiet run ~0.1 s of start-up
+            return it
+        from tqdm.auto import tqdm
+
+        return tqdm(it, total=len(tasks), desc=desc, unit="file")
+
+    workers = min(int(jobs), len(tasks))
+    if workers <= 1:
+        return [fn(t) for t in bar(tasks)]
+    # Imported here: it loads multiprocessing, which a run with one job never needs.
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(bar(pool.map(fn, tasks, chunksize=max(1, chunksize))))
