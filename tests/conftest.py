@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -12,12 +11,6 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Nothing downloads in tests: bitsandbytes, on a CPU with AVX512-BF16, asks the Hugging Face Hub for an optional
-# kernel (through the `kernels` package transformers brings) when it is imported. Offline, that fails at once and
-# bitsandbytes falls back to its own CPU code. Set before anything imports huggingface_hub; kernels and notebooks
-# started by the tests inherit it.
-os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture

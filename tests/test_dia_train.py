@@ -4,6 +4,7 @@ process, warm-up + cosine schedule, AMP."""
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 
 import pytest
@@ -200,3 +201,13 @@ def test_missing_optional_packages_give_a_clear_error(monkeypatch):
         train(_model(), _dataset(), _cfg(steps=1, optimizer="adamw8bit"), "cpu")
     with pytest.raises(TrainConfigError, match=r"lora_rank=4 needs the optional package peft.*tts-nb\[dia\]"):
         train(_model(), _dataset(), _cfg(steps=1, lora_rank=4), "cpu")
+
+
+def test_loading_peft_and_bitsandbytes_never_loads_the_hub_kernel_fetcher():
+    # bitsandbytes (imported by peft too) would ask the Hugging Face Hub for an optional CPU kernel through
+    # `kernels`; the training code hides that package for the import, so nothing reaches the network.
+    code = ("import sys; from tts_nb_utils.dia.train import _optional; _optional('peft', 'x'); "
+            "_optional('bitsandbytes', 'x'); print('bitsandbytes' in sys.modules, sys.modules.get('kernels') is None)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["True", "True"], run.stdout + run.stderr
+    assert "kernels-community" not in run.stderr

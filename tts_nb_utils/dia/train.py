@@ -22,6 +22,7 @@ import contextlib
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -148,12 +149,33 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 def _optional(package: str, setting: str):
     try:
-        with quiet_logger(package):  # bitsandbytes warns when an optional CPU kernel is not fetched from the Hub
+        # Importing bitsandbytes on a CPU with AVX512-BF16 asks the Hugging Face Hub for an optional 4-bit matmul
+        # kernel (through `kernels`, which transformers brings). 8-bit AdamW never uses it, and nothing here may
+        # reach the network uninvited: `kernels` is hidden for that one import (bitsandbytes then keeps its own
+        # CPU code and warns, which quiet_logger hides; peft imports bitsandbytes too).
+        with quiet_logger(package), quiet_logger("bitsandbytes"), _hidden_module("kernels"):
             return __import__(package)
     except ImportError:
         raise TrainConfigError(f"{setting} needs the optional package {package}, which is not installed: "
                                f"`pip install {package}` (or this project's `dia` extra: pip install 'tts-nb[dia]')"
                                ) from None
+
+
+@contextlib.contextmanager
+def _hidden_module(name: str):
+    """``import name`` raises ImportError inside the block (``sys.modules[name] = None``); restored after."""
+    saved = sys.modules.get(name, _MISSING)
+    sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if saved is _MISSING:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = saved
+
+
+_MISSING = object()
 
 
 def prepare_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
