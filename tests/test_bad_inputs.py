@@ -459,3 +459,13 @@ def test_every_numeric_option_refuses_nan_inf_and_text_before_work(capsys, comma
         code = main([command, f"{option}={value}"])
         err = capsys.readouterr().err
         assert code == 2 and "argument " in err and option in err, (command, option, value, err)
+
+
+def test_a_sparse_tensor_in_a_checkpoint_is_checked_not_a_crash(tmp_path, capsys):
+    # A state dict may hold sparse tensors (embedding gradients, pruned weights): their stored values are checked.
+    w = torch.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, float("nan")], (2, 2))
+    torch.save({"model": {"emb.weight": w}, "iteration": 3, "learning_rate": 1e-4}, tmp_path / "G_3.pth")
+    torch.save({"model": {"w": torch.ones(2)}, "iteration": 3, "learning_rate": 1e-4}, tmp_path / "D_3.pth")
+    assert main(["scan-checkpoints", str(tmp_path)]) == 1
+    out = capsys.readouterr()
+    assert "emb.weight (1 NaN of 2)" in out.out and "internal error" not in out.err

@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence: one clear line, never exit 1
         if debug:
             raise
-        print(f"tts-nb {args.command}: internal error: {type(e).__name__}: {e}. This is a bug in tts-nb; run "
+        first = (str(e).strip().splitlines() or [""])[0][:300]  # torch's dispatcher messages run to 90 lines
+        print(f"tts-nb {args.command}: internal error: {type(e).__name__}: {first}. This is a bug in tts-nb; run "
               f"again with --debug for the traceback and report it with the command line.", file=sys.stderr)
         return 3
     finally:

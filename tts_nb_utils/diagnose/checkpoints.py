@@ -176,6 +176,8 @@ def scan_checkpoint(path: str | os.PathLike, trust: bool = False) -> CheckpointR
     for prefix, part in parts.items():
         for name, t in _float_tensors(part, prefix):
             report.tensors += 1
+            if t.layout != torch.strided:  # a sparse tensor: its stored values are what can be NaN
+                t = t._values() if t.is_sparse else t.values()
             total = t.sum(dtype=torch.float64) if t.is_floating_point() else t.sum()
             if bool(torch.isfinite(total).all()):  # NaN or Inf anywhere makes the sum non-finite
                 continue
