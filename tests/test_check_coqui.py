@@ -7,12 +7,10 @@ import json
 
 import pytest
 
-pytest.importorskip("trainer")
-
-from tts_nb_utils.demos.nb04_toy_model import TinyCoquiModel, TinyGanModel, train_coqui  # noqa: E402
-from tts_nb_utils.doctor.run import run_doctor  # noqa: E402
-from tts_nb_utils.monitors.coqui import coqui_epoch_step_callbacks  # noqa: E402
-from tts_nb_utils.upstream.coqui import coqui_epoch_stepping, installed_trainer_version  # noqa: E402
+from tts_nb_utils.demos.nb04_toy_model import TinyCoquiModel, TinyGanModel, train_coqui
+from tts_nb_utils.doctor.run import run_doctor
+from tts_nb_utils.monitors.coqui import coqui_epoch_step_callbacks
+from tts_nb_utils.upstream.coqui import coqui_epoch_stepping, installed_trainer_version
 
 # 6 epochs x 5 batches; thresholds in optimizer steps: mid-epoch under accumulation 2, so only one value fits
 GRADUAL = {"gradual_learning_rates": [[0, 1e-3], [4, 5e-4], [10, 2.5e-4]]}

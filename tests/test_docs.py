@@ -7,13 +7,10 @@ import os
 import re
 
 import nbformat
-import pytest
 from nbformat.v4 import new_markdown_cell
 
 from tts_nb_utils.cli import main
 from tts_nb_utils.runner.paths import colab_badge
-
-pytest.importorskip("nbconvert")
 
 #: A script or stylesheet the browser would fetch from a network, and a remote image.
 REMOTE = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*["\']?(?:https?:)?//|<img\b[^>]*\bsrc="https?:', re.I)

@@ -83,8 +83,7 @@ def _check_against_upstream(src_dir, ref_files: dict, out, decoder: str) -> None
                 assert hashlib.sha256((out / clip["name"]).read_bytes()).hexdigest() == clip["sha256"]
 
 
-@pytest.mark.parametrize("decoder", ["fallback", pytest.param("ffmpeg", marks=pytest.mark.skipif(
-    not have_ffmpeg(), reason="ffmpeg not on PATH"))])
+@pytest.mark.parametrize("decoder", ["fallback", "ffmpeg"])  # ffmpeg: PATH's or imageio-ffmpeg's
 def test_gpt_sovits_preset_reproduces_slice_audio_on_takes_it_was_not_tuned_on(tmp_path, decoder):
     src = tmp_path / "unseen"
     for path in write_cases(src):
@@ -93,8 +92,7 @@ def test_gpt_sovits_preset_reproduces_slice_audio_on_takes_it_was_not_tuned_on(t
     _check_against_upstream(src, REF["slice_audio"]["unseen"], tmp_path / "out", decoder)
 
 
-@pytest.mark.parametrize("decoder", ["fallback", pytest.param("ffmpeg", marks=pytest.mark.skipif(
-    not have_ffmpeg(), reason="ffmpeg not on PATH"))])
+@pytest.mark.parametrize("decoder", ["fallback", "ffmpeg"])  # ffmpeg: PATH's or imageio-ffmpeg's
 def test_gpt_sovits_preset_on_the_demo_takes(tmp_path, decoder):
     ref = REF["slice_audio"]["demo"]
     readable = {k: v for k, v in ref.items() if v["clips"]}
@@ -113,7 +111,6 @@ def test_fallback_resampler_keeps_dc_length_and_downmix_of_ffmpeg():
     assert np.allclose(ffmpeg_downmix(stereo), [0.7071068, 1.4142135])  # 3 dB hotter than the mean
 
 
-@pytest.mark.skipif(not have_ffmpeg(), reason="ffmpeg not on PATH")
 @pytest.mark.parametrize("sr", [8000, 16000, 22050, 44100, 48000])
 def test_fallback_decoder_matches_ffmpeg(tmp_path, sr):
     rng = np.random.default_rng(sr)
