@@ -39,6 +39,8 @@ from pathlib import Path
 
 import nbformat
 
+from tts_nb_utils.io import strip_ansi
+
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = {"prose": 700, "symptom_cell": 3, "output_line": 120, "code_cell": 25, "sweep_runs": 10}
 SYMPTOM_TAG = "symptom"
@@ -49,7 +51,6 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _URL = re.compile(r"https?://\S+")
 _TAG = re.compile(r"<[^>]+>")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _WORD = re.compile(r"[A-Za-z0-9]")
 
 
@@ -101,7 +102,7 @@ def output_lines(cell: nbformat.NotebookNode) -> list[str]:
                 lines += data["text/markdown"].splitlines()
             elif "text/plain" in data and not any(k.startswith("image/") or k == "text/html" for k in data):
                 lines += data["text/plain"].splitlines()
-    return [_ANSI.sub("", line) for line in lines]
+    return [strip_ansi(line) for line in lines]
 
 
 def measure(notebook: Path, executed: Path | None, sweep: tuple[int, int] | None) -> Metrics:

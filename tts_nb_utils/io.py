@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import field
@@ -29,6 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OutputPathError, UsageError
+
+#: A terminal escape sequence (colours, cursor moves: ESC [ params letter), as upstream loggers and tracebacks
+#: print them; :func:`strip_ansi` removes them before text is parsed or shown.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal escape sequences (:data:`ANSI_ESCAPE`)."""
+    return ANSI_ESCAPE.sub("", text)
 
 
 def not_a_file(path: str | os.PathLike) -> str:

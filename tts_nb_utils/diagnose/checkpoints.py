@@ -32,13 +32,13 @@ import torch
 
 from ..device import configure_threads
 from ..errors import UsageError
-from ..io import list_files
+from ..io import ANSI_ESCAPE, list_files
 from .safe_load import load_checkpoint_safely
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
 SAVE_LATEST_STEP = 233333333333  #: the step in the file name when ``if_save_latest`` is on (``s2_train.py:537-556``)
 _GPT_SOVITS_NAME = re.compile(r"^([GD])_(\d+)\.pth$")
-_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(rf"{ANSI_ESCAPE.pattern}|[\x00-\x08\x0b-\x1f\x7f]")  # escapes, then control characters
 _UNSUPPORTED = re.compile(r"GLOBAL (\S+?)(?: was not| whose)|unrecognized function (\S+)")
 
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+from ..io import strip_ansi
 
 
 def read_log_text(path: Path) -> str:
     """A Coqui trainer log without its terminal colour codes (the file keeps the console's ANSI escapes)."""
-    return _ANSI.sub("", path.read_text(encoding="utf-8", errors="replace"))
+    return strip_ansi(path.read_text(encoding="utf-8", errors="replace"))
+
+
 _GLOBAL = re.compile(r"GLOBAL_STEP:\s*(\d+)")
 _LR = re.compile(r"\|\s*>\s*(current_lr(?:_\d+)?):\s*([-+0-9.eE]+)")
 
