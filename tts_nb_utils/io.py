@@ -24,6 +24,7 @@ import json
 import os
 import re
 import tempfile
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import field
 from pathlib import Path
@@ -39,6 +40,18 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def strip_ansi(text: str) -> str:
     """``text`` without terminal escape sequences (:data:`ANSI_ESCAPE`)."""
     return ANSI_ESCAPE.sub("", text)
+
+
+def wrap_text(text: str, width: int, indent: str = "    ", break_long_words: bool = False,
+              break_on_hyphens: bool = False) -> str:
+    """Every line of ``text`` longer than ``width`` characters wrapped there, continuation lines indented by
+    ``indent``; shorter lines are kept as they are. Console output of the tools and notebooks fits a screen
+    this way and is never cut (``break_long_words=False`` keeps paths and URLs whole)."""
+    return "\n".join(
+        textwrap.fill(line, width, subsequent_indent=indent, break_long_words=break_long_words,
+                      break_on_hyphens=break_on_hyphens) if len(line) > width else line
+        for line in text.splitlines()
+    )
 
 
 def not_a_file(path: str | os.PathLike) -> str:

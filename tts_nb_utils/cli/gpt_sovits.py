@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import textwrap
 from pathlib import Path
 
 from ..errors import UsageError
+from ..io import wrap_text
 from ..upstream.gpt_sovits import (
     S2_LEARNING_RATE,
     S2_LR_DECAY,
@@ -41,8 +41,7 @@ def _cmd_sovits_log(args: argparse.Namespace) -> int:
 
 
 def _wrap(text: str, width: int = 118) -> str:
-    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False)
-                     for line in text.splitlines())
+    return wrap_text(text, width, break_long_words=True)
 
 
 def _cmd_scan_checkpoints(args: argparse.Namespace) -> int:

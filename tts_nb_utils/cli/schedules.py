@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import textwrap
 
 from ..errors import UsageError
+from ..io import wrap_text
 from ._common import check_outputs, positive_float, positive_int
 
 
@@ -58,7 +58,7 @@ def _cmd_lr_plan(args: argparse.Namespace) -> int:
         print(json.dumps(plan.as_json(), indent=2))
     else:
         text = format_lr_plan(plan, detail=True)
-        print("\n".join(textwrap.fill(line, 110, subsequent_indent="    ") for line in text.splitlines()))
+        print(wrap_text(text, 110, break_long_words=True, break_on_hyphens=True))
         if args.plot:
             print(f"plot written to {args.plot}")
     return 0 if plan.moves else 1

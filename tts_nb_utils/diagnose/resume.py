@@ -12,10 +12,10 @@ once that pair holds NaN there is no clean pair left to go back to.
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io import wrap_text
 from .checkpoints import SAVE_LATEST_STEP, CheckpointReport, latest_clean, newer_than, relative_name
 
 
@@ -43,8 +43,7 @@ class ExperimentVerdict:
         lines += [f"  {sev.upper()}: {text}" for sev, text, _ in self.problems]
         if self.advice:
             lines.append(f"  -> {self.advice}")
-        return "\n".join(textwrap.fill(line, width, subsequent_indent="      ", break_on_hyphens=False)
-                         for line in lines)
+        return wrap_text("\n".join(lines), width, indent="      ", break_long_words=True)
 
 
 def experiments(reports: list[CheckpointReport]) -> list[ExperimentVerdict]:

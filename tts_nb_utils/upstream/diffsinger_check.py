@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import difflib
 import math
-import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..io import BoolParseError, parse_bool
+from ..io import BoolParseError, parse_bool, wrap_text
 from .diffsinger import (
     ACOUSTIC_SWITCHES,
     DEFAULT_WEIGHTS,
@@ -444,10 +443,7 @@ def has_errors(problems: list[Problem]) -> bool:
 
 def wrap_lines(lines: list[str], width: int | None) -> str:
     """``lines`` joined; with ``width``, each longer line wrapped there, continuation lines indented."""
-    if not width:
-        return "\n".join(lines)
-    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False,
-                                   break_long_words=False) for line in lines)
+    return wrap_text("\n".join(lines), width) if width else "\n".join(lines)
 
 
 def format_problems(problems: list[Problem], base: str | Path | None = None, width: int | None = None) -> str:

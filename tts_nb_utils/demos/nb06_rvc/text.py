@@ -3,7 +3,7 @@ never cut, so a learner reads the whole message."""
 
 from __future__ import annotations
 
-import textwrap
+from ...io import wrap_text
 
 WIDTH = 110
 
@@ -11,8 +11,4 @@ WIDTH = 110
 def wrap(text: str, width: int = WIDTH) -> str:
     """Every line of ``text`` wrapped at ``width`` characters; continuation lines indented by four spaces.
     Words (paths, URLs) are never split."""
-    return "\n".join(
-        textwrap.fill(line, width, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
-        if len(line) > width else line
-        for line in text.splitlines()
-    )
+    return wrap_text(text, width)
