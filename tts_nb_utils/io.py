@@ -86,12 +86,13 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     ``suffix`` defaults to ``dest``'s own suffix, so writers that infer the format from the name
     (soundfile, matplotlib) still work. ``dest`` must be missing or a regular file (:func:`check_output_file`):
     the rename never goes over a device, a pipe or a link. An OS error names ``dest``, never the temporary
-    name; temporaries that a killed writer of ``dest`` left (its process is gone) are removed first.
+    name. It does not look for a killed writer's temporaries (that would list the folder on every write, which
+    a slicer writing thousands of clips pays for quadratically): a command removes them once before it writes,
+    with :func:`remove_dead_parts` for a report file or :func:`remove_dead_parts_under` for an output folder.
     """
     dest = check_output_file(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        remove_dead_parts(dest)
         # A hidden name ".<stem>.<pid>.<random>.part<suffix>": never mistaken for a finished output by a resuming
         # run, and the pid tells a later run whether its writer is still alive.
         suffix = dest.suffix if suffix is None else suffix
@@ -137,20 +138,21 @@ def _writer_gone(part: Path) -> bool:
     return False
 
 
-def remove_dead_parts(dest: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries beside ``dest`` whose writer process is gone (a killed run); returns them."""
-    gone = [p for p in stale_parts(dest) if _writer_gone(p)]
+def _remove_dead(parts: list[Path]) -> list[Path]:
+    gone = [p for p in parts if _writer_gone(p)]
     for p in gone:
         p.unlink(missing_ok=True)
     return gone
+
+
+def remove_dead_parts(dest: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries beside ``dest`` whose writer process is gone (a killed run); returns them."""
+    return _remove_dead(stale_parts(dest))
 
 
 def remove_dead_parts_under(folder: str | os.PathLike) -> list[Path]:
     """:func:`remove_dead_parts` for every temporary under ``folder``, for a command that writes there."""
-    gone = [p for p in stale_parts_under(folder) if _writer_gone(p)]
-    for p in gone:
-        p.unlink(missing_ok=True)
-    return gone
+    return _remove_dead(stale_parts_under(folder))
 
 
 def refuse_overlap(src: str | os.PathLike, dst: str | os.PathLike) -> None:

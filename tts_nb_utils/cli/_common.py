@@ -122,7 +122,7 @@ def check_outputs(inputs: list, **outputs: str | None) -> None:
 
     ``outputs`` maps each option to the path given (None when not given): ``json=`` is shown as ``--json``
     (underscores become dashes), an upper-case keyword (``OUT=``) as the positional argument it names. ``inputs`` are the files and folders the command reads."""
-    from ..io import OutputPathError, check_output_file
+    from ..io import OutputPathError, check_output_file, remove_dead_parts
 
     given = [(k if k.isupper() else f"--{k.replace('_', '-')}", v) for k, v in outputs.items() if v is not None]
     for option, path in given:
@@ -139,6 +139,8 @@ def check_outputs(inputs: list, **outputs: str | None) -> None:
     paths = [Path(p).absolute() for _, p in given]
     if len(set(paths)) < len(paths):
         raise OutputPathError(f"{', '.join(o for o, _ in given)}: two outputs name the same file")
+    for dest in paths:  # what a killed earlier run left beside each output (its writer's process is gone)
+        remove_dead_parts(dest)
 
 
 # -- the exit-code rule ---------------------------------------------------------------------------------------

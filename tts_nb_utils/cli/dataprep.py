@@ -138,9 +138,6 @@ def _print_result(result) -> int:
 
 def _cmd_slice(args: argparse.Namespace) -> int:
     from ..dataprep.presets import SliceJob, slice_to_folder
-    from ..io import remove_dead_parts_under
-
-    remove_dead_parts_under(args.output)  # what a killed run left
     job = SliceJob(preset=args.preset, slicer=_slicer_config(args), max_=args.max, alpha=args.alpha,
                    decoder=args.decoder, speaker=args.speaker, language=args.language)
     try:

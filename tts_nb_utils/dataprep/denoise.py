@@ -16,7 +16,7 @@ import numpy as np
 
 from ..audio import AudioReadError, save_audio
 from ..audio.files import read_audio_file
-from ..io import list_audio_files, refuse_overlap, show_progress
+from ..io import list_audio_files, refuse_overlap, remove_dead_parts_under, show_progress
 
 #: Issue codes and what denoising does to them: it removes noise, it cannot restore what a take never had or lost.
 DENOISE_EFFECTS: dict[str, str] = {
@@ -112,6 +112,7 @@ def denoise_folder(
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     files = list_audio_files(src_dir)
     refuse_overlap(src_dir, out_dir)
+    remove_dead_parts_under(out_dir)  # what a killed run left (a live writer's files are kept)
     results = []
     for path in tqdm(files, desc="denoise", unit="file", disable=not show_progress(progress)):
         rel = path.relative_to(src_dir)

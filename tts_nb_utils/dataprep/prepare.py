@@ -26,7 +26,7 @@ from ..io import (
     atomic_write_text,
     list_audio_files,
     refuse_overlap,
-    stale_parts_under,
+    remove_dead_parts_under,
 )
 from ..parallel import ordered_map
 from .denoise import denoise
@@ -209,8 +209,7 @@ def prepare_folder(
     rate = output_rate(files, cfg.sample_rate, cfg.preset)
     cfg = replace(cfg, sample_rate=rate.rate)
     vcfg = replace(cfg.validation, sample_rate=cfg.sample_rate)
-    for stale in stale_parts_under(out_dir):  # temp files of a run that was killed
-        stale.unlink(missing_ok=True)
+    remove_dead_parts_under(out_dir)  # temp files of a run that was killed (a live writer's files are kept)
     if cfg.denoise and jobs > 1:
         import noisereduce  # noqa: F401 - imported (with torch) once here, not once per worker
     fingerprint = json.dumps(cfg.as_dict(), sort_keys=True, default=str)

@@ -28,7 +28,7 @@ import numpy as np
 from ..audio.decode import DecodeError, decode_like_ffmpeg, have_ffmpeg
 from ..audio.files import read_audio_file
 from ..errors import UsageError
-from ..io import atomic_path, atomic_write_text, list_audio_files
+from ..io import atomic_path, atomic_write_text, list_audio_files, remove_dead_parts_under
 from ..parallel import ordered_map
 from .normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from .slicer import SlicerConfig, slice_frames
@@ -195,6 +195,7 @@ def slice_to_folder(in_path: str | os.PathLike, out_dir: str | os.PathLike, cfg:
     if in_path.is_dir() and out_dir.resolve() == in_path.resolve():
         raise UsageError(f"output folder {out_dir} is the input folder; choose another (a rerun would slice clips)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_parts_under(out_dir)  # what a killed run left (a live writer's files are kept)
     result = SliceResult()
     lines = []
     speaker = cfg.speaker or out_dir.resolve().name

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from ..errors import UsageError
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text, remove_dead_parts_under
 
 #: nbconvert's ``lab`` page without anything fetched from a network, with a navigation bar at both ends.
 OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -167,6 +167,7 @@ def build_site(executed_dir: str | Path, out_dir: str | Path, notebooks: list[Pa
     from .papermill import discover
 
     src, out = Path(executed_dir), Path(out_dir)
+    remove_dead_parts_under(out)  # pages a killed build left half-written
     sources = list(notebooks) if notebooks is not None else discover()
     if not sources:
         raise UsageError("no notebooks to render")

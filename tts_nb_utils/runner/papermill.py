@@ -24,7 +24,14 @@ import nbformat
 import yaml
 
 from ..errors import UsageError
-from ..io import YAMLLimitError, atomic_path, atomic_write_json, atomic_write_text, load_yaml
+from ..io import (
+    YAMLLimitError,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    load_yaml,
+    remove_dead_parts,
+)
 
 #: The kernel ``make install`` registers for the project's virtual environment.
 PROJECT_KERNEL = "tts-nb"
@@ -363,6 +370,7 @@ def run_notebook(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / path.name
+    remove_dead_parts(dest)  # a killed run's temporary copy (its writer's process is gone)
     parameters = dict(parameters or {})
     kernel_name = kernel_name or default_kernel()
     error: dict[str, Any] | None = None
