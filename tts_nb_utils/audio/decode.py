@@ -153,13 +153,14 @@ def _pcm_length(path: str | os.PathLike) -> tuple[int, int] | None:
         return None
 
 
-def decode_ffmpeg(path: str | os.PathLike, sr: int, parts: int = 1) -> np.ndarray:
+def decode_ffmpeg(path: str | os.PathLike, sr: int, parts: int = 1, exe: str | None = None) -> np.ndarray:
     """Run :func:`ffmpeg_command`; float32 samples. Raises DecodeError with ffmpeg's last message line.
 
     ``parts > 1`` decodes a long WAV/FLAC/AIFF file as that many ffmpeg processes in parallel (see
-    :func:`_decode_parts`); the result is bit-identical to one process, checked on every call.
+    :func:`_decode_parts`); the result is bit-identical to one process, checked on every call. ``exe``: the
+    ffmpeg to run when the caller has found it already (default :func:`ffmpeg_exe`).
     """
-    exe = ffmpeg_exe()
+    exe = exe or ffmpeg_exe()
     if exe is None:
         raise UsageError("no ffmpeg found: install imageio-ffmpeg (a dependency of tts-nb) or put ffmpeg on PATH")
     known = _pcm_length(path)
@@ -305,9 +306,10 @@ def decode_like_ffmpeg(path: str | os.PathLike, sr: int = 32000, backend: str = 
     """
     if backend not in ("auto", "ffmpeg", "fallback"):
         raise UsageError(f"decoder backend {backend!r}: use auto, ffmpeg or fallback")
-    if backend == "ffmpeg" or (backend == "auto" and have_ffmpeg()):
-        if not have_ffmpeg():
+    exe = ffmpeg_exe() if backend != "fallback" else None  # looked up once per file (PATH is scanned)
+    if backend == "ffmpeg" or (backend == "auto" and exe):
+        if not exe:
             raise UsageError("no ffmpeg found (not on PATH, imageio-ffmpeg not installed); install one or use "
                              "the fallback decoder")
-        return decode_ffmpeg(path, sr, parts), "ffmpeg"
+        return decode_ffmpeg(path, sr, parts, exe), "ffmpeg"
     return decode_fallback(path, sr), "fallback"
