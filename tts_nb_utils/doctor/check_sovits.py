@@ -90,7 +90,7 @@ def _check_log(target: Target, scan: SovitsLogScan, fp16: bool, lr0: float, deca
             fix = f"if these lines were written with fp16_run false, fp16 is not the cause: {DATA_FIX}"
         target.add(severity, f"NaN/Inf loss from epoch {first.best_epoch}, step {first.global_step} "
                    f"({', '.join(first.nonfinite)}); {how}{why}", f"train.log:{first.line_number}", fix)
-    offsets = sorted({e.lr_offset for e in scan.entries if e.lr_offset})
+    offsets = scan.lr_offsets
     if offsets:
         target.notes.append(f"resumed run: lr = learning_rate x lr_decay^(epoch + k) with k = "
                             f"{', '.join(map(str, offsets))} (the scheduler decays the restored lr again, "

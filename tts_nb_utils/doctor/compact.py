@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-_ORDER = {"error": 0, "warning": 1, "info": 2}
+from .report import SEVERITIES
 
 
 def _fit(text: str, width: int, keep_end: bool = False) -> str:
@@ -46,7 +46,8 @@ def compact_markdown(report: dict[str, Any], root: str | Path | None = None, wid
              f"{counts.get('info', 0)} note(s)** in {len(report['paths'])} path(s); exit code {report['exit_code']}",
              ""]
     findings = [(p, f) for p in report["paths"] for f in p["findings"]]
-    findings.sort(key=lambda pf: _ORDER.get(pf[1]["severity"], 3))
+    findings.sort(key=lambda pf: SEVERITIES.index(pf[1]["severity"]) if pf[1]["severity"] in SEVERITIES
+                  else len(SEVERITIES))
     if findings:
         lines += ["| severity | kind | where | what | nb |", "|---|---|---|---|---|"]
         for p, f in findings:

@@ -37,7 +37,6 @@ S2_LR_DECAY = 0.999875  #: ``train.lr_decay`` (per epoch)
 _LIST = re.compile(r"\[([^\[\]]*)\]\s*$")
 _EPOCH_LINE = re.compile(r"Train Epoch:\s*(\d+)")
 _LOADED = re.compile(r"Loaded checkpoint '([^']*)' \(iteration (\d+)\)")
-_PRETRAINED = re.compile(r"loaded pretrained ")
 
 
 class SovitsLogError(ValueError):
@@ -207,6 +206,12 @@ class SovitsLogScan:
         return [e for e in self.entries if (e.epoch is None if e.logged_epoch is None else e.lr_offset is None)]
 
     @property
+    def lr_offsets(self) -> list[int]:
+        """The distinct ``k`` of ``lr0 * lr_decay ** (epoch + k)`` above 0 in this log: one per resume whose
+        scheduler decayed the restored LR again (empty for a run never resumed)."""
+        return sorted({e.lr_offset for e in self.entries if e.lr_offset})
+
+    @property
     def data_nan(self) -> bool:
         """NaN in ``kl_ssl``, the SSL-feature term: it comes from the data, not from fp16 (with the quantizer
         frozen it is a constant 0.0 otherwise)."""
@@ -248,7 +253,7 @@ class SovitsLogScan:
             elif self.pattern == "persistent":
                 lines.append("  every line since is NaN: a forward value overflows on every step, or the weights "
                              "are NaN (check the checkpoints: tts-nb scan-checkpoints)")
-        offsets = sorted({e.lr_offset for e in self.entries if e.lr_offset})
+        offsets = self.lr_offsets
         if offsets:
             lines.append(f"resumed run: the lr decays again after each resume (epoch + {', '.join(map(str, offsets))} "
                          f"epochs in the exponent, s2_train.py:268-281); {len(self.resumes)} resume(s) logged")
