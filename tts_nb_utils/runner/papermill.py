@@ -143,13 +143,21 @@ def _declared(info: dict[str, Any]) -> str | None:
     return inferred
 
 
+def declared_parameters(paths: list[Path], problems: dict[Path, str | None]) -> dict[Path, dict[str, dict]]:
+    """:func:`notebook_parameters` of each readable notebook (``problems``: :func:`read_problem` of each path;
+    an unreadable notebook declares none)."""
+    return {p: notebook_parameters(p) if problems[p] is None else {} for p in paths}
+
+
 def split_parameters(
-    paths: list[Path], parameters: dict[str, Any], problems: dict[Path, str | None] | None = None
+    paths: list[Path], parameters: dict[str, Any], problems: dict[Path, str | None] | None = None,
+    declared: dict[Path, dict[str, dict]] | None = None,
 ) -> dict[Path, dict[str, Any]]:
     """Give each notebook the parameters it declares; a name no selected notebook declares is a UsageError.
-    ``problems``: :func:`read_problem` of each path when the caller has it (an unreadable notebook declares none)."""
+    ``problems``: :func:`read_problem` of each path when the caller has it; ``declared``:
+    :func:`declared_parameters` when the caller has it (papermill parses each notebook to find them)."""
     problems = problems if problems is not None else {p: read_problem(p) for p in paths}
-    declared = {p: notebook_parameters(p) if problems[p] is None else {} for p in paths}
+    declared = declared if declared is not None else declared_parameters(paths, problems)
     unknown = [k for k in parameters if not any(k in d for d in declared.values())]
     if unknown:
         lines = [f"  {p.name}: {', '.join(d) or '(no parameters)'}" for p, d in declared.items()]
@@ -409,6 +417,16 @@ def run_notebook(
     )
 
 
+def run_or_report(path: Path, out_dir: str | Path, parameters: dict[str, Any], problem: str | None,
+                  kernel_name: str | None = None, timeout: float | None = None) -> NotebookResult:
+    """:func:`run_notebook`, or for a notebook that cannot be read (``problem``: :func:`read_problem`'s text) a
+    failed row naming why, so the other notebooks of a run or sweep still run."""
+    if problem is not None:
+        return NotebookResult(notebook=path.name, source=str(path), output="", status="failed", seconds=0.0,
+                              parameters=parameters, error=_error(None, None, "", "NotebookReadError", problem))
+    return run_notebook(path, out_dir, parameters, kernel_name, timeout)
+
+
 def run_notebooks(
     paths: list[Path],
     out_dir: str | Path,
@@ -429,12 +447,7 @@ def run_notebooks(
     for i, path in enumerate(paths, 1):
         if echo:
             print(f"[{i}/{len(paths)}] {path.name} ...", flush=True)
-        problem = problems[path]
-        if problem is not None:  # reported in its row, and the other notebooks still run
-            result = NotebookResult(notebook=path.name, source=str(path), output="", status="failed", seconds=0.0,
-                                    parameters={}, error=_error(None, None, "", "NotebookReadError", problem))
-        else:
-            result = run_notebook(path, out_dir, per_notebook[path], kernel_name, timeout)
+        result = run_or_report(path, out_dir, per_notebook[path], problems[path], kernel_name, timeout)
         results.append(result)
         if echo:
             line = f"[{i}/{len(paths)}] {path.name}: {result.status} in {result.seconds:.1f} s"

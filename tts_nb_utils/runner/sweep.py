@@ -17,15 +17,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..io import atomic_write_json
-from .papermill import (
-    NotebookResult,
-    _error,
-    default_kernel,
-    notebook_parameters,
-    read_problem,
-    run_notebook,
-    split_parameters,
-)
+from .papermill import declared_parameters, default_kernel, read_problem, run_or_report, split_parameters
 
 #: Seeds a sweep uses when none are given.
 DEFAULT_SEEDS = "0-9"
@@ -105,10 +97,11 @@ def sweep_notebooks(
     out_dir = Path(out_dir)
     sets = parameter_sets or [{}]
     problems = {p: read_problem(p) for p in paths}
-    no_seed = [p.name for p in paths if problems[p] is None and "SEED" not in notebook_parameters(p)]
+    declared = declared_parameters(paths, problems)  # each notebook parsed once
+    no_seed = [p.name for p in paths if problems[p] is None and "SEED" not in declared[p]]
     if no_seed:
         raise UsageError(f"{', '.join(no_seed)} declare(s) no SEED parameter: nothing to sweep over")
-    checked = [split_parameters(paths, {**s, "SEED": 0}, problems) for s in sets]
+    checked = [split_parameters(paths, {**s, "SEED": 0}, problems, declared) for s in sets]
     kernel_name = kernel_name or default_kernel()
     sweeps = [NotebookSweep(p.name) for p in paths]
     total = len(paths) * len(sets) * len(seeds)
@@ -118,22 +111,14 @@ def sweep_notebooks(
             for seed in seeds:
                 done += 1
                 params = {**per_notebook[path], "SEED": seed}
-                result = _run_one(path, _run_dir(out_dir, path, seed, k, len(sets)), params, problems[path],
-                                  kernel_name, timeout)
+                result = run_or_report(path, _run_dir(out_dir, path, seed, k, len(sets)), params, problems[path],
+                                       kernel_name, timeout)
                 run = SweepRun(seed, params, result.status, result.seconds, result.output, result.error)
                 sweep.runs.append(run)
                 if echo:
                     print(format_run(done, total, path.name, run), flush=True)
                 write_sweep_report(sweeps, out_dir, kernel_name)
     return sweeps
-
-
-def _run_one(path: Path, run_dir: Path, params: dict, problem: str | None, kernel_name: str,
-             timeout: float | None) -> NotebookResult:
-    if problem is not None:  # an unreadable notebook fails each of its runs, and the others still run
-        return NotebookResult(path.name, str(path), "", "failed", 0.0, params,
-                              _error(None, None, "", "NotebookReadError", problem))
-    return run_notebook(path, run_dir, params, kernel_name, timeout)
 
 
 def format_run(i: int, total: int, notebook: str, run: SweepRun) -> str:
