@@ -272,11 +272,19 @@ BF16_TRUE_NOTE = ("bf16-true keeps no float32 weights: at Dia's fine-tuning LR o
                   "bfloat16's step and are lost")
 
 
-def _why(one: MemoryEstimate, budget: float, verdict: str, precision: str) -> str:
+def fit_verdict(total_bytes: float, budget_bytes: float, margin: float = MARGIN) -> str:
+    """``"fits"`` when ``total_bytes`` times ``1 + margin`` is within ``budget_bytes``, ``"tight"`` when only
+    without the margin, ``"no"`` when not at all (the planner's rows and the doctor's Dia check)."""
+    if total_bytes * (1 + margin) <= budget_bytes:
+        return "fits"
+    return "tight" if total_bytes <= budget_bytes else "no"
+
+
+def _why(one: MemoryEstimate, budget: float, verdict: str, margin: float) -> str:
     part = max(one.breakdown, key=one.breakdown.get)
     spare = (budget - one.total_bytes) / GIB
     text = f"{-spare:.1f} GiB over" if verdict == "no" else f"{spare:.1f} GiB spare"
-    text += f" (< {MARGIN:.0%} margin)" if verdict == "tight" else ""
+    text += f" (< {margin:.0%} margin)" if verdict == "tight" else ""
     text += f"; most: {_PARTS.get(part, part)} {one.breakdown[part] / GIB:.1f}"
     return text
 
@@ -312,15 +320,15 @@ def plan(
         kw = dict(precision=prec, optimizer=opt, grad_checkpointing=ckpt, freeze_encoder=frz, lora_rank=lora)
 
         def ok(b, t, kw=kw):
-            return estimate(config, b, text_len, t, **kw).total_bytes * (1 + margin) <= budget
+            return fit_verdict(estimate(config, b, text_len, t, **kw).total_bytes, budget, margin) == "fits"
 
         one = estimate(config, 1, text_len, audio_len, **kw)
         mb = _largest(lambda b: ok(b, audio_len), 1, max_batch)
         ml = _largest(lambda t: ok(1, t), 1, config.max_audio_len)
-        verdict = "fits" if mb >= 1 else "tight" if one.total_bytes <= budget else "no"
+        verdict = fit_verdict(one.total_bytes, budget, margin)  # "fits" exactly when mb >= 1
         at = estimate(config, max(mb, 1), text_len, audio_len, **kw)
         rows.append(PlanRow(prec, opt, ckpt, frz, lora, mb >= 1, max(mb, 0), max(ml, 0), round(at.total_gib, 2),
-                            round(one.total_gib, 2), verdict, _why(one, budget, verdict, prec)))
+                            round(one.total_gib, 2), verdict, _why(one, budget, verdict, margin)))
     rows.sort(key=lambda r: (not r.fits, r.verdict != "tight", -r.max_batch, -r.max_audio_len))
     return rows
 

@@ -65,7 +65,7 @@ def check_dia(target: Target, gpu_gib: float | None = None) -> None:
     """Estimate the peak memory of the configured step and compare it with the card."""
     from ..dia.codec import FRAMES_PER_SECOND
     from ..dia.delay import decoder_length
-    from ..dia.memory import MARGIN, MemoryConfigError, estimate
+    from ..dia.memory import GIB, MARGIN, MemoryConfigError, estimate, fit_verdict
 
     s, unknown = read_dia_config(target.path, gpu_gib)
     for key in unknown:
@@ -85,11 +85,12 @@ def check_dia(target: Target, gpu_gib: float | None = None) -> None:
     target.notes.append(f"{s['model']}: {est.params:,} parameters, micro-batch {s['micro_batch_size']}, "
                         f"{s['audio_seconds']} s audio, {precision}, {s['optimizer']}: {est.total_gib:.1f} GiB "
                         f"planned for a {s['gpu_gib']:g} GiB card ({RESERVE_GIB} GiB kept free)")
-    if est.total_gib > budget:
+    verdict = fit_verdict(est.total_bytes, budget * GIB)
+    if verdict == "no":
         target.add("error", f"needs {est.total_gib:.1f} GiB, the card has {budget:.1f} GiB to give: out of memory "
                    "at the first step", f"{target.path.name}#dia_train",
                    _fitting(config, s, est.settings["precision"], audio_len), "05_dia_training_on_a_3090.ipynb")
-    elif est.total_gib * (1 + MARGIN) > budget:
+    elif verdict == "tight":
         target.add("warning", f"needs {est.total_gib:.1f} GiB of the {budget:.1f} GiB the card has to give: less than "
                    f"the {MARGIN:.0%} margin for allocator fragmentation and library workspaces",
                    f"{target.path.name}#dia_train", _fitting(config, s, est.settings["precision"], audio_len),
