@@ -299,6 +299,7 @@ def export_dia_checkpoint(model, checkpoint_path: str | os.PathLike,
         from .hf import config_from_transformers
         cfg = config_from_transformers(model.config)
         state = transformers_to_nari({k: v.detach() for k, v in model.state_dict().items()}, cfg)
+        state = {k: v.contiguous().clone() for k, v in state.items()}  # its chunks share storage; files need their own
     else:
         cfg, state = model.config, None
     version = version or ("v0.1" if cfg.cross_rope else "0626")
@@ -308,8 +309,7 @@ def export_dia_checkpoint(model, checkpoint_path: str | os.PathLike,
     if any(hasattr(m, "lora_A") for m in model.modules()):
         raise DiaCheckpointError("the model still has LoRA adapters: merge them first "
                                  "(tts_nb_utils.dia.train.merge_lora)")
-    state = state if state is not None else to_upstream_state_dict(model)
-    state = {k: v.contiguous().clone() for k, v in state.items()}
+    state = state if state is not None else to_upstream_state_dict(model)  # already contiguous copies
     path = Path(checkpoint_path)
     with atomic_path(path) as tmp:
         if path.suffix == ".safetensors":
