@@ -80,15 +80,16 @@ def check_coqui(target: Target) -> None:
     run_epochs = int(cfg.get("epochs", 1) or 1)
     epochs = max(1, min(run_epochs, _PLANNED_STEPS // batches))
     optimizers = 2 if schedules[0].key != "lr_scheduler" else 1
+    skips = read_coqui_skips(log)  # the run's, shared by its schedulers
     for sched in schedules:
-        _check_one(target, log, sched, batches, epochs, after, optimizers, epochs == run_epochs)
+        _check_one(target, log, sched, batches, epochs, after, optimizers, epochs == run_epochs, skips)
     if epochs < run_epochs:
         target.notes.append(f"planned the first {epochs} of {run_epochs} epochs; milestones beyond them: "
                             "tts-nb lr-plan")
 
 
 def _check_one(target: Target, log: Path, s: _Schedule, batches: int, epochs: int, after: bool,
-               optimizers: int, whole_run: bool) -> None:
+               optimizers: int, whole_run: bool, skips: dict[int, int]) -> None:
     lr = s.lr
     if not (isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0):
         target.add("error", f"{s.lr_key} is {lr!r}: the trainer needs one positive learning rate",
@@ -96,7 +97,6 @@ def _check_one(target: Target, log: Path, s: _Schedule, batches: int, epochs: in
         return
     where = f"config.json#{s.key}"
     logged = read_coqui_lr_log(log, s.log_key)
-    skips = read_coqui_skips(log)
     if skips and not after:  # skipped batches step no per-step scheduler: count only the batches that trained
         logged = [(g - skips.get(g, 0), lr) for g, lr in logged]
         target.notes.append(f"{s.name}: the model skipped {max(skips.values())} batch(es) (train_step() returned "
