@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .snr import spectrogram
+from .snr import ACTIVE_MARGIN_DB, active_frames, spectrogram
 
 #: Nyquist frequencies (Hz) of the rates takes are commonly recorded or exported at.
 CANDIDATES_HZ = (4000.0, 5512.5, 8000.0, 11025.0, 16000.0)
 DROP_DB = 55.0
 
 
-def long_term_spectrum(power: np.ndarray, sr: int, margin_db: float = 40.0) -> tuple[np.ndarray, np.ndarray]:
+def long_term_spectrum(power: np.ndarray, sr: int,
+                       margin_db: float = ACTIVE_MARGIN_DB) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies in Hz, mean power per bin) of :func:`.snr.spectrogram`'s ``power`` over the frames within
-    ``margin_db`` of the loudest."""
-    energy = power.sum(axis=1)
-    keep = energy > energy.max() * 10 ** (-margin_db / 10)
+    ``margin_db`` of the loudest (:func:`.snr.active_frames`)."""
+    keep = active_frames(power, margin_db)
     return np.fft.rfftfreq(2 * (power.shape[1] - 1), 1 / sr), power[keep].mean(axis=0)
 
 

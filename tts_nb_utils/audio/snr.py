@@ -89,11 +89,16 @@ def _bias(sr: int) -> float:
     return float(_floors(power, _width(sr))[1].sum() / power.sum(axis=1).mean())
 
 
+def active_frames(power: np.ndarray, margin_db: float = ACTIVE_MARGIN_DB) -> np.ndarray:
+    """Mask of :func:`spectrogram`'s frames whose energy is within ``margin_db`` of the loudest one."""
+    energy = power.sum(axis=1)
+    return energy > energy.max() * 10 ** (-margin_db / 10)
+
+
 def noise_psd(power: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """(noise power per bin, the active frames of ``power``) for :func:`spectrogram`'s ``power``."""
     n_fft = _n_fft(sr)
-    energy = power.sum(axis=1)
-    active = np.flatnonzero(energy > energy.max() * 10 ** (-ACTIVE_MARGIN_DB / 10))
+    active = np.flatnonzero(active_frames(power))
     power = power[active[0] : active[-1] + 1]
     over_time, floor = _floors(power, _width(sr))
     floor = floor / _bias(sr)
