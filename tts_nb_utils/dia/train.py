@@ -74,11 +74,10 @@ def forward_logits(net: torch.nn.Module, b: DiaBatch) -> torch.Tensor:
     ``[B * C, T, V]``; the logits are the same (``tests/test_dia_layouts.py``)."""
     if not is_transformers_dia(net):
         return net(**b.model_inputs())
-    B, T, C = b.audio_in.shape
+    from .hf import transformers_logits
+
     padded = not bool(b.text_mask.all())
-    out = net(input_ids=b.text, attention_mask=b.text_mask.long() if padded else None,
-              decoder_input_ids=b.audio_in, use_cache=False)
-    return out.logits.view(B, C, T, -1).transpose(1, 2)
+    return transformers_logits(net, b.text, b.audio_in, b.text_mask if padded else None)
 
 
 @dataclass
