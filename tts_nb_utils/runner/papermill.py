@@ -129,8 +129,13 @@ def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
     }
 
 
+#: Types a parameter whose default is None declares, at the start of its help comment (``CONFIG = None  # str:
+#: your config``) or as an annotation, as :func:`_kind` names them; None itself is always accepted.
+DECLARED_TYPES = ("str", "int", "float", "bool", "list", "dict")
+
+
 #: ``NAME = None  # str: help`` or ``NAME: str = None  # help``: the type a parameter whose default is None takes.
-_DECLARED = re.compile(r"^\(?(str|int|float|bool|list|dict)\)?:\s")
+_DECLARED = re.compile(rf"^\(?({'|'.join(DECLARED_TYPES)})\)?:\s")
 
 
 def _declared(info: dict[str, Any]) -> str | None:
@@ -188,11 +193,6 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-#: Types a parameter whose default is None declares, at the start of its help comment (``CONFIG = None  # str:
-#: your config``) or as an annotation, as :func:`_kind` names them; None itself is always accepted.
-DECLARED_TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict"}
-
-
 def check_parameter(notebook: Path, name: str, value: Any, default_src: str | None,
                     declared: str | None = None) -> Any:
     """``value`` if it fits the type of the parameter's default in ``notebook`` (int, float, bool, str, list,
@@ -204,7 +204,7 @@ def check_parameter(notebook: Path, name: str, value: Any, default_src: str | No
     except (ValueError, SyntaxError):
         return value  # a default that is not a literal (papermill allows any expression): nothing to check
     if default is None and value is not None and declared in DECLARED_TYPES:
-        return _check_declared(notebook, name, value, DECLARED_TYPES[declared])
+        return _check_declared(notebook, name, value, declared)
     want, got = _kind(default), _kind(value)
     if default is None or want == got or (want == "list" and got.startswith("list")) or (
         want == "nested list" and got == "list" and not value
