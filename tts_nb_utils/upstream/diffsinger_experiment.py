@@ -160,9 +160,10 @@ def apply_hparams(loaded: LoadedConfig, hparams_str: str) -> dict[str, Any]:
     new top-level key with that name (``utils/hparams.py:104-106``), which nothing reads, and so does this;
     :func:`flat_dotted_keys` lists such keys."""
     values = parse_hparams(hparams_str, loaded.data)
+    dotted = set(flat_dotted_keys(values))
     for key, value in values.items():
         loaded.data[key] = value
-        if key in flat_dotted_keys(values):
+        if key in dotted:
             continue  # not a path: its name must not shadow the nested key's source
         for stale in [k for k in loaded.sources if k == key or k.startswith(f"{key}.")]:
             del loaded.sources[stale]
