@@ -282,6 +282,18 @@ class BoolParseError(ValueError):
     """A string that is not a recognised boolean; the message names the argument and the value."""
 
 
+def read_mapping(path: str | os.PathLike) -> dict[str, Any] | None:
+    """A JSON (``.json``) or YAML file's top-level mapping, or None when it is not one or cannot be read: for
+    code that recognises a project's files by content (the doctor, the Applio layouts)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else load_yaml(text, str(path))
+    except Exception:  # noqa: BLE001 - not a file we recognise: the caller says so
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def parse_bool(value: str | bool | int, name: str | None = None) -> bool:
     """``"False"``, ``"0"``, ``"no"``, ``"off"`` -> False; ``"True"``, ``"1"``, ``"yes"``, ``"on"`` -> True.
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io import read_mapping
 from ..schedules.plan import LRPlan, lr_plan
 from ..schedules.trace import ScheduleConfigError
 from ..upstream.coqui import coqui_optimizer_step_of_batch, read_coqui_lr_log, read_coqui_skips, read_log_text
-from .kinds import read_mapping
 from .report import Target
 
 _STEP = re.compile(r"STEP:\s*\d+/(\d+)\s*--\s*GLOBAL_STEP")

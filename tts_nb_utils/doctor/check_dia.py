@@ -27,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .kinds import read_mapping
+from ..io import read_mapping
 from .report import Target
 
 RESERVE_GIB = 1.5  # CUDA context and fragmentation, as tts-nb dia-plan keeps free

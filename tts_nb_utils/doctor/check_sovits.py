@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..diagnose.checkpoints import checkpoint_files, scan_checkpoints
 from ..diagnose.resume import experiments
+from ..io import read_mapping
 from ..upstream.gpt_sovits import S2_LEARNING_RATE, S2_LR_DECAY, SovitsLogScan, scan_sovits_log
-from .kinds import read_mapping
 from .report import Target
 
 

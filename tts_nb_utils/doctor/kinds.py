@@ -29,11 +29,9 @@ a path where nothing is found is reported as ``unknown``, never guessed, and a f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from ..io import audio_extensions, load_yaml
+from ..io import audio_extensions, read_mapping
 from ..upstream.applio import looks_like_model, shipped_folder
 from ..upstream.diffsinger import ACOUSTIC_SWITCHES, SWITCHES
 
@@ -69,16 +67,6 @@ def upstream_shipped(path: Path) -> str | None:
     rel = path.absolute().relative_to(root)
     return rel.as_posix() if any(rel.match(p) and len(rel.parts) == len(Path(p).parts)
                                  for p in DIFFSINGER_SHIPPED) else None
-
-
-def read_mapping(path: Path) -> dict[str, Any] | None:
-    """A JSON or YAML file's top-level mapping, or None when it is not one (or cannot be read)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else load_yaml(text, str(path))
-    except Exception:  # noqa: BLE001 - not a config we recognise: the caller reports the path as unknown
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _file_kind(path: Path) -> str | None:

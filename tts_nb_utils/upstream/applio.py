@@ -21,12 +21,11 @@ reference clip with their features); :func:`shipped_folder` tells them apart fro
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import audio_extensions
+from ..io import audio_extensions, read_mapping
 
 FEATURE_DIRS = ("extracted", "v2_extracted", "v1_extracted")  # 3.2.9+, then 3.2.1-3.2.8 v2 / v1
 FOLDER_WIDTHS = {"extracted": 768, "v2_extracted": 768, "v1_extracted": 256}  # when config.json says nothing
@@ -78,19 +77,10 @@ def shipped_folder(folder: Path) -> str | None:
     return None
 
 
-def read_json(path: Path) -> dict | None:
-    """A JSON file's top-level mapping, or None when absent, unreadable or not a mapping."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def model_width(folder: Path, feature_dir: str) -> tuple[int, str]:
     """The width the model in ``folder`` reads: ``config.json``'s ``model.text_enc_hidden_dim``, else what
     the feature folder's name implies (``v1_extracted``: 256, otherwise 768)."""
-    config = read_json(folder / "config.json") or {}
+    config = read_mapping(folder / "config.json") or {}
     width = (config.get("model") or {}).get("text_enc_hidden_dim") if isinstance(config.get("model"), dict) else None
     if isinstance(width, int) and width > 0:
         return width, "config.json"
@@ -112,7 +102,7 @@ def read_model(folder: str | Path) -> ApplioModel:
         layout = "3.2.1-3.2.8"
     else:
         layout = "unknown"
-    info = read_json(folder / "model_info.json") or {}
+    info = read_mapping(folder / "model_info.json") or {}
     embedder = info.get("embedder_model") if isinstance(info.get("embedder_model"), str) else None
     return ApplioModel(folder, folder / "sliced_audios", features, layout, embedder)
 
