@@ -115,7 +115,7 @@ def test_configure_threads_policy_env_override_and_bad_values(monkeypatch):
     try:
         monkeypatch.delenv(THREADS_ENV, raising=False)
         cores = os.cpu_count() or 1
-        expected = 1 if cores <= 4 else min(4, cores // 2)
+        expected = 1 if cores <= 4 else min(4, cores // 2)  # the policy, written out
         assert configure_threads() == expected == torch.get_num_threads()
         monkeypatch.setenv(THREADS_ENV, "2")
         assert configure_threads("auto") == 2 == torch.get_num_threads()
@@ -125,3 +125,12 @@ def test_configure_threads_policy_env_override_and_bad_values(monkeypatch):
                 configure_threads(bad)
     finally:
         torch.set_num_threads(before)
+
+
+def test_auto_threads_gives_each_kernel_its_share_of_the_cores():
+    from tts_nb_utils.parallel import auto_threads
+
+    assert [auto_threads(c) for c in (1, 2, 4, 6, 8, 16, 64)] == [1, 1, 1, 3, 4, 4, 4]
+    assert auto_threads(16, processes=2) == 4 and auto_threads(16, processes=8) == 2
+    assert auto_threads(8, processes=4) == 2 and auto_threads(8, processes=16) == 1
+    assert auto_threads(2, processes=2) == 1

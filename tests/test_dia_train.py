@@ -24,6 +24,7 @@ from tts_nb_utils.dia.train import (
     make_optimizer,
     make_scheduler,
     merge_lora,
+    numbered_checkpoint,
     stream_indices,
     train,
 )
@@ -83,6 +84,24 @@ def test_resume_continues_the_same_loss_curve(tmp_path):
     with pytest.raises(ResumeError, match="global_batch was 4, now 2"):
         train(DiaModel(CFG), ds, _cfg(steps=6, micro_batch_size=2), "cpu", checkpoint=ckpt)
 
+
+def test_kept_checkpoints_are_resume_points_of_the_uninterrupted_run(tmp_path):
+    """keep_checkpoints: each periodic save stays as dia-stepN.pt; resuming from the halfway one (what a session
+    killed after that step leaves) continues the uninterrupted run's curve exactly."""
+    ds = _dataset()
+    ckpt = tmp_path / "dia.pt"
+    cfg = _cfg(steps=6, checkpoint_every=3, keep_checkpoints=True)
+    full = train(_model(), ds, cfg, "cpu", checkpoint=ckpt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dia-step3.pt", "dia-step6.pt", "dia.pt"]
+    assert numbered_checkpoint(ckpt, 3) == tmp_path / "dia-step3.pt"
+    killed = tmp_path / "killed" / "dia.pt"
+    killed.parent.mkdir()
+    killed.write_bytes(numbered_checkpoint(ckpt, 3).read_bytes())
+    torch.manual_seed(123)
+    resumed = train(DiaModel(CFG), ds, cfg, "cpu", checkpoint=killed)
+    assert resumed.resumed_from == 3 and resumed.losses == pytest.approx(full.losses, abs=1e-6)
+    assert resumed.losses[:3] == full.losses[:3]  # the history up to the save comes from the file
+    assert sorted(p.name for p in killed.parent.iterdir()) == ["dia-step6.pt", "dia.pt"]
 
 def test_schedule_warms_up_then_decays_to_the_floor():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)

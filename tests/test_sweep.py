@@ -84,3 +84,32 @@ def test_a_notebook_without_seed_is_refused(make_notebook, tmp_path):
     nb = make_notebook("08_noseed.ipynb", "STEPS = 1  # steps", "pass")
     proc = tts_nb("sweep", nb, "--out", tmp_path / "out")
     assert proc.returncode == 2 and "no SEED parameter" in proc.stderr
+
+
+def test_parallel_runs_report_in_plan_order_and_share_the_cores(make_notebook, tmp_path, monkeypatch):
+    """--jobs 2: seed 0 ends last, yet sweep.json lists the seeds in order; every kernel gets its share of the
+    threads (TTS_NB_THREADS) unless the user set it; --jobs 1 runs in this process and sets nothing."""
+    monkeypatch.delenv("TTS_NB_THREADS", raising=False)
+    nb = make_notebook(
+        "07_slow_first.ipynb", "SEED = 0  # seed",
+        "import os, time\ntime.sleep(3.0 if SEED == 0 else 0.0)\nprint('threads', os.environ.get('TTS_NB_THREADS'))",
+    )
+    out = tmp_path / "out"
+    proc = tts_nb("sweep", nb, "--seeds", "0-2", "--jobs", "2", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    finished = [line.split("SEED=")[1].split(":")[0] for line in proc.stdout.splitlines() if "SEED=" in line]
+    assert finished[-1] == "0" and sorted(finished) == ["0", "1", "2"]  # seed 0 really ended last
+    runs = json.loads((out / "sweep.json").read_text())["notebooks"][0]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]
+    from tts_nb_utils.parallel import auto_threads
+
+    share = auto_threads(processes=2)
+    for seed in range(3):
+        assert f"threads {share}" in (out / "07_slow_first" / f"seed{seed}" / "07_slow_first.ipynb").read_text()
+    run_out = tmp_path / "run"
+    other = make_notebook("08_quick.ipynb", "SEED = 0  # seed", "print('threads', __import__('os').environ.get('TTS_NB_THREADS'))")
+    proc = tts_nb("run", nb, other, "--jobs", "1", "--out", run_out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((run_out / "report.json").read_text())
+    assert [r["notebook"] for r in report["notebooks"]] == ["07_slow_first.ipynb", "08_quick.ipynb"]
+    assert "threads None" in (run_out / "08_quick.ipynb").read_text()

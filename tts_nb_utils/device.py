@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from .parallel import THREADS_ENV, auto_threads
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn ``"auto"`` into the best available device (cuda, then mps, then cpu); check explicit requests.
@@ -189,7 +191,6 @@ def environment_report(device: str | torch.device = "auto") -> EnvironmentReport
 
 
 #: Environment variable that overrides ``configure_threads("auto")`` (a number of threads).
-THREADS_ENV = "TTS_NB_THREADS"
 
 
 def configure_threads(threads: int | str = "auto") -> int:
@@ -203,11 +204,7 @@ def configure_threads(threads: int | str = "auto") -> int:
     """
     if threads == "auto":
         env = os.environ.get(THREADS_ENV, "").strip()
-        if env:
-            threads = env
-        else:
-            cores = os.cpu_count() or 1
-            threads = 1 if cores <= 4 else min(4, cores // 2)
+        threads = env or auto_threads()
     try:
         n = int(threads)
     except (TypeError, ValueError):

@@ -17,6 +17,8 @@ from .io import show_progress
 T = TypeVar("T")
 MAX_JOBS = 4
 JOBS_ENV = "TTS_NB_JOBS"
+#: torch CPU threads of a notebook kernel (read by ``device.configure_threads``; set per kernel by parallel runs).
+THREADS_ENV = "TTS_NB_THREADS"
 
 
 def usable_cores() -> int:
@@ -33,6 +35,15 @@ def default_jobs() -> int:
     if env.isdigit() and int(env) >= 1:
         return int(env)
     return min(usable_cores(), MAX_JOBS)
+
+
+def auto_threads(cores: int | None = None, processes: int = 1) -> int:
+    """Torch threads for each of ``processes`` notebook kernels sharing ``cores`` (default: this machine's
+    ``os.cpu_count()``): 1 on a machine with at most 4 cores, else half the cores, at most :data:`MAX_JOBS`;
+    never more than the kernel's share of the cores. Why 1 on small machines: ``device.configure_threads``."""
+    cores = max(1, cores or os.cpu_count() or 1)
+    alone = 1 if cores <= 4 else min(MAX_JOBS, cores // 2)
+    return max(1, min(alone, cores // max(1, processes)))
 
 
 def ordered_map(fn: Callable[[Any], T], tasks: Sequence[Any], jobs: int = 1, desc: str = "",

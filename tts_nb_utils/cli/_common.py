@@ -197,3 +197,12 @@ def unreadable_folders(paths: list, what: str = "files") -> list[tuple[Path, str
 def jobs(text: str) -> int:
     """``type=`` for ``--jobs``: processes to use, a whole number from 1 to 1024."""
     return _number(text, int, "a number of processes from 1 to 1024", lambda v: 1 <= v <= 1024)
+
+
+def add_jobs(p: argparse.ArgumentParser, what: str = "files") -> None:
+    """``--jobs N``, defaulting to :func:`tts_nb_utils.parallel.default_jobs` (the cores, capped)."""
+    from ..parallel import JOBS_ENV, MAX_JOBS, default_jobs
+
+    p.add_argument("--jobs", type=jobs, default=default_jobs(), metavar="N",
+                   help=f"processes for the {what} (default {default_jobs()}: this machine's cores, at most "
+                   f"{MAX_JOBS}; or {JOBS_ENV})")

@@ -14,9 +14,9 @@ from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
 from ..dataprep.validate import CODES, ERROR_CODES, ValidationConfig
 from ..errors import UsageError
-from ..parallel import JOBS_ENV, MAX_JOBS, default_jobs
 from ._common import (
     add_dataclass_options,
+    add_jobs,
     add_strict,
     check_outputs,
     dataclass_from_args,
@@ -205,12 +205,6 @@ def _denoise_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prop-decrease", type=unit_interval, default=1.0, help="how much of the noise to remove, 0..1")
 
 
-def _jobs_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=jobs, default=default_jobs(), metavar="N",
-                   help=f"processes for the files (default {default_jobs()}: this machine's cores, at most "
-                   f"{MAX_JOBS}; or {JOBS_ENV})")
-
-
 def register_cli(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser(
         "validate", help="check every audio file in a folder: one row per file with issue codes",
@@ -258,7 +252,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--speaker", type=list_field, help="speaker field of the .list (default: OUT's folder name)")
     s.add_argument("--language", type=list_field, default="EN", help="language field of the .list (ZH, JA, EN, KO, YUE)")
     add_strict(s)
-    _jobs_arg(s)
+    add_jobs(s)
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_slice)
 
@@ -282,6 +276,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="level each clip to this integrated loudness (ITU-R BS.1770, e.g. -23) instead of the mix")
     p.add_argument("--max", type=unit_interval, default=DEFAULT_MAX, help="GPT-SoVITS mix: peak target")
     p.add_argument("--alpha", type=unit_interval, default=DEFAULT_ALPHA, help="GPT-SoVITS mix: share of the normalised signal")
-    _jobs_arg(p)
+    add_jobs(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_prepare)

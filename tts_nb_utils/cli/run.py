@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..runner.sweep import DEFAULT_SEEDS
-from ._common import check_outputs, positive_float
+from ._common import add_jobs, check_outputs, positive_float
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -24,7 +24,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for p in paths:  # an executed copy is written to --out/<name>: never over the notebook itself
         check_outputs([p], out=str(Path(args.out) / p.name))
     check_outputs([], out=str(Path(args.out) / "report.json"))
-    results = run_notebooks(paths, args.out, params, kernel_name=args.kernel, timeout=args.timeout)
+    results = run_notebooks(paths, args.out, params, kernel_name=args.kernel, timeout=args.timeout, jobs=args.jobs)
     print()
     print(format_summary(results))
     print(f"executed copies and report.json in {Path(args.out).resolve()}")
@@ -44,7 +44,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError("give seeds with --seeds, not -p SEED")
     sets = [{**fixed, **_parse_set(text)} for text in args.set] if args.set else [fixed]
     check_outputs([], out=str(Path(args.out) / "sweep.json"))
-    sweeps = sweep_notebooks(paths, args.out, seeds, sets, kernel_name=args.kernel, timeout=args.timeout)
+    sweeps = sweep_notebooks(paths, args.out, seeds, sets, kernel_name=args.kernel, timeout=args.timeout,
+                             jobs=args.jobs)
     print()
     print(format_sweep(sweeps))
     print(f"executed copies and sweep.json in {Path(args.out).resolve()}")
@@ -130,8 +131,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser(
         "run",
         help="execute notebooks with papermill and write executed copies plus report.json",
-        description="Execute notebooks with papermill (all of them, in order, when none is named). "
-        "Each runs even if an earlier one failed. Exit 1 if any failed.",
+        description="Execute notebooks with papermill (all of them when none is named), --jobs at a time, each "
+        "in its own kernel with its share of the CPU threads. Each runs even if another failed. Exit 1 if any failed.",
     )
     run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="path, file name, stem or number (e.g. 02)")
     run.add_argument(
@@ -141,6 +142,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--out", default="build/notebooks", help="folder for executed copies and report.json")
     run.add_argument("--timeout", type=positive_float, default=None, help="per-cell timeout in seconds (default: none)")
     run.add_argument("--kernel", default=None, help="Jupyter kernel name (default: 'tts-nb' if registered, else python3)")
+    add_jobs(run, "notebooks (1: one after another)")
     run.set_defaults(func=_cmd_run)
 
     sweep = sub.add_parser(
@@ -164,6 +166,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--out", default="build/sweep", help="folder for executed copies and sweep.json")
     sweep.add_argument("--timeout", type=positive_float, default=None, help="per-cell timeout in seconds")
     sweep.add_argument("--kernel", default=None, help="Jupyter kernel name (default: 'tts-nb' if registered)")
+    add_jobs(sweep, "runs (1: one after another)")
     sweep.set_defaults(func=_cmd_sweep)
 
     lst = sub.add_parser("list", help="list the notebooks with their parameters, defaults and help")

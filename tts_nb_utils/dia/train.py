@@ -22,6 +22,7 @@ import contextlib
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -110,6 +111,7 @@ class TrainConfig:
     text_dropout: float = 0.15
     seed: int = 0
     checkpoint_every: int = 0  # steps; 0 = only at the end (when a checkpoint path is given)
+    keep_checkpoints: bool = False  # also keep every save as its own file (numbered_checkpoint): a resume point each
     progress: bool = True
 
 
@@ -281,6 +283,12 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer, scheduler, scaler
     return Path(path)
 
 
+def numbered_checkpoint(path: str | os.PathLike, step: int) -> Path:
+    """Where ``keep_checkpoints`` keeps the save of ``step``: ``dia.pt`` -> ``dia-step40.pt``, beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-step{step}{path.suffix}")
+
+
 def _load_checkpoint(path: str | os.PathLike, run: _Run, cfg: TrainConfig, result: DiaTrainResult,
                      global_batch: int) -> int:
     """Restore what :func:`save_checkpoint` wrote into ``run`` and ``result``; returns the step to continue
@@ -333,7 +341,8 @@ def train(
 ) -> DiaTrainResult:
     """Train ``model`` on ``dataset`` for ``cfg.steps`` optimizer steps; returns the per-step history.
 
-    ``checkpoint``: a file written every ``cfg.checkpoint_every`` steps and at the end; when it exists and
+    ``checkpoint``: a file written every ``cfg.checkpoint_every`` steps and at the end (``cfg.keep_checkpoints``
+    also keeps each save as :func:`numbered_checkpoint`); when it exists and
     ``resume`` is True, training continues from it exactly (model, optimizer, scheduler, scaler, RNG, step).
     ``stop_at``: stop after that many steps (an interrupted session); the schedule still spans ``cfg.steps``.
     Under ``torchrun`` (or any initialised process group) the model is wrapped in DDP and each process
@@ -366,7 +375,10 @@ def train(
         if checkpoint is not None and rank == 0 and (
             done == end or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)
         ):
-            save_checkpoint(checkpoint, run.net, optimizer, run.scheduler, run.scaler, done, cfg, result, G)
+            saved = save_checkpoint(checkpoint, run.net, optimizer, run.scheduler, run.scaler, done, cfg, result, G)
+            if cfg.keep_checkpoints:
+                with atomic_path(numbered_checkpoint(saved, done)) as tmp:
+                    shutil.copyfile(saved, tmp)
     result.seconds = time.perf_counter() - t0
     result.step = max(start, end)
     if world > 1:

@@ -427,6 +427,33 @@ def run_or_report(path: Path, out_dir: str | Path, parameters: dict[str, Any], p
     return run_notebook(path, out_dir, parameters, kernel_name, timeout)
 
 
+def _kernel_share(processes: int) -> None:
+    """In a worker of :func:`run_many`: its kernels' torch threads are its share of the cores (unless
+    ``TTS_NB_THREADS`` is set), so parallel notebooks do not each take the threads of a whole machine."""
+    from ..parallel import THREADS_ENV, auto_threads
+
+    os.environ.setdefault(THREADS_ENV, str(auto_threads(processes=processes)))
+
+
+def run_many(tasks: list[tuple], jobs: int = 1) -> Iterator[tuple[int, NotebookResult]]:
+    """``(index, result)`` of :func:`run_or_report` for each argument tuple in ``tasks``, as each finishes, in
+    up to ``jobs`` worker processes (each starts its own kernels; in order, in this process, for one job)."""
+    workers = min(int(jobs), len(tasks))
+    if workers <= 1:
+        for i, args in enumerate(tasks):
+            yield i, run_or_report(*args)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: a fresh interpreter per worker, never a fork of a process that may hold ZeroMQ sockets or threads
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_kernel_share,
+                             initargs=(workers,)) as pool:
+        futures = {pool.submit(run_or_report, *args): i for i, args in enumerate(tasks)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
 def run_notebooks(
     paths: list[Path],
     out_dir: str | Path,
@@ -434,29 +461,31 @@ def run_notebooks(
     kernel_name: str | None = None,
     timeout: float | None = None,
     echo: bool = True,
+    jobs: int = 1,
 ) -> list[NotebookResult]:
     """Run each notebook (each one even when an earlier one failed) and write ``out_dir/report.json``.
 
-    ``parameters`` go to every notebook that declares them (UsageError if none does).
+    ``parameters`` go to every notebook that declares them (UsageError if none does). ``jobs``: notebooks run
+    at once (:func:`run_many`); the report keeps the order of ``paths`` and is rewritten as each one ends.
     """
     out_dir = Path(out_dir)
     problems = {p: read_problem(p) for p in paths}
     per_notebook = split_parameters(paths, parameters or {}, problems)
     kernel_name = kernel_name or default_kernel()
-    results: list[NotebookResult] = []
-    for i, path in enumerate(paths, 1):
+    tasks = [(p, out_dir, per_notebook[p], problems[p], kernel_name, timeout) for p in paths]
+    done: dict[int, NotebookResult] = {}
+    if echo and len(paths) > 1:
+        print(f"running {len(paths)} notebooks, {max(1, min(jobs, len(paths)))} at a time", flush=True)
+    for i, result in run_many(tasks, jobs):
+        done[i] = result
         if echo:
-            print(f"[{i}/{len(paths)}] {path.name} ...", flush=True)
-        result = run_or_report(path, out_dir, per_notebook[path], problems[path], kernel_name, timeout)
-        results.append(result)
-        if echo:
-            line = f"[{i}/{len(paths)}] {path.name}: {result.status} in {result.seconds:.1f} s"
+            line = f"[{len(done)}/{len(paths)}] {result.notebook}: {result.status} in {result.seconds:.1f} s"
             if result.error:
                 err = result.error
                 line += f" (cell {err['cell_index']}: {err['exception']}: {err['message']})"
             print(line, flush=True)
-        write_report(results, out_dir, kernel_name)
-    return results
+        write_report([done[k] for k in sorted(done)], out_dir, kernel_name)
+    return [done[k] for k in sorted(done)]
 
 
 def write_report(results: list[NotebookResult], out_dir: str | Path, kernel_name: str) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..io import atomic_write_json
-from .papermill import declared_parameters, default_kernel, read_problem, run_or_report, split_parameters
+from .papermill import declared_parameters, default_kernel, read_problem, run_many, split_parameters
 
 #: Seeds a sweep uses when none are given.
 DEFAULT_SEEDS = "0-9"
@@ -87,12 +87,14 @@ def sweep_notebooks(
     kernel_name: str | None = None,
     timeout: float | None = None,
     echo: bool = True,
+    jobs: int = 1,
 ) -> list[NotebookSweep]:
     """Run every notebook in ``paths`` once per seed and parameter set; write ``out_dir/sweep.json``.
 
     ``parameter_sets``: each a dict of parameters given on top of ``SEED`` (default one empty set). A
     parameter no selected notebook declares is a UsageError before anything runs; a notebook that declares
-    no ``SEED`` is a UsageError too (a sweep over seeds would run it unchanged ten times).
+    no ``SEED`` is a UsageError too (a sweep over seeds would run it unchanged ten times). ``jobs``: runs at
+    once (``papermill.run_many``); ``sweep.json`` keeps the plan's order and is rewritten as each run ends.
     """
     out_dir = Path(out_dir)
     sets = parameter_sets or [{}]
@@ -103,21 +105,24 @@ def sweep_notebooks(
         raise UsageError(f"{', '.join(no_seed)} declare(s) no SEED parameter: nothing to sweep over")
     checked = [split_parameters(paths, {**s, "SEED": 0}, problems, declared) for s in sets]
     kernel_name = kernel_name or default_kernel()
+    plan = [(n, seed, {**per_notebook[path], "SEED": seed}, _run_dir(out_dir, path, seed, k, len(sets)))
+            for n, path in enumerate(paths) for k, per_notebook in enumerate(checked) for seed in seeds]
+    tasks = [(paths[n], run_dir, params, problems[paths[n]], kernel_name, timeout) for n, _, params, run_dir in plan]
+    finished: dict[int, SweepRun] = {}
+    for i, result in run_many(tasks, jobs):
+        n, seed, params, _ = plan[i]
+        finished[i] = SweepRun(seed, params, result.status, result.seconds, result.output, result.error)
+        if echo:
+            print(format_run(len(finished), len(plan), paths[n].name, finished[i]), flush=True)
+        write_sweep_report(_collect(paths, plan, finished), out_dir, kernel_name)
+    return _collect(paths, plan, finished)
+
+
+def _collect(paths: list[Path], plan: list[tuple], finished: dict[int, SweepRun]) -> list[NotebookSweep]:
+    """The finished runs per notebook, in the order of the plan (seeds ascending within each parameter set)."""
     sweeps = [NotebookSweep(p.name) for p in paths]
-    total = len(paths) * len(sets) * len(seeds)
-    done = 0
-    for path, sweep in zip(paths, sweeps, strict=True):
-        for k, per_notebook in enumerate(checked):
-            for seed in seeds:
-                done += 1
-                params = {**per_notebook[path], "SEED": seed}
-                result = run_or_report(path, _run_dir(out_dir, path, seed, k, len(sets)), params, problems[path],
-                                       kernel_name, timeout)
-                run = SweepRun(seed, params, result.status, result.seconds, result.output, result.error)
-                sweep.runs.append(run)
-                if echo:
-                    print(format_run(done, total, path.name, run), flush=True)
-                write_sweep_report(sweeps, out_dir, kernel_name)
+    for i in sorted(finished):
+        sweeps[plan[i][0]].runs.append(finished[i])
     return sweeps
 
 
