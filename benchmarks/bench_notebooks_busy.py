@@ -7,7 +7,10 @@ and the busy run of each notebook are back to back (interleaved), so a load that
 both. The per-cell profile comes from the executed copies: papermill records each cell's duration in its
 metadata (``metadata.papermill.duration``); the rest of a notebook's time is kernel start-up and papermill.
 
-    .venv/bin/python benchmarks/bench_notebooks_busy.py [NOTEBOOK ...] [--busy 2] [--top 5]
+    .venv/bin/python benchmarks/bench_notebooks_busy.py [NOTEBOOK ...] [--busy 2] [--top 5] [--suite]
+
+``--suite`` also times the whole selection as one ``tts-nb run --jobs 1`` and ``--jobs 2`` command (what
+``make run`` does with the default ``--jobs``), quiet and beside the busy processes.
 
 Default: all nine notebooks (about 4 minutes on the reference machine).
 """
@@ -21,11 +24,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+TTS_NB = [sys.executable, "-m", "tts_nb_utils.cli"]
 #: Seconds per notebook, alone on the quiet reference machine (issue 29: 60 s for all nine together).
 BUDGET_S = {"00": 3, "01": 7, "02": 9, "03": 6, "04": 6, "05": 10, "06": 6, "07": 6, "08": 6}
 TOTAL_BUDGET_S = 60.0
@@ -38,21 +43,33 @@ def _busy(stop) -> None:
         x += 1
 
 
-def run_one(notebook: str, n_busy: int, out: Path) -> tuple[float, Path, bool]:
-    """``tts-nb run NOTEBOOK`` beside ``n_busy`` spinning processes: (seconds, executed copy, passed)."""
+def _run_beside(cmd: list[str], n_busy: int) -> float:
+    """Wall seconds of ``cmd`` (run in the repository) beside ``n_busy`` spinning processes."""
     stop = mp.Event()
     procs = [mp.Process(target=_busy, args=(stop,), daemon=True) for _ in range(n_busy)]
     for p in procs:
         p.start()
     try:
-        cmd = [sys.executable, "-m", "tts_nb_utils.cli", "run", notebook, "--out", str(out)]
+        t = time.perf_counter()
         subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+        return time.perf_counter() - t
     finally:
         stop.set()
         for p in procs:
             p.join()
+
+
+def run_one(notebook: str, n_busy: int, out: Path) -> tuple[float, Path, bool]:
+    """``tts-nb run NOTEBOOK`` beside ``n_busy`` spinning processes: (seconds, executed copy, passed)."""
+    _run_beside([*TTS_NB, "run", notebook, "--out", str(out)], n_busy)
     (row,) = json.loads((out / "report.json").read_text())["notebooks"]
     return row["seconds"], Path(row["output"]), row["status"] == "ok"
+
+
+def run_suite(notebooks: list[str], jobs: int, n_busy: int, out: Path) -> tuple[float, bool]:
+    """``tts-nb run NB... --jobs J`` beside ``n_busy`` spinning processes: (wall seconds, all passed)."""
+    wall = _run_beside([*TTS_NB, "run", *notebooks, "--jobs", str(jobs), "--out", str(out)], n_busy)
+    return wall, json.loads((out / "report.json").read_text())["ok"]
 
 
 def cell_times(copy: Path) -> list[tuple[int, float, str]]:
@@ -75,6 +92,8 @@ def main() -> None:
     parser.add_argument("notebooks", nargs="*", default=sorted(BUDGET_S), help="notebook numbers (default: all)")
     parser.add_argument("--busy", type=int, default=2, help="busy processes beside the second run (default 2)")
     parser.add_argument("--top", type=int, default=5, help="costliest cells shown per notebook (default 5)")
+    parser.add_argument("--suite", action="store_true",
+                        help="also time the whole suite in one command: --jobs 1 and --jobs 2, quiet and busy")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; notebooks {' '.join(args.notebooks)}; "
           f"each quiet, then beside {args.busy} busy processes")
@@ -92,6 +111,14 @@ def main() -> None:
           f"aim <= {TOTAL_BUDGET_S:.0f} s quiet, <= {BUSY_FACTOR:.0f}x busy")
     over = [f"{nb} ({q:.1f} s > {BUDGET_S[nb]} s)" for nb, _, q, _, _ in rows if nb in BUDGET_S and q > BUDGET_S[nb]]
     print(f"  over their own budget (quiet run): {', '.join(over) or 'none'}")
+    if args.suite:
+        print("\nThe suite in one command (`tts-nb run NB... --jobs J`), wall time, quiet then busy, back to back:")
+        with tempfile.TemporaryDirectory() as tmp:
+            for jobs in (1, 2):
+                quiet, ok_q = run_suite(args.notebooks, jobs, 0, Path(tmp) / f"j{jobs}-quiet")
+                busy, ok_b = run_suite(args.notebooks, jobs, args.busy, Path(tmp) / f"j{jobs}-busy")
+                print(f"  --jobs {jobs}: quiet {quiet:6.1f} s   busy {busy:6.1f} s   x{busy / quiet:.2f}   aim <= "
+                      f"{TOTAL_BUDGET_S:.0f} s quiet{'' if ok_q and ok_b else '   FAILED'}", flush=True)
     print("\nCostliest cells (quiet run; cell = index in the source notebook, as `tts-nb run` names failures):")
     for nb, (seconds, cells) in profiles.items():
         in_cells = sum(c[1] for c in cells)

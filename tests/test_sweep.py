@@ -106,10 +106,13 @@ def test_parallel_runs_report_in_plan_order_and_share_the_cores(make_notebook, t
     share = auto_threads(processes=2)
     for seed in range(3):
         assert f"threads {share}" in (out / "07_slow_first" / f"seed{seed}" / "07_slow_first.ipynb").read_text()
-    run_out = tmp_path / "run"
-    other = make_notebook("08_quick.ipynb", "SEED = 0  # seed", "print('threads', __import__('os').environ.get('TTS_NB_THREADS'))")
-    proc = tts_nb("run", nb, other, "--jobs", "1", "--out", run_out)
+    slow = make_notebook("08_slow_too.ipynb", "SEED = 0  # seed", "import time\ntime.sleep(3.0)")
+    proc = tts_nb("run", slow, nb, "--jobs", "2", "--out", tmp_path / "run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads((run_out / "report.json").read_text())
-    assert [r["notebook"] for r in report["notebooks"]] == ["07_slow_first.ipynb", "08_quick.ipynb"]
-    assert "threads None" in (run_out / "08_quick.ipynb").read_text()
+    assert "s wall (side by side)" in proc.stdout  # two 3 s sleeps at once: the wall time is about half the sum
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert [r["notebook"] for r in report["notebooks"]] == ["08_slow_too.ipynb", "07_slow_first.ipynb"]
+    quick = make_notebook("09_quick.ipynb", "SEED = 0  # seed", "print('threads', __import__('os').environ.get('TTS_NB_THREADS'))")
+    proc = tts_nb("run", quick, "--jobs", "1", "--out", tmp_path / "one")
+    assert proc.returncode == 0 and "side by side" not in proc.stdout, proc.stdout + proc.stderr
+    assert "threads None" in (tmp_path / "one" / "09_quick.ipynb").read_text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from ..errors import UsageError
@@ -24,9 +25,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for p in paths:  # an executed copy is written to --out/<name>: never over the notebook itself
         check_outputs([p], out=str(Path(args.out) / p.name))
     check_outputs([], out=str(Path(args.out) / "report.json"))
+    start = time.perf_counter()
     results = run_notebooks(paths, args.out, params, kernel_name=args.kernel, timeout=args.timeout, jobs=args.jobs)
     print()
-    print(format_summary(results))
+    print(format_summary(results, wall=time.perf_counter() - start))
     print(f"executed copies and report.json in {Path(args.out).resolve()}")
     return 0 if all(r.ok for r in results) else 1
 

@@ -500,8 +500,9 @@ def write_report(results: list[NotebookResult], out_dir: str | Path, kernel_name
     return atomic_write_json(Path(out_dir) / "report.json", report)
 
 
-def format_summary(results: list[NotebookResult]) -> str:
-    """A plain-text table: notebook, status, seconds (and the failing cell for failures)."""
+def format_summary(results: list[NotebookResult], wall: float | None = None) -> str:
+    """A plain-text table: notebook, status, seconds (and the failing cell for failures); ``wall``: the whole
+    run's seconds, shown when notebooks ran side by side (then less than their sum)."""
     width = max([len("notebook")] + [len(r.notebook) for r in results])
     lines = [f"{'notebook':<{width}}  {'status':<6}  {'seconds':>8}", f"{'-' * width}  ------  --------"]
     for r in results:
@@ -511,7 +512,8 @@ def format_summary(results: list[NotebookResult]) -> str:
             lines.append(f"{'':<{width}}    cell {e['cell_index']}: {e['exception']}: {e['message']}"[:400])
     total = sum(r.seconds for r in results)
     failed = sum(not r.ok for r in results)
-    lines.append(f"{len(results)} notebook(s), {failed} failed, {total:.1f} s in all")
+    side_by_side = f", {wall:.1f} s wall (side by side)" if wall is not None and wall < 0.95 * total else ""
+    lines.append(f"{len(results)} notebook(s), {failed} failed, {total:.1f} s in all{side_by_side}")
     return "\n".join(lines)
 
 
