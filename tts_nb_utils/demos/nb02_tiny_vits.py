@@ -115,6 +115,7 @@ class TinyVits(nn.Module):
         self.enc_p = nn.Sequential(
             nn.Conv1d(cfg.content_dim, h, 5, padding=2), nn.LeakyReLU(0.1), nn.Conv1d(h, 2 * z, 1)
         )
+        # 1x1 in and out, as PosteriorEncoder's pre and proj (module/models.py:351-359 at 48b1a01)
         self.enc_q = nn.Sequential(
             nn.Conv1d(cfg.mel.n_fft // 2 + 1, h, 1), nn.LeakyReLU(0.1), nn.Conv1d(h, 2 * z, 1)
         )
