@@ -52,7 +52,7 @@ class TinyVitsConfig:
     hidden: int = 32
     latent: int = 16
     upsample_rates: tuple[int, ...] = (4, 4, 8)
-    decoder_channels: int = 32
+    decoder_channels: int = 16
     c_mel: float = 45.0
     c_kl: float = 1.0
     activation_gain: float = 1.0  # one posterior-encoder activation x gain, divided back at once: same function
