@@ -49,10 +49,10 @@ class TinyVitsConfig:
         default_factory=lambda: MelConfig(sample_rate=16000, n_fft=512, hop_length=128, win_length=512, n_mels=40)
     )
     content_dim: int = 16
-    hidden: int = 64
+    hidden: int = 32
     latent: int = 16
     upsample_rates: tuple[int, ...] = (4, 4, 8)
-    decoder_channels: int = 64
+    decoder_channels: int = 16
     c_mel: float = 45.0
     c_kl: float = 1.0
     activation_gain: float = 1.0  # one posterior-encoder activation x gain, divided back at once: same function
@@ -115,8 +115,9 @@ class TinyVits(nn.Module):
         self.enc_p = nn.Sequential(
             nn.Conv1d(cfg.content_dim, h, 5, padding=2), nn.LeakyReLU(0.1), nn.Conv1d(h, 2 * z, 1)
         )
+        # 1x1 in and out, as PosteriorEncoder's pre and proj (module/models.py:351-359 at 48b1a01)
         self.enc_q = nn.Sequential(
-            nn.Conv1d(cfg.mel.n_fft // 2 + 1, h, 5, padding=2), nn.LeakyReLU(0.1), nn.Conv1d(h, 2 * z, 1)
+            nn.Conv1d(cfg.mel.n_fft // 2 + 1, h, 1), nn.LeakyReLU(0.1), nn.Conv1d(h, 2 * z, 1)
         )
         self.flow = nn.Sequential(nn.Conv1d(z, h, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv1d(h, z, 1))
         self.dec = Decoder(z, cfg.decoder_channels, cfg.upsample_rates)
