@@ -108,6 +108,12 @@ def _blas():
     return ThreadpoolController()
 
 
+def warm_up(sr: int) -> None:
+    """Build the filter's matrices at ``sr`` and the BLAS controller now (a parent before it forks workers)."""
+    _kernels(int(sr))
+    _blas()
+
+
 def k_weighted(x: np.ndarray, sr: int) -> np.ndarray:
     """``x`` (``[n]``, float) through the K-weighting filter from rest, float32: ``scipy.signal.sosfilt`` of
     :func:`k_weighting_biquads` without scipy (see the module docstring)."""
