@@ -217,14 +217,16 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
     if duration > cfg.max_duration_s:
         issues.append("too_long")
     mono = x2[:, 0] if channels == 1 else x2.mean(axis=1)
-    centred_db, hop_s = _frames_db(mono, sr, float(mono.mean(dtype=np.float64)))
+    centre = float(mono.mean(dtype=np.float64))
+    centred_db, hop_s = _frames_db(mono, sr, centre)
     m.active_rms_dbfs = round(_active_from_db(centred_db), 2)
     if m.active_rms_dbfs < cfg.quiet_rms_dbfs:
         issues.append("too_quiet")
     m.clipped_fraction = float(np.count_nonzero(absx >= cfg.clip_level)) / absx.size
     if m.clipped_fraction >= cfg.clip_fraction:
         issues.append("clipping")
-    m.dc_offset = round(float(np.abs(x2.mean(axis=0, dtype=np.float64)).max()), 5)
+    means = [centre] if channels == 1 else x2.mean(axis=0, dtype=np.float64)  # a mono take's mean: once
+    m.dc_offset = round(float(np.abs(means).max()), 5)
     if m.dc_offset > cfg.dc_offset:
         issues.append("dc_offset")
     lufs = integrated_loudness(x2 if channels <= 5 else mono, sr)
