@@ -198,10 +198,10 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
     m = Metrics()
     if x2.shape[0] == 0:
         return ["empty"], m
-    if not np.isfinite(x2).all():
+    low, high = float(x2.min()), float(x2.max())  # NaN and Inf reach these: no isfinite or abs pass (issue 29)
+    if not (math.isfinite(low) and math.isfinite(high)):
         return ["non_finite"], m
-    absx = np.abs(x2)
-    peak = float(absx.max())
+    peak = max(high, -low)
     m.peak_dbfs = round(float(to_db(peak)), 2)
     if m.peak_dbfs < cfg.silent_peak_dbfs:
         return ["silent"], m
@@ -222,7 +222,8 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
     m.active_rms_dbfs = round(_active_from_db(centred_db), 2)
     if m.active_rms_dbfs < cfg.quiet_rms_dbfs:
         issues.append("too_quiet")
-    m.clipped_fraction = float(np.count_nonzero(absx >= cfg.clip_level)) / absx.size
+    clipped = np.count_nonzero(np.abs(x2) >= cfg.clip_level) if peak >= cfg.clip_level else 0
+    m.clipped_fraction = float(clipped) / x2.size
     if m.clipped_fraction >= cfg.clip_fraction:
         issues.append("clipping")
     means = [centre] if channels == 1 else x2.mean(axis=0, dtype=np.float64)  # a mono take's mean: once
