@@ -59,23 +59,24 @@ SECTIONS = ("torch", "slice", "validate", "core")
 CPU: dict[str, list] = {}  # CPU seconds (user + system, the command and its children) per command name
 
 
-def wall(cmd: list[str], env: dict | None = None, name: str = "") -> float:
+def wall(cmd: list[str], env: dict | None = None, name: str = "", cwd: Path | None = None) -> float:
     """Wall seconds of ``cmd``; its CPU seconds go to ``CPU[name]`` (a figure a busy machine disturbs less)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, env=env or ENV, check=True, capture_output=True)
+    subprocess.run(cmd, env=env or ENV, check=True, capture_output=True, cwd=cwd)
     seconds = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU.setdefault(name, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return seconds
 
 
-def interleaved(cmds: dict[str, list[str]], rounds: int, envs: dict[str, dict] | None = None) -> dict[str, list]:
+def interleaved(cmds: dict[str, list[str]], rounds: int, envs: dict[str, dict] | None = None,
+                cwd: Path | None = None) -> dict[str, list]:
     """Seconds per round for each command, the commands of a round run back to back (``envs``: per command)."""
     times: dict[str, list] = {k: [] for k in cmds}
     for _ in range(rounds):
         for name, cmd in cmds.items():
-            times[name].append(wall(cmd, (envs or {}).get(name), name=name))
+            times[name].append(wall(cmd, (envs or {}).get(name), name=name, cwd=cwd))
     return times
 
 
@@ -170,7 +171,7 @@ def validate_ratios(tmp: Path, rounds: int, baseline: str | None = None) -> None
         env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [baseline, os.environ.get("PYTHONPATH")]))}
         for j in (1, 2):
             cmds[f"baseline --jobs {j}"], envs[f"baseline --jobs {j}"] = cmds[f"tts-nb validate --jobs {j}"], env
-    times = interleaved(cmds, rounds, envs)
+    times = interleaved(cmds, rounds, envs, cwd=tmp)  # not a checkout: `python -m` puts the cwd first on the path
     floor = []
     for _ in range(rounds):
         t = time.perf_counter()
