@@ -14,7 +14,7 @@ from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
 from ..dataprep.validate import CODES, ERROR_CODES, ValidationConfig
 from ..errors import UsageError
-from ..parallel import JOBS_ENV, MAX_JOBS, default_jobs
+from ..parallel import JOBS_ENV, MAX_JOBS, default_jobs, keep_freed_memory
 from ._common import (
     add_dataclass_options,
     add_strict,
@@ -70,6 +70,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     fail_on = _codes(args.fail_on)
     check_outputs([args.dir], json=args.json, csv=args.csv)
     cfg = dataclass_from_args(ValidationConfig, args)
+    keep_freed_memory()  # this process ends with the batch (issue 29)
     rows = validate_folder(args.dir, cfg, jobs=args.jobs, progress=not args.quiet)
     if args.json:
         write_json(rows, args.json, cfg)
