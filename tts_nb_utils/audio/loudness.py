@@ -11,7 +11,8 @@ within 0.01 LU of it (``tests/test_loudness.py``). Two things make it cheap:
   products too. It runs one cache-sized chunk at a time and keeps only each block's energy: the filtered
   signal of a whole take is never built (a pass over memory each time, issue 29). Exact up to float32
   rounding (within 4e-6 of ``scipy.signal.sosfilt`` in float64), about twice as fast as float32 ``sosfilt``
-  (issue 29's benchmark), and it imports no ``scipy.signal`` (about 0.6 s in every process that loads it: ``tts-nb validate --jobs`` workers, issue 29);
+  (issue 29's benchmark), and it imports no ``scipy.signal`` (about 0.6 s in every process that loads it:
+  ``tts-nb validate --jobs`` workers, issue 29);
 * the 400 ms blocks are sums of 100 ms steps from one cumulative sum, not pyloudnorm's per-block Python loop.
 
 Used by the validator (``loudness_lufs``), ``prepare --lufs`` and notebook 01.
