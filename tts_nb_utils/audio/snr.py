@@ -54,11 +54,13 @@ def _power_frames(x: np.ndarray, n_fft: int, centre: float = 0.0) -> np.ndarray:
     return np.einsum("ijk,ijk->ij", pairs, pairs)
 
 
-def spectrogram(mono: np.ndarray, sr: int) -> np.ndarray:
-    """Step 1's power spectra (``[frames, bins]``, float32) of ``mono`` with its mean removed; a take shorter
-    than one frame is zero-padded to one."""
+def spectrogram(mono: np.ndarray, sr: int, mean: float | None = None) -> np.ndarray:
+    """Step 1's power spectra (``[frames, bins]``, float32) of ``mono`` with its mean removed (``mean``: that
+    mean in float64, when the caller has it); a take shorter than one frame is zero-padded to one."""
     x = np.asarray(mono, dtype=np.float32)
-    centre = np.float32(x.mean(dtype=np.float64)) if len(x) else np.float32(0.0)
+    if mean is None:
+        mean = x.mean(dtype=np.float64) if len(x) else 0.0
+    centre = np.float32(mean)
     n_fft = _n_fft(sr)
     if len(x) < n_fft:  # the padding stays zero: centre first
         return _power_frames(np.pad(x - centre, (0, n_fft - len(x))), n_fft)
@@ -68,7 +70,7 @@ def spectrogram(mono: np.ndarray, sr: int) -> np.ndarray:
 def _time_quantile(power: np.ndarray) -> np.ndarray:
     """Per bin, the TIME_QUANTILE of ``power`` over frames (np.partition: the lower order statistic)."""
     k = int(TIME_QUANTILE * (len(power) - 1))
-    return np.partition(power.T, k, axis=1)[:, k]
+    return np.partition(power, k, axis=0)[k]
 
 
 def _floors(power: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -232,7 +232,7 @@ def check_signal(y: np.ndarray, sr: int, cfg: ValidationConfig = ValidationConfi
         issues.append("dc_offset")
     lufs = integrated_loudness(x2 if channels <= 5 else mono, sr)
     m.loudness_lufs = None if lufs is None else round(lufs, 2) if np.isfinite(lufs) else -240.0
-    power = spectrogram(mono, sr)  # one STFT for the noise floor and the band limit
+    power = spectrogram(mono, sr, centre)  # one STFT for the noise floor and the band limit
     m.snr_db = round(estimate_snr_db(mono, sr, power), 2)
     if m.snr_db < cfg.min_snr_db:
         issues.append("low_snr")
