@@ -16,6 +16,7 @@ run: every command of a comparison runs once per round, rounds interleaved, medi
 4. the slicer core against PyPI's ``audio-slicer`` (the ``bench`` extra), same cut points checked.
 
     GPT_SOVITS_DIR=/path/to/GPT-SoVITS .venv/bin/python benchmarks/bench_dataprep_ratios.py [--rounds 3]
+    .venv/bin/python benchmarks/bench_dataprep_ratios.py --only validate [--baseline /path/to/other/checkout]
 
 Also prints whether a data command imports torch. Timings are wall-clock on whatever else the machine runs.
 """
@@ -52,28 +53,30 @@ def load_audio(file, sr):
                          capture_output=True, check=True).stdout, np.float32).flatten()
 """
 OURS = [sys.executable, "-m", "tts_nb_utils.cli"]
+SECTIONS = ("torch", "slice", "validate", "core")
 
 
 CPU: dict[str, list] = {}  # CPU seconds (user + system, the command and its children) per command name
 
 
-def wall(cmd: list[str], env: dict | None = None, name: str = "") -> float:
+def wall(cmd: list[str], env: dict | None = None, name: str = "", cwd: Path | None = None) -> float:
     """Wall seconds of ``cmd``; its CPU seconds go to ``CPU[name]`` (a figure a busy machine disturbs less)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, env=env or ENV, check=True, capture_output=True)
+    subprocess.run(cmd, env=env or ENV, check=True, capture_output=True, cwd=cwd)
     seconds = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU.setdefault(name, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return seconds
 
 
-def interleaved(cmds: dict[str, list[str]], rounds: int) -> dict[str, list]:
-    """Seconds per round for each command, the commands of a round run back to back."""
+def interleaved(cmds: dict[str, list[str]], rounds: int, envs: dict[str, dict] | None = None,
+                cwd: Path | None = None) -> dict[str, list]:
+    """Seconds per round for each command, the commands of a round run back to back (``envs``: per command)."""
     times: dict[str, list] = {k: [] for k in cmds}
     for _ in range(rounds):
         for name, cmd in cmds.items():
-            times[name].append(wall(cmd, name=name))
+            times[name].append(wall(cmd, (envs or {}).get(name), name=name, cwd=cwd))
     return times
 
 
@@ -156,14 +159,19 @@ def slice_ratios(tmp: Path, rounds: int, files: int) -> None:
         show(times, "slice_audio.py", {f"tts-nb slice --jobs {jobs}": aim}, cpu_prefix=f"{label}: ")
 
 
-def validate_ratios(tmp: Path, rounds: int) -> None:
+def validate_ratios(tmp: Path, rounds: int, baseline: str | None = None) -> None:
     hour = tmp / "hour"
     hour.mkdir()
     for k in range(60):
         sf.write(str(hour / f"take{k:02d}.flac"), take(60.0, 22050, k), 22050, subtype="PCM_16")
     files = sorted(hour.iterdir())
     cmds = {f"tts-nb validate --jobs {j}": [*OURS, "validate", str(hour), "-q", "--jobs", str(j)] for j in (1, 2)}
-    times = interleaved(cmds, rounds)
+    envs = {name: ENV for name in cmds}
+    if baseline:  # the same commands with another checkout's package first on the path
+        env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [baseline, os.environ.get("PYTHONPATH")]))}
+        for j in (1, 2):
+            cmds[f"baseline --jobs {j}"], envs[f"baseline --jobs {j}"] = cmds[f"tts-nb validate --jobs {j}"], env
+    times = interleaved(cmds, rounds, envs, cwd=tmp)  # not a checkout: `python -m` puts the cwd first on the path
     floor = []
     for _ in range(rounds):
         t = time.perf_counter()
@@ -171,11 +179,13 @@ def validate_ratios(tmp: Path, rounds: int) -> None:
             sf.read(str(f), dtype="float32")
         floor.append(time.perf_counter() - t)
     times["floor: soundfile.read, no start-up"] = floor
-    print(f"2. validate, 60 min (60 FLAC files, 22.05 kHz), start-up included; {rounds} interleaved rounds")
+    print(f"2. validate, 60 min (60 FLAC files, 22.05 kHz), start-up included; {rounds} interleaved rounds"
+          + (f" (baseline: {baseline})" if baseline else ""))
     show(times, "tts-nb validate --jobs 1", audio_s=3600.0, cpu_prefix="")
-    j1, j2 = (statistics.median(times[f"tts-nb validate --jobs {j}"]) for j in (1, 2))
-    print(f"   jobs 2 / jobs 1 in time: {j2 / j1:.2f} (aim <= 0.6); jobs 2 at {3600 / j2:.0f}x (aim >= 2500x); "
-          f"{j2 / statistics.median(floor):.1f}x the decode floor")
+    for who in ("tts-nb validate", "baseline") if baseline else ("tts-nb validate",):
+        j1, j2 = (statistics.median(times[f"{who} --jobs {j}"]) for j in (1, 2))
+        print(f"   {who}: jobs 2 / jobs 1 in time: {j2 / j1:.2f} (aim <= 0.6); jobs 2 at {3600 / j2:.0f}x (aim >= "
+              f"2500x); {j2 / statistics.median(floor):.1f}x the decode floor")
     loudness_ratios(files[:10])
 
 
@@ -246,13 +256,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison (default 3)")
     parser.add_argument("--files", type=int, default=40, help="takes in the folder to slice (default 40)")
+    parser.add_argument("--only", choices=SECTIONS, help="run one section (validate: 2 and 3)")
+    parser.add_argument("--baseline", metavar="DIR", help="with --only validate: also time the tts_nb_utils of "
+                        "this checkout (e.g. the main branch), interleaved round by round with this one's")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f} at the start")
     with tempfile.TemporaryDirectory() as tmp:
-        torch_check()
-        slice_ratios(Path(tmp), args.rounds, args.files)
-        validate_ratios(Path(tmp), args.rounds)
-        core_ratio()
+        run = {"torch": torch_check, "slice": lambda: slice_ratios(Path(tmp), args.rounds, args.files),
+               "validate": lambda: validate_ratios(Path(tmp), args.rounds, args.baseline), "core": core_ratio}
+        for name in [args.only] if args.only else SECTIONS:
+            run[name]()
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

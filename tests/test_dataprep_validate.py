@@ -122,6 +122,7 @@ def test_malformed_files_each_get_a_row_and_the_batch_goes_on(tmp_path, jobs):
     for name, code in expected.items():
         assert by_path[name].issues == [code], (name, by_path[name])
     assert by_path["random.wav"].error and "random.wav" in by_path["random.wav"].error
+    assert str(tmp_path) not in by_path["random.wav"].error  # the row names the relative path only
     assert by_path["sub/fine.flac"].issues == []
     assert all(set(r.issues) <= set(CODES) for r in rows)
 
@@ -148,3 +149,18 @@ def test_demo_corpus_defects_are_all_detected():
     rows = validate_folder(data_dir() / "demo" / "raw", ValidationConfig(**manifest["validate_with"]), progress=False)
     found = {r.path: sorted(r.issues) for r in rows}
     assert found == {f["path"]: sorted(f["issues"]) for f in manifest["files"]}
+
+
+def test_warming_up_before_the_pool_forks_never_raises(tmp_path):
+    """``validate_folder(jobs > 1)`` warms the checks on the first file; an unreadable one is the row's finding."""
+    from tts_nb_utils.dataprep.validate import warm_up
+    from tts_nb_utils.parallel import keep_freed_memory
+
+    (tmp_path / "a.wav").write_text("not audio")
+    warm_up(tmp_path / "a.wav")
+    warm_up(tmp_path / "missing.wav")
+    keep_freed_memory()  # glibc's mallopt, a no-op elsewhere
+    sf.write(tmp_path / "b.flac", clean(), SR)
+    one, two = (validate_folder(tmp_path, jobs=j, progress=False) for j in (1, 2))
+    assert [r.as_dict() for r in one] == [r.as_dict() for r in two]
+    assert one[0].issues == ["unreadable"] and one[1].issues == []

@@ -67,3 +67,30 @@ def test_k_weighting_is_pyloudnorms_filter_run_without_scipy_signal(sr):
     for n in (1, 31, 4097, 300_001):  # under one block, a block and a bit, several groups of blocks
         x = rng.standard_normal(n).astype(np.float32)
         assert np.abs(k_weighted(x, sr) - sosfilt(sos, x.astype(np.float64))).max() < 2e-5
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 44100, 96000, 192000])
+def test_chunked_loudness_equals_pyloudnorm_across_rates_channels_and_odd_lengths(sr):
+    """The K-weighting runs a cache-sized chunk at a time (issue 29): lengths that are no multiple of a block,
+    a group or a chunk, one chunk and a sample, stereo; the energies to the 100 ms bounds equal sosfilt's."""
+    from scipy.signal import sosfilt
+
+    from tts_nb_utils.audio import loudness
+
+    span = loudness.CHUNK * loudness.GROUP * loudness.BLOCK
+    sos = np.array([np.concatenate([b, a]) for b, a in loudness.k_weighting_biquads(sr)])
+    for n in (int(0.4 * sr), span + 1, 2 * span - 7, int(2.345 * sr)):
+        y = speechlike(n / sr, sr, seed=n % 97, pauses=[(0.1, 0.2)], level_dbfs=-24.0)[:n]
+        for channels in (1, 2):
+            x = np.stack([y, -0.5 * np.roll(y, 7)], axis=1) if channels == 2 else y
+            if n < 0.4 * sr:  # one chunk is under one 400 ms block at 192 kHz
+                assert integrated_loudness(x, sr) is None
+                continue
+            want = pyloudnorm.Meter(sr).integrated_loudness(x.astype(np.float64))
+            assert integrated_loudness(x, sr) == pytest.approx(want, abs=0.01), (n, channels)
+        bounds = np.array([0, 1, loudness.BLOCK, span - 1, span, n // 3, n - 1, n]).clip(0, n)
+        energy = np.concatenate([[0.0], np.cumsum(sosfilt(sos, y.astype(np.float64)) ** 2)])[bounds]
+        assert np.allclose(loudness._energy_to(y, sr, bounds), energy, rtol=1e-4, atol=1e-9), n
+        assert np.abs(loudness.k_weighted(y, sr) - sosfilt(sos, y.astype(np.float64))).max() < 2e-5
+    assert integrated_loudness(np.ones(int(0.4 * sr) - 1, np.float32), sr) is None
+    assert integrated_loudness(np.zeros((max(span, sr) + 3, 2), np.float32), sr) == float("-inf")

@@ -40,29 +40,37 @@ MAINS_HZ = (50.0, 60.0)
 HUM_MAX_HZ = 1000.0
 
 
-def _power_frames(x: np.ndarray, n_fft: int) -> np.ndarray:
-    """``[frames, n_fft // 2 + 1]`` float32 power spectra of Hann frames, hop n_fft or more (at most MAX_FRAMES)."""
+def _power_frames(x: np.ndarray, n_fft: int, centre: float = 0.0) -> np.ndarray:
+    """``[frames, n_fft // 2 + 1]`` float32 power spectra of Hann frames of ``x - centre``, hop n_fft or more (at
+    most MAX_FRAMES). Only the frames' samples are centred, windowed and squared, each in place (issue 29)."""
     import scipy.fft
 
     hop = max(n_fft, (len(x) - n_fft) // MAX_FRAMES + 1)
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    spec = scipy.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)
-    return spec.real**2 + spec.imag**2
+    windowed = np.subtract(frames, np.float32(centre))
+    windowed *= np.hanning(n_fft).astype(np.float32)
+    spec = scipy.fft.rfft(windowed, axis=1, overwrite_x=True)
+    pairs = spec.view(np.float32).reshape(*spec.shape, 2)  # (real, imaginary)
+    return np.einsum("ijk,ijk->ij", pairs, pairs)
 
 
-def spectrogram(mono: np.ndarray, sr: int) -> np.ndarray:
-    """Step 1's power spectra (``[frames, bins]``, float32) of ``mono`` with its mean removed; a take shorter
-    than one frame is zero-padded to one."""
+def spectrogram(mono: np.ndarray, sr: int, mean: float | None = None) -> np.ndarray:
+    """Step 1's power spectra (``[frames, bins]``, float32) of ``mono`` with its mean removed (``mean``: that
+    mean in float64, when the caller has it); a take shorter than one frame is zero-padded to one."""
     x = np.asarray(mono, dtype=np.float32)
-    x = x - np.float32(x.mean(dtype=np.float64)) if len(x) else x
+    if mean is None:
+        mean = x.mean(dtype=np.float64) if len(x) else 0.0
+    centre = np.float32(mean)
     n_fft = _n_fft(sr)
-    return _power_frames(np.pad(x, (0, max(0, n_fft - len(x)))), n_fft)
+    if len(x) < n_fft:  # the padding stays zero: centre first
+        return _power_frames(np.pad(x - centre, (0, n_fft - len(x))), n_fft)
+    return _power_frames(x, n_fft, centre)
 
 
 def _time_quantile(power: np.ndarray) -> np.ndarray:
     """Per bin, the TIME_QUANTILE of ``power`` over frames (np.partition: the lower order statistic)."""
     k = int(TIME_QUANTILE * (len(power) - 1))
-    return np.partition(power.T, k, axis=1)[:, k]
+    return np.partition(power, k, axis=0)[k]
 
 
 def _floors(power: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from ..dataprep.normalize import DEFAULT_ALPHA, DEFAULT_MAX
 from ..dataprep.slicer import SlicerConfig, SlicerConfigError
 from ..dataprep.validate import CODES, ERROR_CODES, ValidationConfig
 from ..errors import UsageError
+from ..parallel import keep_freed_memory
 from ._common import (
     add_dataclass_options,
     add_jobs,
@@ -22,7 +23,6 @@ from ._common import (
     dataclass_from_args,
     dbfs,
     findings_exit,
-    jobs,
     list_field,
     unit_interval,
     unreadable_folders,
@@ -70,6 +70,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     fail_on = _codes(args.fail_on)
     check_outputs([args.dir], json=args.json, csv=args.csv)
     cfg = dataclass_from_args(ValidationConfig, args)
+    keep_freed_memory()  # this process ends with the batch (issue 29)
     rows = validate_folder(args.dir, cfg, jobs=args.jobs, progress=not args.quiet)
     if args.json:
         write_json(rows, args.json, cfg)
@@ -217,7 +218,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     _validation_args(v)
     v.add_argument("--json", metavar="PATH", help="write the rows and a summary as JSON")
     v.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
-    v.add_argument("--jobs", type=jobs, default=1, help="processes to use")
+    add_jobs(v)
     v.add_argument("--fail-on", metavar="CODE,...", help="exit 1 when any file has one of these codes")
     add_strict(v)
     v.add_argument("-q", "--quiet", action="store_true", help="no table, no progress bar")

@@ -40,6 +40,7 @@ from .validate import (
     ValidationConfig,
     active_rms_dbfs,
     validate_file,
+    warm_up,
 )
 
 STATE_DIR = ".prepare"
@@ -212,6 +213,8 @@ def prepare_folder(
     remove_dead_parts_under(out_dir)  # temp files of a run that was killed (a live writer's files are kept)
     if cfg.denoise and jobs > 1:
         import noisereduce  # noqa: F401 - imported (with torch) once here, not once per worker
+    if jobs > 1 and len(files) > 1:
+        warm_up(files[0])  # scipy.fft and the checks' tables, once here too
     fingerprint = json.dumps(cfg.as_dict(), sort_keys=True, default=str)
     tasks = [(path, in_dir, out_dir, cfg, vcfg, fingerprint) for path in files]
     source_rows, entries, drops, status = [], [], [], []
