@@ -197,9 +197,9 @@ def configure_threads(threads: int | str = "auto") -> int:
     """Set torch's CPU threads for a notebook kernel and return the number set.
 
     ``"auto"``: ``TTS_NB_THREADS`` when set; else, on a machine with at most 4 cores, 1 thread (the notebooks'
-    models are small, and two threads that share two cores with other work wait on each other: notebook 02's
-    training step took 12.6 ms with one thread and 425 ms with two on a shared 2-core machine,
-    ``benchmarks/bench_threads.py``); on a larger one, half the cores, at most 4. An int sets it (at least 1).
+    models are small, and two threads that share two cores with other work wait on each other: beside two busy
+    processes notebook 02's training step took 16.9 ms with one thread and 39.2 ms with two, quiet 8.5 and 10.1 ms,
+    ``benchmarks/bench_threads.py``; on a machine shared with other jobs once 12.6 ms against 425 ms); on a larger one, half the cores, at most 4. An int sets it (at least 1).
     Raises ValueError naming the value for anything else.
     """
     if threads == "auto":
