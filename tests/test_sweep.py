@@ -92,7 +92,7 @@ def test_parallel_runs_report_in_plan_order_and_share_the_cores(make_notebook, t
     monkeypatch.delenv("TTS_NB_THREADS", raising=False)
     nb = make_notebook(
         "07_slow_first.ipynb", "SEED = 0  # seed",
-        "import os, time\ntime.sleep(3.0 if SEED == 0 else 0.0)\nprint('threads', os.environ.get('TTS_NB_THREADS'))",
+        "import os, time\ntime.sleep(6.0 if SEED == 0 else 0.0)\nprint('threads', os.environ.get('TTS_NB_THREADS'))",
     )
     out = tmp_path / "out"
     proc = tts_nb("sweep", nb, "--seeds", "0-2", "--jobs", "2", "--out", out)
@@ -109,7 +109,7 @@ def test_parallel_runs_report_in_plan_order_and_share_the_cores(make_notebook, t
     slow = make_notebook("08_slow_too.ipynb", "SEED = 0  # seed", "import time\ntime.sleep(3.0)")
     proc = tts_nb("run", slow, nb, "--jobs", "2", "--out", tmp_path / "run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "s wall (side by side)" in proc.stdout  # two 3 s sleeps at once: the wall time is about half the sum
+    assert "s wall (side by side)" in proc.stdout  # sleeps of 3 and 6 s at once: the wall time is well under their sum
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [r["notebook"] for r in report["notebooks"]] == ["08_slow_too.ipynb", "07_slow_first.ipynb"]
     quick = make_notebook("09_quick.ipynb", "SEED = 0  # seed", "print('threads', __import__('os').environ.get('TTS_NB_THREADS'))")
