@@ -97,7 +97,7 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 
     paths = resolve_notebooks(args.notebooks) if args.notebooks else None
     pages = build_site(args.executed, args.out, paths, rerun=args.rerun, kernel_name=args.kernel,
-                       timeout=args.timeout)
+                       timeout=args.timeout, jobs=args.jobs)
     for p in pages:
         how = "executed now" if p.executed else "reused"
         print(f"{p.html or p.notebook}  ({p.status}, {how}, {p.images} image(s))")
@@ -189,6 +189,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     docs.add_argument("--rerun", action="store_true", help="execute every notebook again, fresh copies too")
     docs.add_argument("--timeout", type=positive_float, default=None, help="per-cell timeout in seconds for runs")
     docs.add_argument("--kernel", default=None, help="Jupyter kernel name for runs (default: 'tts-nb' if registered)")
+    add_jobs(docs, "notebooks to run")
     docs.set_defaults(func=_cmd_docs)
 
     strip = sub.add_parser(

@@ -134,16 +134,16 @@ def stale(sources: list[Path], executed_dir: Path, report: dict[str, dict]) -> l
 
 
 def refresh(sources: list[Path], executed_dir: Path, rerun: bool = False, kernel_name: str | None = None,
-            timeout: float | None = None) -> set[str]:
-    """Run the stale notebooks (all with ``rerun``) into ``executed_dir``; ``report.json`` keeps the rows of
-    the copies reused. Returns the names of the notebooks run."""
+            timeout: float | None = None, jobs: int = 1) -> set[str]:
+    """Run the stale notebooks (all with ``rerun``; ``jobs`` at a time) into ``executed_dir``; ``report.json``
+    keeps the rows of the copies reused. Returns the names of the notebooks run."""
     from .papermill import run_notebooks
 
     report = _read_report(executed_dir)
     todo = list(sources) if rerun else stale(sources, executed_dir, report)
     if not todo:
         return set()
-    ran = {r.notebook for r in run_notebooks(todo, executed_dir, kernel_name=kernel_name, timeout=timeout)}
+    ran = {r.notebook for r in run_notebooks(todo, executed_dir, kernel_name=kernel_name, timeout=timeout, jobs=jobs)}
     merged = json.loads((executed_dir / "report.json").read_text(encoding="utf-8"))
     rows = {**report, **{r["notebook"]: r for r in merged["notebooks"]}}  # reused copies keep their rows
     merged["notebooks"] = list(rows.values())
@@ -156,9 +156,11 @@ def refresh(sources: list[Path], executed_dir: Path, rerun: bool = False, kernel
 
 
 def build_site(executed_dir: str | Path, out_dir: str | Path, notebooks: list[Path] | None = None,
-               rerun: bool = False, kernel_name: str | None = None, timeout: float | None = None) -> list[Page]:
+               rerun: bool = False, kernel_name: str | None = None, timeout: float | None = None,
+               jobs: int = 1) -> list[Page]:
     """Bring the executed copies of ``notebooks`` (default: all of the project's) up to date in
-    ``executed_dir``, render them into ``out_dir`` with ``index.html``, and return the pages in order."""
+    ``executed_dir`` (``jobs`` notebooks at a time), render them into ``out_dir`` with ``index.html``, and
+    return the pages in order."""
     try:
         import jinja2
         from nbconvert import HTMLExporter
@@ -171,7 +173,7 @@ def build_site(executed_dir: str | Path, out_dir: str | Path, notebooks: list[Pa
     sources = list(notebooks) if notebooks is not None else discover()
     if not sources:
         raise UsageError("no notebooks to render")
-    ran = refresh(sources, src, rerun, kernel_name, timeout)
+    ran = refresh(sources, src, rerun, kernel_name, timeout, jobs)
     report = _read_report(src)
     pages, nbs = [], {}
     for path in sources:
