@@ -190,16 +190,15 @@ def environment_report(device: str | torch.device = "auto") -> EnvironmentReport
     )
 
 
-#: Environment variable that overrides ``configure_threads("auto")`` (a number of threads).
-
-
 def configure_threads(threads: int | str = "auto") -> int:
     """Set torch's CPU threads for a notebook kernel and return the number set.
 
-    ``"auto"``: ``TTS_NB_THREADS`` when set; else, on a machine with at most 4 cores, 1 thread (the notebooks'
+    ``"auto"``: ``TTS_NB_THREADS`` when set (``tts-nb run --jobs`` sets each kernel's share); else
+    :func:`tts_nb_utils.parallel.auto_threads`: on a machine with at most 4 cores, 1 thread (the notebooks'
     models are small, and two threads that share two cores with other work wait on each other: beside two busy
-    processes notebook 02's training step took 16.9 ms with one thread and 39.2 ms with two, quiet 8.5 and 10.1 ms,
-    ``benchmarks/bench_threads.py``; on a machine shared with other jobs once 12.6 ms against 425 ms); on a larger one, half the cores, at most 4. An int sets it (at least 1).
+    processes notebook 02's training step took 16.9 ms with one thread and 39.2 ms with two, quiet 8.5 and
+    10.1 ms, ``benchmarks/bench_threads.py``); on a larger one, half the cores, at most 4. An int sets it (at
+    least 1).
     Raises ValueError naming the value for anything else.
     """
     if threads == "auto":

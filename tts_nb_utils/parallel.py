@@ -3,7 +3,8 @@
 :func:`default_jobs` is the ``--jobs`` default: the cores this process may use, at most :data:`MAX_JOBS` (the
 same cap as the notebooks' torch threads, ``device.configure_threads``), or ``TTS_NB_JOBS`` when set.
 :func:`ordered_map` runs a module-level function over tasks in a process pool, results in task order, with a
-progress bar; its workers keep freed memory (:func:`keep_freed_memory`). A low layer: imports nothing else from the package but ``io``.
+progress bar; its workers keep freed memory (:func:`keep_freed_memory`). :func:`auto_threads` is the notebook
+kernels' torch-thread policy. A low layer: imports nothing else from the package but ``io``.
 """
 
 from __future__ import annotations

@@ -476,6 +476,7 @@ def run_notebooks(
     done: dict[int, NotebookResult] = {}
     if echo and len(paths) > 1:
         print(f"running {len(paths)} notebooks, {max(1, min(jobs, len(paths)))} at a time", flush=True)
+    ordered: list[NotebookResult] = []
     for i, result in run_many(tasks, jobs):
         done[i] = result
         if echo:
@@ -484,8 +485,9 @@ def run_notebooks(
                 err = result.error
                 line += f" (cell {err['cell_index']}: {err['exception']}: {err['message']})"
             print(line, flush=True)
-        write_report([done[k] for k in sorted(done)], out_dir, kernel_name)
-    return [done[k] for k in sorted(done)]
+        ordered = [done[k] for k in sorted(done)]
+        write_report(ordered, out_dir, kernel_name)
+    return ordered
 
 
 def write_report(results: list[NotebookResult], out_dir: str | Path, kernel_name: str) -> Path:
